@@ -1,0 +1,41 @@
+"""The Alert: what the engine emits when a rule fires, and what the store and notifiers carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from bot.ticks import Tick
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A fired rule on one tick. ``(rule, ticker, day, time)`` identifies it (the store's unique key)."""
+
+    rule: str  # rule id
+    ticker: str
+    tick: Tick  # the tick that fired it (all 11 columns)
+    value: int  # the rule's field in that tick
+    message: str  # rendered template, plain text (notifiers escape it)
+    # 0 for the first alert of (rule, ticker) at this tick second, 1 for the next, ...: with
+    # (rule, ticker, day, time) it makes the store's unique key, deterministic under replay.
+    seq: int = 0
+
+    @property
+    def day(self) -> date:
+        return self.tick.day
+
+    @property
+    def time(self) -> datetime:
+        """Tick time, KST (ISO 8601 with +09:00 via ``.isoformat()``)."""
+        return self.tick.time
+
+    def as_json(self) -> dict[str, object]:
+        """The replay --json record: rule, ticker, time, value, message."""
+        return {
+            "rule": self.rule,
+            "ticker": self.ticker,
+            "time": self.time.isoformat(),
+            "value": self.value,
+            "message": self.message,
+        }

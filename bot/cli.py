@@ -1,0 +1,110 @@
+"""The `pgmbot` command line: parsing only; each command lives with the code it drives."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib import import_module
+from pathlib import Path
+
+from bot import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _lazy(target: str) -> Handler:
+    """``"module:function"`` imported only when the command runs (keeps `pgmbot --help` fast)."""
+
+    def run(args: argparse.Namespace) -> int:
+        module, _, name = target.partition(":")
+        handler: Handler = getattr(import_module(module), name)
+        return handler(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pgmbot",
+        description="Telegram alerts on KIS real-time program trading, driven by YAML rules.",
+    )
+    parser.add_argument("--version", action="version", version=f"pgmbot {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run the bot (the simulated demo feed when no KIS credentials are configured)"
+    )
+    run.add_argument("--config", type=Path, help="config file (default: ./config.yaml if present)")
+    run.add_argument("--record", type=Path, metavar="DIR", help="append raw frames to DIR daily")
+    run.set_defaults(handler=_lazy("bot.app:run_command"))
+
+    simulate = commands.add_parser("simulate", help="serve a KIS-compatible simulator on loopback")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=21000, help="WebSocket port (0: any)")
+    simulate.add_argument(
+        "--rest-port", type=int, default=9443, help="approval REST port (0: any)"
+    )
+    simulate.add_argument("--rate", type=float, default=20.0, help="ticks per second per ticker")
+    simulate.add_argument("--seed", type=int, default=None, help="random seed (repeatable data)")
+    simulate.add_argument(
+        "--replay", type=Path, metavar="FILE", help="serve the frames of a recorded file instead"
+    )
+    simulate.set_defaults(handler=_lazy("bot.kis.simulator:simulate_command"))
+
+    replay = commands.add_parser("replay", help="run the rules over recorded frames")
+    replay.add_argument("files", nargs="+", metavar="FILE", help="recorded frames ('-' = stdin)")
+    replay.add_argument("--rules", type=Path, default=Path("rules"), help="rules file or dir")
+    replay.add_argument("--date", help="trading date YYYY-MM-DD for lines without a timestamp")
+    replay.add_argument("--json", action="store_true", help="one JSON object per alert")
+    replay.set_defaults(handler=_lazy("bot.engine.replay:replay_command"))
+
+    rules = commands.add_parser("rules", help="check or test rule files")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rules_commands.add_parser("check", help="validate rule files")
+    check.add_argument("path", nargs="?", type=Path, default=Path("rules"))
+    check.set_defaults(handler=_lazy("bot.engine.ruletest:check_command"))
+    test = rules_commands.add_parser("test", help="run rule unit tests")
+    test.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    test.set_defaults(handler=_lazy("bot.engine.ruletest:test_command"))
+
+    config = commands.add_parser("config", help="check a config file")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    config_check = config_commands.add_parser("check", help="validate a config file")
+    config_check.add_argument("file", nargs="?", type=Path, default=Path("config.yaml"))
+    config_check.set_defaults(handler=config_check_command)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply Alembic migrations")
+    upgrade.add_argument("--config", type=Path)
+    upgrade.set_defaults(handler=_lazy("bot.store.migrate:upgrade_command"))
+    return parser
+
+
+def config_check_command(args: argparse.Namespace) -> int:
+    """`pgmbot config check [FILE]`: every problem with its location, exit 1 if any."""
+    from bot.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    mode = f"live, {len(settings.kis.accounts)} KIS account(s)" if settings.live else "demo feed"
+    telegram = "Telegram on" if settings.telegram.token else "console only"
+    print(f"{args.file}: OK ({mode}, {settings.kis.tr_id}, {telegram})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

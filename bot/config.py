@@ -1,0 +1,228 @@
+"""Settings: config.yaml + environment secrets, validated (see config.example.yaml for every key).
+
+Secrets are ``SecretStr``: they print as ``**********`` in logs, reprs and error messages.
+Environment variables (they win over the file):
+  PGMBOT_TELEGRAM_TOKEN               telegram.token
+  PGMBOT_KIS_APPKEY, PGMBOT_KIS_APPSECRET   one KIS account (added when kis.accounts is empty)
+  ${NAME} inside any string of the file is replaced by the environment variable NAME.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot import yamlpos
+from bot.ticks import TR_IDS
+
+REAL_REST_URL = "https://openapi.koreainvestment.com:9443"
+REAL_WS_URL = "ws://ops.koreainvestment.com:21000"
+PAPER_REFUSAL = (
+    "KIS does not serve program-trading data (H0UNPGM0/H0STPGM0/H0NXPGM0) on its paper-trading "
+    "(모의투자) server; use a real-account appkey with the real servers"
+)
+_PAPER_HINTS = ("openapivts", ":29443", ":31000")
+_TICKER = re.compile(r"[0-9A-Z]{6}")
+
+
+def normalize_ticker(value: Any) -> str:
+    """A 6-character KRX short code; unquoted YAML numbers are zero-padded (5930 -> 005930)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1_000_000:
+        value = f"{value:06d}"
+    if not isinstance(value, str) or not _TICKER.fullmatch(value.strip().upper()):
+        raise ValueError(f"{value!r} is not a 6-character stock code such as 005930")
+    return value.strip().upper()
+
+
+Ticker = Annotated[str, BeforeValidator(normalize_ticker)]
+
+
+def _no_paper(url: str) -> str:
+    if any(hint in url for hint in _PAPER_HINTS):
+        raise ValueError(PAPER_REFUSAL)
+    return url
+
+
+def _http_url(url: str) -> str:
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    return url.rstrip("/")
+
+
+def _ws_url(url: str) -> str:
+    if urlsplit(url).scheme not in ("ws", "wss"):
+        raise ValueError("must be a ws:// or wss:// URL")
+    return url
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Account(_Model):
+    """One KIS app (appkey/appsecret pair): one WebSocket connection, 41 subscriptions."""
+
+    appkey: SecretStr
+    appsecret: SecretStr
+    name: str | None = None  # shown in /status and logs instead of the key
+
+    def label(self, index: int) -> str:
+        return self.name or f"account{index + 1}"
+
+
+class KisSettings(_Model):
+    rest_url: Annotated[str, AfterValidator(_http_url), AfterValidator(_no_paper)] = REAL_REST_URL
+    ws_url: Annotated[str, AfterValidator(_ws_url), AfterValidator(_no_paper)] = REAL_WS_URL
+    tr_id: Literal["H0UNPGM0", "H0STPGM0", "H0NXPGM0"] = "H0UNPGM0"
+    paper: bool = False  # refused: KIS serves no program trading on paper-trading
+    custtype: Literal["P", "B"] = "P"
+    accounts: list[Account] = Field(default_factory=list)
+    max_subscriptions: int = Field(41, ge=1, le=41)  # per account
+    subscribe_interval: float = Field(0.05, ge=0)  # seconds between subscription sends
+    silence_timeout: float = Field(120.0, gt=0)  # reconnect after this long without any message
+    reconnect_min: float = Field(2.0, gt=0)
+    reconnect_max: float = Field(60.0, gt=0)
+    in_use_backoff: float = Field(300.0, gt=0)  # after OPSP8996 ALREADY IN USE appkey
+    approval_max_age: float = Field(23 * 3600, gt=0)  # renew the approval key after this long
+
+    @field_validator("paper")
+    @classmethod
+    def _refuse_paper(cls, paper: bool) -> bool:
+        if paper:
+            raise ValueError(PAPER_REFUSAL)
+        return paper
+
+
+class TelegramSettings(_Model):
+    token: SecretStr | None = None  # none: alerts go to the console only
+    base_url: str = "https://api.telegram.org/bot"
+    allowed_chat_ids: list[int] = Field(default_factory=list)
+    admin_chat_ids: list[int] = Field(default_factory=list)
+    group_window: float = Field(2.0, ge=0)  # alerts for one chat within this many seconds: one message
+
+
+class StorageSettings(_Model):
+    url: str = "sqlite:///pgmbot.db"  # any SQLAlchemy URL; SQLite runs in WAL mode
+
+
+class RulesSettings(_Model):
+    path: Path = Path("rules")
+
+
+class Settings(_Model):
+    kis: KisSettings = Field(default_factory=KisSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    watch: list[Ticker] = Field(default_factory=list)  # subscribed at start for the admin chats
+    record_dir: Path | None = None  # append raw frames here (same as `run --record DIR`)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _admins_are_allowed(self) -> Settings:
+        missing = set(self.telegram.admin_chat_ids) - set(self.telegram.allowed_chat_ids)
+        if missing:
+            # Admins may always use the bot: fold them into the allowed chats.
+            allowed = [*self.telegram.allowed_chat_ids, *sorted(missing)]
+            telegram = self.telegram.model_copy(update={"allowed_chat_ids": allowed})
+            object.__setattr__(self, "telegram", telegram)
+        return self
+
+    @property
+    def live(self) -> bool:
+        """True when KIS credentials are configured (otherwise `run` starts the demo)."""
+        return bool(self.kis.accounts)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; ``problems`` are ``file:line:column: ...`` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(data: Any, env: dict[str, str], missing: list[str]) -> Any:
+    if isinstance(data, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                missing.append(name)
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(sub, data)
+    if isinstance(data, dict):
+        return {k: _expand_env(v, env, missing) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_expand_env(v, env, missing) for v in data]
+    return data
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    data = dict(data)
+    if env.get("PGMBOT_TELEGRAM_TOKEN"):
+        data["telegram"] = {**(data.get("telegram") or {}), "token": env["PGMBOT_TELEGRAM_TOKEN"]}
+    if env.get("PGMBOT_KIS_APPKEY") and env.get("PGMBOT_KIS_APPSECRET"):
+        kis = dict(data.get("kis") or {})
+        if not kis.get("accounts"):
+            kis["accounts"] = [
+                {"appkey": env["PGMBOT_KIS_APPKEY"], "appsecret": env["PGMBOT_KIS_APPSECRET"]}
+            ]
+        data["kis"] = kis
+    return data
+
+
+def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read and validate settings. ``path=None`` means defaults + environment only.
+
+    Raises ConfigError listing every problem with its file:line:column.
+    """
+    env = dict(os.environ) if env is None else env
+    if path is None:
+        doc = yamlpos.Document({}, {}, "<defaults>")
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        try:
+            doc = yamlpos.load(text, str(path))
+        except yamlpos.YamlError as exc:
+            raise ConfigError([str(exc)]) from None
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise ConfigError([f"{doc.position(())}: the config must be a mapping of settings"])
+    missing: list[str] = []
+    data = _apply_env(_expand_env(doc.data, env, missing), env)
+    if missing:
+        raise ConfigError(
+            [f"{doc.file}: environment variable {name} is not set" for name in sorted(set(missing))]
+        )
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(yamlpos.validation_messages(exc, doc)) from None
+
+
+__all__ = ["TR_IDS", "ConfigError", "Settings", "Ticker", "load_settings", "normalize_ticker"]

@@ -1,0 +1,162 @@
+"""Ticks and KIS real-time frame parsing: pure, no I/O.
+
+A data frame is ``flag|tr_id|count|payload``; the payload holds ``count`` records of 11 fields each,
+all joined by ``^`` (see ../shared/kis-protocol.md §4-5). Parsing is on the hot path, so it stays a
+split, nine ``int()`` calls and a tuple per record.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import NamedTuple
+
+KST = timezone(timedelta(hours=9), "KST")
+
+#: The 11 columns of H0UNPGM0 / H0STPGM0 / H0NXPGM0, in wire order.
+COLUMNS: tuple[str, ...] = (
+    "MKSC_SHRN_ISCD",  # ticker
+    "STCK_CNTG_HOUR",  # HHMMSS, KST
+    "SELN_CNQN",  # program sell volume, day-cumulative
+    "SELN_TR_PBMN",  # program sell value (KRW), day-cumulative
+    "SHNU_CNQN",  # program buy volume
+    "SHNU_TR_PBMN",  # program buy value (KRW)
+    "NTBY_CNQN",  # net-buy volume = SHNU_CNQN - SELN_CNQN
+    "NTBY_TR_PBMN",  # net-buy value = SHNU_TR_PBMN - SELN_TR_PBMN
+    "SELN_RSQN",  # program sell order-book remainder
+    "SHNU_RSQN",  # program buy order-book remainder
+    "WHOL_NTBY_QTY",  # whole net-bid remainder = SHNU_RSQN - SELN_RSQN
+)
+RECORD_WIDTH = len(COLUMNS)
+#: The nine numeric columns, by KIS name, in wire order.
+NUMERIC_FIELDS: tuple[str, ...] = COLUMNS[2:]
+#: Columns whose unit is KRW (formatted as 억/조), the rest are shares.
+VALUE_FIELDS = frozenset({"SELN_TR_PBMN", "SHNU_TR_PBMN", "NTBY_TR_PBMN"})
+TR_IDS = ("H0UNPGM0", "H0STPGM0", "H0NXPGM0")
+
+_FIRST_NUMERIC = 4  # index in Tick of SELN_CNQN
+
+
+class Tick(NamedTuple):
+    """One program-trading record, typed. Numeric fields keep KIS's names, lower-cased."""
+
+    ticker: str
+    day: date  # trading date, KST
+    hhmmss: str  # STCK_CNTG_HOUR as received
+    seconds: int  # seconds since midnight KST of `day`
+    seln_cnqn: int
+    seln_tr_pbmn: int
+    shnu_cnqn: int
+    shnu_tr_pbmn: int
+    ntby_cnqn: int
+    ntby_tr_pbmn: int
+    seln_rsqn: int
+    shnu_rsqn: int
+    whol_ntby_qty: int
+
+    @property
+    def time(self) -> datetime:
+        """The tick's time: trading date + STCK_CNTG_HOUR, in KST."""
+        return datetime.combine(self.day, time(), KST) + timedelta(seconds=self.seconds)
+
+    def value(self, field: str) -> int:
+        """A numeric column by its KIS name (e.g. ``NTBY_TR_PBMN``)."""
+        return self[FIELD_INDEX[field]]
+
+    def columns(self) -> dict[str, int | str]:
+        """All 11 columns by KIS name, as received (numbers as ints)."""
+        return dict(zip(COLUMNS, (self.ticker, self.hhmmss, *self[_FIRST_NUMERIC:]), strict=True))
+
+
+#: KIS numeric column name -> index into Tick.
+FIELD_INDEX: dict[str, int] = {name: _FIRST_NUMERIC + i for i, name in enumerate(NUMERIC_FIELDS)}
+
+
+class FrameError(ValueError):
+    """A frame or record that cannot be used. ``kind`` groups errors for rate-limited logging."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Frame(NamedTuple):
+    """A data frame's envelope: ``flag|tr_id|count|payload``."""
+
+    encrypted: bool
+    tr_id: str
+    count: int
+    payload: str
+
+
+def split_frame(text: str) -> Frame:
+    """Split a data frame (first character 0 or 1) into its envelope. Raises FrameError."""
+    parts = text.split("|", 3)
+    if len(parts) != 4 or parts[0] not in ("0", "1"):
+        raise FrameError("envelope", f"not a data frame: {text[:60]!r}")
+    flag, tr_id, count_text, payload = parts
+    if not count_text.isdigit() or int(count_text) < 1:
+        raise FrameError("envelope", f"bad record count {count_text[:10]!r}")
+    return Frame(flag == "1", tr_id, int(count_text), payload)
+
+
+def hhmmss_seconds(hhmmss: str) -> int:
+    """``"092237"`` -> seconds since midnight. Raises FrameError when it is not a valid time."""
+    if len(hhmmss) != 6 or not hhmmss.isdigit():
+        raise FrameError("time", f"bad time {hhmmss[:10]!r}")
+    h, m, s = int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:])
+    if h > 23 or m > 59 or s > 59:
+        raise FrameError("time", f"bad time {hhmmss!r}")
+    return h * 3600 + m * 60 + s
+
+
+def parse_records(
+    payload: str, count: int, day: date, errors: list[FrameError] | None = None
+) -> list[Tick]:
+    """Turn a plain payload of ``count`` records into ticks.
+
+    A bad record is skipped (and appended to ``errors`` when given); a payload whose field count
+    is not a multiple of ``count`` raises FrameError. When the stride is wider than 11 (KIS added
+    columns), the first 11 fields of each record are used.
+    """
+    fields = payload.split("^")
+    stride, rest = divmod(len(fields), count)
+    if rest or stride < RECORD_WIDTH:
+        raise FrameError(
+            "fields", f"{len(fields)} fields do not make {count} records of {RECORD_WIDTH}"
+        )
+    make = Tick._make
+    ticks: list[Tick] = []
+    for start in range(0, len(fields), stride):
+        ticker, hhmmss = fields[start], fields[start + 1]
+        try:
+            if not ticker:
+                raise FrameError("ticker", "empty ticker")
+            seconds = hhmmss_seconds(hhmmss)
+            ticks.append(
+                make((ticker, day, hhmmss, seconds, *map(int, fields[start + 2 : start + 11])))
+            )
+        except FrameError as exc:
+            if errors is not None:
+                errors.append(exc)
+        except ValueError:
+            if errors is not None:
+                bad = fields[start + 2 : start + 11]
+                errors.append(FrameError("number", f"non-numeric value in {ticker!r}: {bad}"))
+    return ticks
+
+
+def parse_frame(text: str, day: date, errors: list[FrameError] | None = None) -> list[Tick]:
+    """Parse a plain data frame into ticks of trading date ``day``.
+
+    Encrypted frames (flag 1) need the subscription's key: decrypt the payload first
+    (bot.kis.crypto) and call parse_records.
+    """
+    frame = split_frame(text)
+    if frame.encrypted:
+        raise FrameError("encrypted", "encrypted frame: decrypt the payload before parsing")
+    return parse_records(frame.payload, frame.count, day, errors)
+
+
+def today_kst() -> date:
+    """The current date in Korea."""
+    return datetime.now(KST).date()

@@ -1,0 +1,161 @@
+"""YAML loading that remembers where every value came from, without PyYAML's surprises.
+
+Used for config.yaml and rule files. Plain scalars follow the YAML 1.2 core schema, narrowed to what a
+trader would mean: ``NO``/``yes``/``on`` stay strings (only ``true``/``false`` are booleans), ``12:30``
+stays a string (no base-60), and a number with a leading zero (``005930``) stays a string, so tickers
+survive unquoted. Duplicate keys are errors. Every value's position is kept, so a validation error can
+name ``file:line:column``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+Path_ = tuple[str | int, ...]
+
+_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|(0|[1-9][0-9_]*)(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_NULL = {"", "~", "null", "Null", "NULL"}
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+@dataclass(frozen=True)
+class Position:
+    """1-based line and column in a file."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class YamlError(ValueError):
+    """A YAML file that cannot be read; ``str()`` starts with ``file:line:column``."""
+
+    def __init__(self, position: Position, message: str) -> None:
+        super().__init__(f"{position}: {message}")
+        self.position = position
+        self.message = message
+
+
+@dataclass
+class Document:
+    """A loaded YAML document: plain data and the position of every value (by path)."""
+
+    data: Any
+    positions: dict[Path_, Position]
+    file: str
+
+    def position(self, path: Sequence[str | int]) -> Position:
+        """The position of the value at ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path not in self.positions and path:
+            path = path[:-1]
+        return self.positions.get(path, Position(self.file, 1, 1))
+
+
+def _mark(file: str, mark: yaml.Mark | None) -> Position:
+    if mark is None:
+        return Position(file, 1, 1)
+    return Position(file, mark.line + 1, mark.column + 1)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    text = node.value
+    if node.style is not None:  # quoted or block scalar: always a string
+        return text
+    if node.tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                        "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null") and node.tag != "?":
+        return text
+    if text in _NULL:
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.fullmatch(text):
+        return int(text.replace("_", ""))
+    if _FLOAT.fullmatch(text):
+        return float(text.replace("_", ""))
+    return text
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions: dict[Path_, Position] = {}
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.positions[path] = _mark(self.file, node.start_mark)
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise YamlError(_mark(self.file, key_node.start_mark), "keys must be plain text")
+                key = _scalar(key_node)
+                key = key if isinstance(key, str) else str(key_node.value)
+                if key in result:
+                    raise YamlError(
+                        _mark(self.file, key_node.start_mark),
+                        f"duplicate key {key!r} (first at line "
+                        f"{self.positions[(*path, key)].line})",
+                    )
+                result[key] = self.build(value_node, (*path, key))
+            return result
+        raise YamlError(_mark(self.file, node.start_mark), "unsupported YAML node")
+
+
+def load(text: str, file: str) -> Document:
+    """Parse one YAML document. Raises YamlError (with position) on syntax errors or duplicate keys.
+
+    Anchors/aliases work; custom tags (``!!python/...``) are refused by the safe composer.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlError(_mark(file, mark), f"invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise YamlError(Position(file, 1, 1), f"invalid YAML: {exc}") from None
+    if node is None:
+        return Document(None, {(): Position(file, 1, 1)}, file)
+    builder = _Builder(file)
+    data = builder.build(node, ())
+    return Document(data, builder.positions, file)
+
+
+def validation_messages(
+    error: ValidationError, doc: Document, prefix: Sequence[str | int] = ()
+) -> list[str]:
+    """Turn a pydantic ValidationError into ``file:line:column: where: what`` lines.
+
+    ``prefix`` is the path in ``doc`` of the data that was validated.
+    """
+    lines = []
+    for item in error.errors(include_url=False):
+        path = _document_path(doc, (*prefix, *item["loc"]))
+        where = ".".join(str(p) for p in path[len(prefix) :]) or "(top)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        lines.append(f"{doc.position(path)}: {where}: {message}")
+    return lines
+
+
+def _document_path(doc: Document, loc: Sequence[str | int]) -> Path_:
+    """Map a pydantic location onto the document, dropping the tags pydantic adds for unions."""
+    path: Path_ = ()
+    for i, part in enumerate(loc):
+        if (*path, part) in doc.positions or i == len(loc) - 1:
+            path = (*path, part)
+    return path
