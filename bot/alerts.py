@@ -10,7 +10,7 @@ from bot.ticks import Tick
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A fired rule on one tick. ``(rule, ticker, day, time)`` identifies it (the store's unique key)."""
+    """A fired rule on one tick; ``(rule, ticker, day, time, seq)`` is the store's unique key."""
 
     rule: str  # rule id
     ticker: str

@@ -14,7 +14,7 @@ def _trim(number: float, decimals: int) -> str:
 
 
 def format_krw(value: int) -> str:
-    """``12_350_000_000`` -> ``123.5억``; ``1_234_000_000_000`` -> ``1.23조``; small amounts in 만/원."""
+    """Won as a trader reads them: ``12_350_000_000`` -> ``123.5억``, 1.23조, 5.5만원, 900원."""
     sign = "-" if value < 0 else ""
     size = abs(value)
     if size >= _JO:

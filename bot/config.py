@@ -113,7 +113,8 @@ class TelegramSettings(_Model):
     base_url: str = "https://api.telegram.org/bot"
     allowed_chat_ids: list[int] = Field(default_factory=list)
     admin_chat_ids: list[int] = Field(default_factory=list)
-    group_window: float = Field(2.0, ge=0)  # alerts for one chat within this many seconds: one message
+    # Alerts for one chat that fire within this many seconds go out as one message.
+    group_window: float = Field(2.0, ge=0)
 
 
 class StorageSettings(_Model):
@@ -217,7 +218,10 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     data = _apply_env(_expand_env(doc.data, env, missing), env)
     if missing:
         raise ConfigError(
-            [f"{doc.file}: environment variable {name} is not set" for name in sorted(set(missing))]
+            [
+                f"{doc.file}: environment variable {name} is not set"
+                for name in sorted(set(missing))
+            ]
         )
     try:
         return Settings.model_validate(data)

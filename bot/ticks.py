@@ -1,8 +1,8 @@
 """Ticks and KIS real-time frame parsing: pure, no I/O.
 
-A data frame is ``flag|tr_id|count|payload``; the payload holds ``count`` records of 11 fields each,
-all joined by ``^`` (see ../shared/kis-protocol.md §4-5). Parsing is on the hot path, so it stays a
-split, nine ``int()`` calls and a tuple per record.
+A data frame is ``flag|tr_id|count|payload``; the payload holds ``count`` records of 11 fields
+each, all joined by ``^`` (KIS protocol §4-5). Parsing is on the hot path, so it stays a split,
+nine ``int()`` calls and a tuple per record.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """YAML loading that remembers where every value came from, without PyYAML's surprises.
 
-Used for config.yaml and rule files. Plain scalars follow the YAML 1.2 core schema, narrowed to what a
-trader would mean: ``NO``/``yes``/``on`` stay strings (only ``true``/``false`` are booleans), ``12:30``
-stays a string (no base-60), and a number with a leading zero (``005930``) stays a string, so tickers
-survive unquoted. Duplicate keys are errors. Every value's position is kept, so a validation error can
-name ``file:line:column``.
+Used for config.yaml and rule files. Plain scalars follow the YAML 1.2 core schema, narrowed to
+what a trader would mean: ``NO``/``yes``/``on`` stay strings (only ``true``/``false`` are
+booleans), ``12:30`` stays a string (no base-60), and a number with a leading zero (``005930``)
+stays a string, so tickers survive unquoted. Duplicate keys are errors. Every value's position is
+kept, so a validation error can name ``file:line:column``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ Path_ = tuple[str | int, ...]
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|(0|[1-9][0-9_]*)(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _NULL = {"", "~", "null", "Null", "NULL"}
+_RESOLVABLE = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
+_STANDARD_TAG = "tag:yaml.org,2002:"
+_PYTHON_TAG = "tag:yaml.org,2002:python"
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 
 
@@ -72,8 +75,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     text = node.value
     if node.style is not None:  # quoted or block scalar: always a string
         return text
-    if node.tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-                        "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null") and node.tag != "?":
+    if node.tag not in _RESOLVABLE:  # e.g. an implicit timestamp: keep the text
         return text
     if text in _NULL:
         return None
@@ -93,6 +95,8 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.positions[path] = _mark(self.file, node.start_mark)
+        if not node.tag.startswith(_STANDARD_TAG) or node.tag.startswith(_PYTHON_TAG):
+            raise YamlError(_mark(self.file, node.start_mark), f"tag {node.tag!r} is not allowed")
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node)
         if isinstance(node, yaml.SequenceNode):
@@ -101,7 +105,9 @@ class _Builder:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise YamlError(_mark(self.file, key_node.start_mark), "keys must be plain text")
+                    raise YamlError(
+                        _mark(self.file, key_node.start_mark), "keys must be plain text"
+                    )
                 key = _scalar(key_node)
                 key = key if isinstance(key, str) else str(key_node.value)
                 if key in result:
@@ -116,9 +122,9 @@ class _Builder:
 
 
 def load(text: str, file: str) -> Document:
-    """Parse one YAML document. Raises YamlError (with position) on syntax errors or duplicate keys.
+    """Parse one YAML document; YamlError (with position) on bad syntax or a duplicate key.
 
-    Anchors/aliases work; custom tags (``!!python/...``) are refused by the safe composer.
+    Anchors and aliases work; tags outside YAML's standard set (``!!python/...``) are refused.
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

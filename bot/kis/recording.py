@@ -1,8 +1,8 @@
 """Recorded frames: ``ISO-8601-timestamp<TAB>raw frame`` per line, one file per KST day.
 
-Written by ``pgmbot run --record DIR`` (and always by the live bot, to rebuild engine state after a
-restart); read by ``pgmbot replay`` and the simulator's replay mode. Lines without a tab are raw frames
-with no timestamp. ``.gz`` files are read transparently.
+Written by ``pgmbot run --record DIR`` (and by the live bot, to rebuild engine state after a
+restart); read by ``pgmbot replay`` and the simulator's replay mode. Lines without a tab are raw
+frames with no timestamp. ``.gz`` files are read transparently.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ class Recorder:
             self._path = path
         assert self._file is not None
         # A frame never contains a newline; guard anyway so one bad frame cannot split a line.
-        self._file.write(f"{received.astimezone(KST).isoformat()}\t{frame.replace(chr(10), ' ')}\n")
+        self._file.write(
+            f"{received.astimezone(KST).isoformat()}\t{frame.replace(chr(10), ' ')}\n"
+        )
 
     def flush(self) -> None:
         if self._file is not None:
@@ -58,12 +60,12 @@ class Recorder:
 
 
 def open_text(path: str | Path) -> IO[str]:
-    """Open a recording for reading: ``-`` is stdin, ``*.gz`` is gunzipped; bad UTF-8 is replaced."""
+    """Open a recording: ``-`` is stdin, ``*.gz`` is gunzipped; bad UTF-8 is replaced."""
     if str(path) == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
     if str(path).endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - caller closes
+    return open(path, encoding="utf-8", errors="replace")
 
 
 def parse_line(line: str) -> tuple[datetime | None, str]:

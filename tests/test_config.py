@@ -1,0 +1,147 @@
+"""Config loading: defaults, environment secrets, refusals, and error locations."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import PAPER_REFUSAL, ConfigError, load_settings, normalize_ticker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_point_at_kis_real_servers_and_demo_mode() -> None:
+    settings = load_settings(None, env={})
+    assert settings.kis.rest_url == "https://openapi.koreainvestment.com:9443"
+    assert settings.kis.ws_url == "ws://ops.koreainvestment.com:21000"
+    assert settings.kis.tr_id == "H0UNPGM0"
+    assert settings.kis.max_subscriptions == 41
+    assert settings.kis.silence_timeout == 120
+    assert not settings.live
+    assert settings.telegram.token is None
+
+
+def test_example_config_is_valid_with_its_environment() -> None:
+    env = {"KIS_APPKEY": "k" * 36, "KIS_APPSECRET": "s" * 180, "TELEGRAM_BOT_TOKEN": "1:abc"}
+    settings = load_settings(ROOT / "config.example.yaml", env=env)
+    assert settings.live
+    assert settings.kis.accounts[0].appkey.get_secret_value() == "k" * 36
+    assert settings.watch == ["005930", "000660"]
+
+
+def test_environment_secrets_fill_an_account_and_the_token(tmp_path: Path) -> None:
+    path = write(tmp_path, "telegram:\n  allowed_chat_ids: [1]\n")
+    env = {
+        "PGMBOT_KIS_APPKEY": "key",
+        "PGMBOT_KIS_APPSECRET": "secret",
+        "PGMBOT_TELEGRAM_TOKEN": "t",
+    }
+    settings = load_settings(path, env=env)
+    assert [a.appkey.get_secret_value() for a in settings.kis.accounts] == ["key"]
+    assert settings.telegram.token is not None
+    assert settings.telegram.token.get_secret_value() == "t"
+
+
+def test_secrets_never_show_in_repr_or_errors(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "kis:\n  accounts:\n    - appkey: SUPERSECRETKEY\n      appsecret: SUPERSECRETSECRET\n"
+        "      bogus: 1\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "SUPERSECRET" not in str(info.value)
+    ok = write(tmp_path, "kis:\n  accounts:\n    - appkey: SUPERSECRETKEY\n      appsecret: X\n")
+    settings = load_settings(ok, env={})
+    assert "SUPERSECRET" not in repr(settings)
+    assert "SUPERSECRET" not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kis:\n  paper: true\n",
+        "kis:\n  ws_url: ws://ops.koreainvestment.com:31000\n",
+        "kis:\n  rest_url: https://openapivts.koreainvestment.com:29443\n",
+    ],
+)
+def test_paper_trading_is_refused_with_the_reason(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text), env={})
+    assert PAPER_REFUSAL in str(info.value)
+    assert str(info.value).startswith(f"{tmp_path / 'config.yaml'}:2:")
+
+
+def test_every_problem_is_reported_with_its_location(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "kis:\n  tr_id: H0XXPGM0\n  max_subscriptions: 50\ntelegram:\n  alowed_chat_ids: [1]\n"
+        "watch: [5930, abc]\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    problems = info.value.problems
+    assert len(problems) == 4
+    assert problems[0].startswith(f"{path}:2:10: kis.tr_id:")
+    assert problems[1].startswith(f"{path}:3:22: kis.max_subscriptions:")
+    assert (
+        problems[2] == f"{path}:5:20: telegram.alowed_chat_ids: unknown key (check its spelling)"
+    )
+    assert problems[3].startswith(f"{path}:6:15: watch.1:")
+
+
+def test_missing_environment_variable_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "telegram:\n  token: ${NOPE_TOKEN}\n")
+    with pytest.raises(ConfigError, match="NOPE_TOKEN is not set"):
+        load_settings(path, env={})
+
+
+def test_yaml_traps_do_not_change_values(tmp_path: Path) -> None:
+    path = write(tmp_path, "watch: [005930, 000660, 0126Z0]\nlog_level: INFO\n")
+    assert load_settings(path, env={}).watch == ["005930", "000660", "0126Z0"]
+
+
+def test_admins_are_allowed_chats(tmp_path: Path) -> None:
+    path = write(tmp_path, "telegram:\n  allowed_chat_ids: [1]\n  admin_chat_ids: [2]\n")
+    assert load_settings(path, env={}).telegram.allowed_chat_ids == [1, 2]
+
+
+CODES = [(5930, "005930"), ("0126z0", "0126Z0"), ("000660", "000660")]
+
+
+@pytest.mark.parametrize(("raw", "code"), CODES)
+def test_ticker_normalization(raw: object, code: str) -> None:
+    assert normalize_ticker(raw) == code
+
+
+@pytest.mark.parametrize("raw", ["5930", "0059300", True, 1_000_000, "00593!", None])
+def test_bad_tickers_are_refused(raw: object) -> None:
+    with pytest.raises(ValueError, match="6-character"):
+        normalize_ticker(raw)
+
+
+def test_config_check_command(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    good = write(tmp_path, "watch: ['005930']\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "config", "check", str(good)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OK (demo feed" in done.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kis:\n  paper: true\nwatch: [x]\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "config", "check", str(bad)], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr.count(str(bad)) == 2

@@ -1,0 +1,62 @@
+"""The position-keeping YAML loader: values, traps, duplicate keys, positions."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.yamlpos import Position, YamlError, load
+
+
+def test_plain_scalars_mean_what_a_trader_means() -> None:
+    doc = load("a: NO\nb: 12:30\nc: 005930\nd: 10_000\ne: -1.5\nf: true\ng: ~\nh: yes\n", "f")
+    assert doc.data == {
+        "a": "NO",
+        "b": "12:30",
+        "c": "005930",
+        "d": 10000,
+        "e": -1.5,
+        "f": True,
+        "g": None,
+        "h": "yes",
+    }
+
+
+def test_quoted_scalars_are_strings() -> None:
+    assert load("a: '1'\nb: \"true\"\n", "f").data == {"a": "1", "b": "true"}
+
+
+def test_positions_are_one_based_line_and_column() -> None:
+    doc = load("rules:\n  - id: x\n    type: threshold\n", "r.yaml")
+    assert doc.position(("rules", 0, "type")) == Position("r.yaml", 3, 11)
+    assert doc.position(("rules", 0, "missing")) == Position("r.yaml", 2, 5)
+    assert str(doc.position(("rules",))) == "r.yaml:2:3"
+
+
+def test_duplicate_keys_are_errors_with_position() -> None:
+    with pytest.raises(YamlError) as info:
+        load("a: 1\nb:\n  c: 1\n  c: 2\n", "d.yaml")
+    assert str(info.value) == "d.yaml:4:3: duplicate key 'c' (first at line 3)"
+
+
+def test_syntax_errors_have_positions() -> None:
+    with pytest.raises(YamlError) as info:
+        load("a: [1, 2\nb: 3\n", "s.yaml")
+    assert info.value.position.file == "s.yaml"
+    assert info.value.position.line >= 2
+
+
+def test_python_tags_are_refused() -> None:
+    with pytest.raises(YamlError):
+        load("a: !!python/object/apply:os.system ['true']\n", "p.yaml")
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_integers_round_trip(number: int) -> None:
+    assert load(f"n: {number}\n", "i").data == {"n": number}
+
+
+@given(st.from_regex(r"0[0-9]{5}", fullmatch=True))
+def test_zero_led_codes_stay_strings(code: str) -> None:
+    assert load(f"t: {code}\n", "t").data == {"t": code}
