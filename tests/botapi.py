@@ -1,0 +1,507 @@
+"""A fake Telegram Bot API server on loopback, for tests.
+
+python-telegram-bot talks to it over real HTTP through its ``base_url`` setting, nothing patched.
+It speaks what the bot uses: ``getMe``, ``getUpdates`` (long poll, ``offset``), ``sendMessage``
+(with Telegram's HTML check and 4096-character limit), ``setMyCommands``/``getMyCommands``,
+``deleteWebhook``/``getWebhookInfo``, ``close``, ``logOut``. Failures can be injected::
+
+    async with FakeBotApi() as api:
+        bot = telegram.Bot(api.token, base_url=api.base_url)
+        api.fail_next(1, status=429, retry_after=0.2)   # the next sendMessage: flood control
+        api.block_chat(42)                               # 403 bot was blocked by the user
+        api.outage(3.0)                                  # every call answers 502 for 3 s
+        api.push_command(7, "/watch 005930")             # a user writes to the bot
+        reply = await api.wait_for_message(lambda m: m.chat_id == 7)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+TOKEN = "123456789:TEST-fake-token-for-loopback-only"
+BOT_USER: dict[str, Any] = {
+    "id": 123456789,
+    "is_bot": True,
+    "first_name": "pgmbot test",
+    "username": "pgmbot_test_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+MAX_TEXT = 4096  # Telegram's limit, in UTF-16 code units of the text after entity parsing
+
+# Telegram's HTML parse mode: these tags (and entities) only, properly nested.
+_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a"}
+    | {"code", "pre", "blockquote", "tg-emoji"}
+)
+_TAG = re.compile(r"<(/?)([a-z-]+)(\s[^<>]*)?>")
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+_INT_PARAMS = frozenset({"chat_id", "offset", "limit", "message_id", "reply_to_message_id"})
+_JSON_PARAMS = frozenset(
+    {"commands", "allowed_updates", "scope", "reply_markup", "link_preview_options", "entities"}
+)
+
+Predicate = Callable[["SentMessage"], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message the bot sent successfully."""
+
+    chat_id: int
+    text: str  # as sent (HTML source when parse_mode is HTML)
+    parse_mode: str | None
+    message_id: int
+    at: float  # time.monotonic() when received
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """Any request that reached the server with the right token, and the HTTP status answered."""
+
+    method: str
+    params: dict[str, Any]
+    status: int
+
+
+@dataclass(slots=True)
+class _Failure:
+    remaining: int
+    status: int
+    retry_after: float | None
+    description: str
+    method: str | None  # None: any method
+
+
+class ParseError(ValueError):
+    """Text that Telegram's HTML parse mode would refuse."""
+
+
+def parse_html(text: str) -> str:
+    """The plain text Telegram would show for ``text`` in HTML mode; ParseError if it would refuse.
+
+    Checks what matters for escaping bugs: only supported tags, properly nested, and every ``&``
+    starting an entity. Attributes are not checked.
+    """
+    plain: list[str] = []
+    stack: list[str] = []
+    pos = 0
+    while pos < len(text):
+        char = text[pos]
+        if char == "<":
+            match = _TAG.match(text, pos)
+            if not match or match.group(2) not in _TAGS:
+                raise ParseError(f"can't parse entities: unsupported tag at offset {pos}")
+            closing, name = match.group(1), match.group(2)
+            if closing:
+                if not stack or stack.pop() != name:
+                    raise ParseError(f"can't parse entities: unmatched end tag at offset {pos}")
+            else:
+                stack.append(name)
+            pos = match.end()
+        elif char == "&":
+            match = _ENTITY.match(text, pos)
+            if not match:
+                raise ParseError(f"can't parse entities: unsupported entity at offset {pos}")
+            plain.append(html.unescape(match.group(0)))
+            pos = match.end()
+        elif char == ">":
+            raise ParseError(f"can't parse entities: unexpected '>' at offset {pos}")
+        else:
+            plain.append(char)
+            pos += 1
+    if stack:
+        raise ParseError(f"can't parse entities: can't find end tag for <{stack[-1]}>")
+    return "".join(plain)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class FakeBotApi:
+    """The server. Use ``async with FakeBotApi() as api`` (or ``await start()`` / ``stop()``).
+
+    Args:
+        token: the only token accepted in ``/bot<TOKEN>/<method>``; others get 401.
+        max_poll: cap on a ``getUpdates`` long poll, seconds (keeps shutdowns quick).
+    """
+
+    def __init__(self, token: str = TOKEN, *, max_poll: float = 0.5) -> None:
+        self.token = token
+        self.max_poll = max_poll
+        self.sent: list[SentMessage] = []
+        self.calls: list[ApiCall] = []
+        self.my_commands: list[dict[str, Any]] = []
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._failures: list[_Failure] = []
+        self._blocked: dict[int, str] = {}
+        self._down_until = 0.0  # time.monotonic() until which every call fails
+        self._down_mode: Literal["502", "close"] = "502"
+        self._changed = asyncio.Event()  # set on every new update or sent message
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self.polls_waiting = 0  # getUpdates calls currently long-polling
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> FakeBotApi:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/file/bot{token}/{path:.*}", self._no_files)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        self._port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeBotApi:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """For ``telegram.base_url`` / ``Bot(base_url=...)``: the token is appended to it."""
+        return f"http://127.0.0.1:{self._port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/file/bot"
+
+    # -- what users write to the bot ------------------------------------------------------------
+
+    def push_command(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+        first_name: str = "Tester",
+    ) -> int:
+        """Queue a text message from a user (a private chat by default); returns its update_id.
+
+        A leading ``/word`` (optionally ``/word@bot``) is marked as a bot_command entity, as
+        Telegram does, so python-telegram-bot's CommandHandler sees it.
+        """
+        user = {"id": user_id if user_id is not None else chat_id, "is_bot": False}
+        user["first_name"] = first_name  # type: ignore[assignment]
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = first_name
+        else:
+            chat["title"] = f"group {chat_id}"
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "text": text,
+        }
+        command = re.match(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?", text)
+        if command:
+            length = utf16_len(command.group(0))
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self.push_update({"message": message})
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        """Queue any update (``update_id`` is assigned); returns its update_id."""
+        update = {**update, "update_id": next(self._update_ids)}
+        self._updates.append(update)
+        self._notify()
+        return update["update_id"]
+
+    @property
+    def pending_updates(self) -> int:
+        """Updates not yet confirmed by a later ``getUpdates`` offset."""
+        return len(self._updates)
+
+    # -- what the bot sent ----------------------------------------------------------------------
+
+    def messages_for(self, chat_id: int) -> list[SentMessage]:
+        return [m for m in self.sent if m.chat_id == chat_id]
+
+    def texts_for(self, chat_id: int) -> list[str]:
+        return [m.text for m in self.sent if m.chat_id == chat_id]
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for_message(
+        self,
+        predicate: Predicate | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 (the tests' vocabulary)
+        *,
+        start: int = 0,
+    ) -> SentMessage:
+        """The first message in ``sent[start:]`` matching ``predicate``, waiting for it to arrive.
+
+        Raises TimeoutError (listing what was sent) when none comes within ``timeout`` seconds.
+        """
+        found = await self.wait_for_count(1, predicate, timeout, start=start)
+        return found[0]
+
+    async def wait_for_count(
+        self,
+        count: int,
+        predicate: Predicate | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        *,
+        start: int = 0,
+    ) -> list[SentMessage]:
+        """Wait until ``sent[start:]`` holds ``count`` messages matching ``predicate``."""
+
+        def matching() -> list[SentMessage]:
+            return [m for m in self.sent[start:] if predicate is None or predicate(m)]
+
+        try:
+            await self.wait_until(lambda: len(matching()) >= count, timeout)
+        except TimeoutError:
+            texts = [(m.chat_id, m.text[:80]) for m in self.sent[start:]]
+            got = len(matching())
+            raise TimeoutError(f"{got}/{count} matching messages; sent: {texts}") from None
+        return matching()[:count]
+
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> None:
+        """Wait until ``condition()`` is true; it is checked after every update or sent message."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await self._changed.wait()
+
+    # -- failure injection ----------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 429,
+        retry_after: float | None = 1,
+        *,
+        method: str | None = "sendMessage",
+        description: str | None = None,
+    ) -> None:
+        """Answer the next ``n`` calls of ``method`` (None: any) with an error.
+
+        429 carries ``parameters.retry_after`` (a float is accepted, unlike real Telegram, so tests
+        stay fast); other statuses ignore ``retry_after``.
+        """
+        if description is None:
+            description = {
+                429: f"Too Many Requests: retry after {retry_after}",
+                400: "Bad Request: chat not found",
+                403: "Forbidden: bot was blocked by the user",
+            }.get(status, "Internal Server Error")
+        self._failures.append(
+            _Failure(n, status, retry_after if status == 429 else None, description, method)
+        )
+
+    def outage(self, seconds: float, *, mode: Literal["502", "close"] = "502") -> None:
+        """Fail every call for ``seconds`` from now: 502 Bad Gateway, or connections closed."""
+        self._down_mode = mode
+        self._down_until = time.monotonic() + seconds
+
+    def set_down(self, down: bool, *, mode: Literal["502", "close"] = "502") -> None:
+        """Start (until ``set_down(False)``) or end an outage."""
+        self._down_mode = mode
+        self._down_until = float("inf") if down else 0.0
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def block_chat(self, chat_id: int, description: str | None = None) -> None:
+        """``sendMessage`` to this chat answers 403 ("bot was blocked by the user" by default)."""
+        self._blocked[chat_id] = description or "Forbidden: bot was blocked by the user"
+
+    def unblock_chat(self, chat_id: int) -> None:
+        self._blocked.pop(chat_id, None)
+
+    # -- the HTTP side --------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _no_files(self, request: web.Request) -> web.Response:
+        return _error(404, "Not Found")
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.match_info["method"]
+        params = await _params(request)
+        if self.down:
+            if self._down_mode == "close":
+                assert request.transport is not None
+                request.transport.close()
+                raise asyncio.CancelledError  # aiohttp drops the request without answering
+            return self._record(method, params, _error(502, "Bad Gateway"))
+        failure = next(
+            (f for f in self._failures if f.method in (None, method) and f.remaining > 0), None
+        )
+        if failure is not None:
+            failure.remaining -= 1
+            answer = _error(failure.status, failure.description, failure.retry_after)
+            return self._record(method, params, answer)
+        handler = getattr(self, f"_api_{method.lower()}", None)
+        if handler is None:
+            return self._record(method, params, _error(404, "Not Found: method not found"))
+        return self._record(method, params, await handler(params))
+
+    def _record(self, method: str, params: dict[str, Any], answer: web.Response) -> web.Response:
+        self.calls.append(ApiCall(method, params, answer.status))
+        return answer
+
+    async def _api_getme(self, params: dict[str, Any]) -> web.Response:
+        return _ok(BOT_USER)
+
+    async def _api_getupdates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset") or 0)
+        if offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        limit = int(params.get("limit") or 100)
+        wait = min(float(params.get("timeout") or 0), self.max_poll)
+        if not self._updates and wait > 0:
+            self.polls_waiting += 1
+            self._notify()
+            try:
+                async with asyncio.timeout(wait):
+                    while not self._updates:
+                        await self._changed.wait()
+            except TimeoutError:
+                pass
+            finally:
+                self.polls_waiting -= 1
+        return _ok(self._updates[:limit])
+
+    async def _api_sendmessage(self, params: dict[str, Any]) -> web.Response:
+        chat_id, text = params.get("chat_id"), params.get("text")
+        if not isinstance(chat_id, int):
+            return _error(400, "Bad Request: chat_id is empty")
+        if chat_id in self._blocked:
+            return _error(403, self._blocked[chat_id])
+        if not text:
+            return _error(400, "Bad Request: message text is empty")
+        parse_mode = params.get("parse_mode")
+        plain = text
+        if isinstance(parse_mode, str) and parse_mode.upper() == "HTML":
+            try:
+                plain = parse_html(text)
+            except ParseError as exc:
+                return _error(400, f"Bad Request: {exc}")
+        if utf16_len(plain) > MAX_TEXT:
+            return _error(400, "Bad Request: message is too long")
+        message = SentMessage(chat_id, text, parse_mode, next(self._message_ids), time.monotonic())
+        self.sent.append(message)
+        self._notify()
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
+        if chat_id < 0:
+            chat["title"] = f"group {chat_id}"
+        return _ok(
+            {
+                "message_id": message.message_id,
+                "date": int(time.time()),
+                "chat": chat,
+                "from": BOT_USER,
+                "text": plain,
+            }
+        )
+
+    async def _api_setmycommands(self, params: dict[str, Any]) -> web.Response:
+        commands = params.get("commands")
+        if not isinstance(commands, list):
+            return _error(400, "Bad Request: commands must be an array")
+        self.my_commands = commands
+        return _ok(True)
+
+    async def _api_getmycommands(self, params: dict[str, Any]) -> web.Response:
+        return _ok(self.my_commands)
+
+    async def _api_deletewebhook(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _api_getwebhookinfo(self, params: dict[str, Any]) -> web.Response:
+        return _ok({"url": "", "has_custom_certificate": False, "pending_update_count": 0})
+
+    async def _api_close(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _api_logout(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Parameters from the query string and a form, multipart or JSON body, typed like Telegram."""
+    raw: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        body = await request.json()
+        if isinstance(body, dict):
+            return {**raw, **body}
+    elif request.can_read_body:
+        raw.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    params: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _INT_PARAMS:
+            with contextlib.suppress(ValueError):  # e.g. chat_id "@channel": left as text
+                value = int(value)
+        elif key in _JSON_PARAMS:
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        params[key] = value
+    return params
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(status: int, description: str, retry_after: float | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return web.json_response(body, status=status)
+
+
+__all__ = [
+    "BOT_USER",
+    "MAX_TEXT",
+    "TOKEN",
+    "ApiCall",
+    "FakeBotApi",
+    "ParseError",
+    "SentMessage",
+    "parse_html",
+    "utf16_len",
+]

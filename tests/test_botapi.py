@@ -1,0 +1,207 @@
+"""The fake Bot API server, exercised with the real python-telegram-bot over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from botapi import FakeBotApi, ParseError, parse_html, utf16_len
+from hypothesis import given
+from hypothesis import strategies as st
+from telegram import Bot, BotCommand
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
+from telegram.request import HTTPXRequest
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi(max_poll=0.3) as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(api: FakeBotApi) -> AsyncIterator[Bot]:
+    request = HTTPXRequest(connect_timeout=1.0, read_timeout=2.0)
+    async with Bot(api.token, base_url=api.base_url, request=request) as client:
+        yield client
+
+
+async def test_get_me_answers_the_bot_user(bot: Bot, api: FakeBotApi) -> None:
+    me = await bot.get_me()
+    assert me.username == "pgmbot_test_bot"
+    assert me.is_bot
+    assert api.calls_to("getMe")
+
+
+async def test_wrong_token_is_refused(api: FakeBotApi) -> None:
+    other = Bot("999:not-the-token", base_url=api.base_url)
+    with pytest.raises(InvalidToken):
+        await other.initialize()
+    assert not api.calls  # refused before any method ran
+
+
+async def test_send_message_is_recorded_and_answered(bot: Bot, api: FakeBotApi) -> None:
+    message = await bot.send_message(42, "<b>삼성전자</b> &amp; co", parse_mode=ParseMode.HTML)
+    assert message.chat.id == 42
+    assert message.text == "삼성전자 & co"  # Telegram answers the parsed text
+    [sent] = api.sent
+    assert (sent.chat_id, sent.text, sent.parse_mode) == (42, "<b>삼성전자</b> &amp; co", "HTML")
+    assert sent.message_id == message.message_id
+    assert api.texts_for(42) == ["<b>삼성전자</b> &amp; co"]
+    assert api.messages_for(7) == []
+
+
+@pytest.mark.parametrize("text", ["<b>&</b>", "a < b", "<script>x</script>", "<b>open", "x</i>"])
+async def test_bad_html_is_refused_like_telegram(bot: Bot, api: FakeBotApi, text: str) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
+        await bot.send_message(1, text, parse_mode=ParseMode.HTML)
+    assert api.sent == []
+    # Without a parse mode the same text is plain and goes through.
+    await bot.send_message(1, text)
+    assert api.texts_for(1) == [text]
+
+
+async def test_text_over_4096_is_refused(bot: Bot, api: FakeBotApi) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)too long"):
+        await bot.send_message(1, "가" * 4097)
+    # Tags do not count: 4096 visible characters in bold are fine.
+    await bot.send_message(1, "<b>" + "가" * 4096 + "</b>", parse_mode=ParseMode.HTML)
+    assert len(api.sent) == 1
+
+
+async def test_fail_next_429_then_success(
+    bot: Bot, api: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # retry_after as a timedelta, no deprecation
+    api.fail_next(2, status=429, retry_after=3)
+    for _ in range(2):
+        with pytest.raises(RetryAfter) as caught:
+            await bot.send_message(5, "hello")
+        assert caught.value.retry_after == timedelta(seconds=3)
+    await bot.send_message(5, "hello")
+    assert api.texts_for(5) == ["hello"]
+    assert [c.status for c in api.calls_to("sendMessage")] == [429, 429, 200]
+
+
+async def test_fail_next_only_hits_its_method(bot: Bot, api: FakeBotApi) -> None:
+    api.fail_next(1, status=500)
+    await bot.get_me()  # not sendMessage: unaffected
+    with pytest.raises(NetworkError):
+        await bot.send_message(5, "x")
+    await bot.send_message(5, "y")
+    assert api.texts_for(5) == ["y"]
+
+
+async def test_blocked_chat_gets_403_others_still_served(bot: Bot, api: FakeBotApi) -> None:
+    api.block_chat(13)
+    with pytest.raises(Forbidden, match="blocked by the user"):
+        await bot.send_message(13, "x")
+    await bot.send_message(14, "y")
+    api.unblock_chat(13)
+    await bot.send_message(13, "z")
+    assert [(m.chat_id, m.text) for m in api.sent] == [(14, "y"), (13, "z")]
+
+
+async def test_chat_not_found_is_a_bad_request(bot: Bot, api: FakeBotApi) -> None:
+    api.fail_next(1, status=400)
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+        await bot.send_message(99, "x")
+
+
+@pytest.mark.parametrize("mode", ["502", "close"])
+async def test_outage_fails_every_call_until_it_ends(bot: Bot, api: FakeBotApi, mode: str) -> None:
+    api.set_down(True, mode=mode)  # type: ignore[arg-type]
+    assert api.down
+    with pytest.raises(NetworkError):
+        await bot.send_message(1, "during")
+    with pytest.raises(NetworkError):
+        await bot.get_me()
+    api.set_down(False)
+    await bot.send_message(1, "after")
+    assert api.texts_for(1) == ["after"]
+
+
+async def test_timed_outage_ends_by_itself(bot: Bot, api: FakeBotApi) -> None:
+    api.outage(0.2)
+    with pytest.raises(NetworkError):
+        await bot.send_message(1, "during")
+    await asyncio.sleep(0.25)
+    assert not api.down
+    await bot.send_message(1, "after")
+    assert api.texts_for(1) == ["after"]
+
+
+async def test_get_updates_serves_commands_and_honours_offset(bot: Bot, api: FakeBotApi) -> None:
+    first = api.push_command(7, "/watch 005930")
+    api.push_command(8, "hello")
+    updates = await bot.get_updates(timeout=0)
+    assert [u.update_id for u in updates] == [first, first + 1]
+    command = updates[0].message
+    assert command is not None and command.chat.id == 7 and command.text == "/watch 005930"
+    assert command.chat.type == "private"
+    assert [(e.type, e.offset, e.length) for e in command.entities] == [("bot_command", 0, 6)]
+    assert updates[1].message is not None and updates[1].message.entities == ()
+    # Confirming with offset forgets them.
+    assert await bot.get_updates(offset=first + 2, timeout=0) == ()
+    assert api.pending_updates == 0
+
+
+async def test_long_poll_returns_an_update_pushed_while_waiting(bot: Bot, api: FakeBotApi) -> None:
+    api.max_poll = 5.0
+    poll = asyncio.create_task(bot.get_updates(timeout=4))
+    await api.wait_until(lambda: api.polls_waiting == 1, timeout=2)
+    api.push_command(3, "/status")
+    updates = await asyncio.wait_for(poll, 2)
+    assert [u.message.text for u in updates if u.message] == ["/status"]
+
+
+async def test_empty_long_poll_answers_empty_after_the_cap(bot: Bot, api: FakeBotApi) -> None:
+    assert await bot.get_updates(timeout=30) == ()  # capped by max_poll, not 30 s
+
+
+async def test_commands_round_trip(bot: Bot, api: FakeBotApi) -> None:
+    await bot.set_my_commands([BotCommand("watch", "watch a stock"), BotCommand("list", "list")])
+    assert [c["command"] for c in api.my_commands] == ["watch", "list"]
+    commands = await bot.get_my_commands()
+    assert [(c.command, c.description) for c in commands] == [
+        ("watch", "watch a stock"),
+        ("list", "list"),
+    ]
+
+
+async def test_wait_for_message_sees_past_and_future_messages(bot: Bot, api: FakeBotApi) -> None:
+    await bot.send_message(1, "one")
+    assert (await api.wait_for_message(lambda m: m.text == "one", 1)).chat_id == 1
+    later = asyncio.create_task(api.wait_for_message(lambda m: m.chat_id == 2, 2))
+    await asyncio.sleep(0)
+    await bot.send_message(2, "two")
+    assert (await later).text == "two"
+    with pytest.raises(TimeoutError, match="0/1 matching"):
+        await api.wait_for_message(lambda m: m.chat_id == 3, 0.1)
+    with pytest.raises(TimeoutError):
+        await api.wait_for_message(lambda m: m.text == "one", 0.1, start=1)
+
+
+@given(st.text())
+def test_escaped_text_always_parses_back(text: str) -> None:
+    assert parse_html(html.escape(text)) == text
+    assert parse_html(f"<b>{html.escape(text)}</b>") == text
+
+
+@given(st.text(alphabet="<>&ab", min_size=1))
+def test_raw_markup_characters_are_refused_or_valid(text: str) -> None:
+    try:
+        plain = parse_html(text)
+    except ParseError:
+        return
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert plain == text
+
+
+def test_utf16_length_counts_astral_characters_twice() -> None:
+    assert utf16_len("가나") == 2
+    assert utf16_len("📈") == 2
