@@ -1,0 +1,41 @@
+"""What the sender needs from a chat service: send one HTML message, or say why not.
+
+The sender knows nothing of Telegram; a transport turns its service's failures into these errors.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class DeliveryError(Exception):
+    """A message that was not delivered; ``reason`` is short, loggable and free of secrets."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RetryLater(DeliveryError):
+    """Flood control: wait ``seconds`` before sending to this chat (to anyone, if ``everyone``)."""
+
+    def __init__(self, seconds: float, *, everyone: bool = False) -> None:
+        super().__init__(f"flood control: retry in {seconds:g} s")
+        self.seconds = seconds
+        self.everyone = everyone
+
+
+class ChatBlocked(DeliveryError):
+    """The chat cannot receive messages any more (bot blocked, chat not found, kicked)."""
+
+
+class TransientError(DeliveryError):
+    """A network error, timeout or server error: try again later."""
+
+
+class Transport(Protocol):
+    """Sends one message (HTML, at most 4096 characters) to one chat."""
+
+    async def send(self, chat_id: int, html: str) -> None:
+        """Return only once the message was accepted; raise a DeliveryError otherwise."""
+        ...
