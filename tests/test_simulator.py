@@ -24,8 +24,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from bot.kis.crypto import decrypt_payload
-from bot.kis.market import Market, base_price
 from bot.kis.simulator import Simulator
+from bot.kis.simulator.market import Market, base_price
 from bot.ticks import KST, FrameError, Tick, parse_frame, parse_records, split_frame
 
 DAY = date(2025, 3, 14)
@@ -601,7 +601,7 @@ async def test_simulate_command_serves_and_exits_zero_on_sigterm() -> None:
                 assert line, "simulate exited before printing its URLs"
                 for scheme in ("http", "ws"):
                     match = re.search(rf"{scheme}://127\.0\.0\.1:\d+", line)
-                    if match and "serving" in line:
+                    if match and "KIS simulator:" in line:
                         urls[scheme] = match.group(0)
         key = await approve(urls["http"])
         async with connect(urls["ws"], "/tryitout") as ws:
