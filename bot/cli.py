@@ -50,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--replay", type=Path, metavar="FILE", help="serve the frames of a recorded file instead"
     )
+    simulate.add_argument(
+        "--speed", type=float, default=1.0, help="replay pace factor (0: as fast as possible)"
+    )
+    simulate.add_argument("--loop", action="store_true", help="replay the file over and over")
+    simulate.add_argument(
+        "--pingpong-interval", type=float, default=110.0, help="idle seconds before PINGPONG"
+    )
+    simulate.add_argument(
+        "--tickers-per-frame", type=int, default=3, help="records per data frame, at most"
+    )
+    simulate.add_argument(
+        "--max-subscriptions", type=int, default=41, help="registrations per appkey"
+    )
     simulate.set_defaults(handler=_lazy("bot.kis.simulator:simulate_command"))
 
     replay = commands.add_parser("replay", help="run the rules over recorded frames")
