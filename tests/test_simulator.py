@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -618,3 +619,26 @@ async def test_simulate_command_serves_and_exits_zero_on_sigterm() -> None:
     log = (await process.stderr.read()).decode()
     assert "APPKEY" not in log and "secret" not in log
     assert "subscribe client=1 account=app1 tr_id=H0UNPGM0 tr_key=005930" in log
+
+
+async def test_a_client_that_stops_reading_does_not_stall_the_others(sim: Simulator) -> None:
+    key_a, key_b = await approve(sim, "APP-A"), await approve(sim, "APP-B")
+    stuck = await websockets.connect(sim.ws_url, ping_interval=None, max_queue=1, max_size=None)
+    try:
+        await subscribe(stuck, key_a, "005930")
+        # Small kernel buffers on both ends, so what the stuck client leaves unread piles up
+        # in the simulator's own send buffer.
+        stuck.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
+        )
+        sim.clients[0].ws.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+        )
+        await sim.send_raw("x" * (2 << 20))  # 2 MiB the stuck client will never take
+        async with connect(sim) as reader:
+            await subscribe(reader, key_b, "000660")
+            _, ticks = await collect_ticks(reader, 20)
+            assert {t.ticker for t in ticks} == {"000660"}
+            await sim_wait(lambda: sim.frames_dropped > 0)
+    finally:
+        stuck.transport.abort()

@@ -18,18 +18,22 @@ from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bot.kis.recording import read_recording
 from bot.kis.simulator import protocol
 from bot.kis.simulator.market import Market
 from bot.kis.simulator.protocol import Refusal, Request
+from bot.kis.simulator.replay import paced_frames
 from bot.kis.simulator.rest import Approvals, RestRequest
-from bot.ticks import KST, FrameError
+from bot.ticks import KST
 
 log = logging.getLogger(__name__)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 FrameHook = Callable[[str, float], None]
+# A client that does not read loses data frames once this much is waiting in its send buffer,
+# so it cannot stall the others; the write limit sits above it so a send never waits.
+_BACKLOG_LIMIT = 1 << 20
+_WRITE_LIMIT = 4 << 20
 Registration = tuple[str, str, str]  # (appkey, tr_id, tr_key)
 
 
@@ -114,6 +118,7 @@ class Simulator:
         self.connections_accepted = 0
         self.frames_sent = 0  # data frames (generated or replayed)
         self.messages_sent = 0  # everything: acks, PINGPONG, data, raw
+        self.frames_dropped = 0  # data frames not sent to a client that stopped reading
         self.replay_finished = asyncio.Event()
         # State.
         self._approvals = Approvals(accepted_appkeys)
@@ -138,7 +143,12 @@ class Simulator:
         await self._rest_runner.setup()
         await web.TCPSite(self._rest_runner, self.host, self.rest_port).start()
         self._ws_server = await serve(
-            self._serve_client, self.host, self.ws_port, ping_interval=None, compression=None
+            self._serve_client,
+            self.host,
+            self.ws_port,
+            ping_interval=None,  # KIS never pings; liveness is its PINGPONG
+            compression=None,
+            write_limit=_WRITE_LIMIT,
         )
         rest_port = self._rest_runner.addresses[0][1]
         ws_port = self._ws_server.sockets[0].getsockname()[1]
@@ -383,7 +393,8 @@ class Simulator:
             code, msg = "OPSP0001", "UNSUBSCRIBE SUCCESS"
         else:
             code, msg = "OPSP0003", "UNSUBSCRIBE ERROR(not found!)"
-        await self._send(client, protocol.control_message(request.echo, code, msg))
+        message = protocol.control_message(request.echo, code, msg, encrypt=self.encrypt)
+        await self._send(client, message)
         log.info(
             "unsubscribe client=%d account=%s tr_id=%s tr_key=%s msg_cd=%s",
             client.id,
@@ -466,6 +477,14 @@ class Simulator:
     async def _send_frame(
         self, client: Client, appkey: str, tr_id: str, records: list[str]
     ) -> None:
+        transport = client.ws.transport
+        if transport is not None and transport.get_write_buffer_size() > _BACKLOG_LIMIT:
+            self.frames_dropped += 1
+            if self.frames_dropped % 1000 == 1:
+                log.warning(
+                    "slow client loses frames client=%d dropped=%d", client.id, self.frames_dropped
+                )
+            return
         cipher = self._cipher(appkey, tr_id) if self.encrypt else None
         frame = protocol.data_frame(tr_id, records, cipher)
         if await self._send(client, frame):
@@ -474,33 +493,22 @@ class Simulator:
                 self.on_frame_sent(frame, time.perf_counter())
 
     async def _replay(self) -> None:
-        """Serve the recorded frames, filtered per client, at the recorded pace x speed.
+        """Serve the recorded frames to every client, each filtered by its registrations.
 
         Starts ``replay_delay`` seconds after the first subscription, so that a client's other
-        subscriptions are in place before the first frames go out. A recorded multi-record
-        frame goes out as one frame of the records each client registered.
+        subscriptions are in place before the first frames go out.
         """
         assert self.replay is not None
         await asyncio.sleep(self.replay_delay)
-        sent = skipped = 0
         while True:
-            previous: datetime | None = None
-            for number, when, frame in read_recording(self.replay):
-                await asyncio.sleep(self._replay_gap(previous, when))
-                previous = when or previous
+            async for tr_id, records in paced_frames(
+                self.replay, speed=self.speed, rate=self.rate
+            ):
                 await self._flowing.wait()
-                try:
-                    tr_id, fields = protocol.split_records(frame)
-                except FrameError as exc:
-                    skipped += 1
-                    log.warning("replay line skipped line=%d reason=%s", number, exc)
-                    continue
-                sent += 1
                 for client in self.clients:
-                    await self._send_replayed(client, tr_id, fields)
+                    await self._send_replayed(client, tr_id, records)
             if not self.replay_loop:
                 break
-        log.info("replay finished frames=%d skipped=%d", sent, skipped)
         self.replay_finished.set()
 
     async def _send_replayed(self, client: Client, tr_id: str, fields: list[list[str]]) -> None:
@@ -513,12 +521,3 @@ class Simulator:
                 kept.setdefault(appkey, []).append("^".join(record))
         for appkey, records in kept.items():
             await self._send_frame(client, appkey, tr_id, records)
-
-    def _replay_gap(self, previous: datetime | None, when: datetime | None) -> float:
-        """Seconds to wait before the next recorded frame (lines without a time: 1/rate)."""
-        if self.speed == 0:
-            return 0.0
-        gap = 1 / self.rate
-        if previous is not None and when is not None:
-            gap = max((when - previous).total_seconds(), 0.0)
-        return gap / self.speed
