@@ -74,6 +74,7 @@ class ApiCall:
     method: str
     params: dict[str, Any]
     status: int
+    at: float  # time.monotonic() when answered
 
 
 @dataclass(slots=True)
@@ -296,10 +297,16 @@ class FakeBotApi:
         condition: Callable[[], bool],
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> None:
-        """Wait until ``condition()`` is true; it is checked after every update or sent message."""
+        """Wait until ``condition()`` is true.
+
+        It is checked after every update or sent message, and every 20 ms (for conditions on
+        other state, such as a database the bot writes after Telegram answered).
+        """
         async with asyncio.timeout(timeout):
             while not condition():
-                await self._changed.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.02):
+                        await self._changed.wait()
 
     # -- failure injection ----------------------------------------------------------------------
 
@@ -381,7 +388,7 @@ class FakeBotApi:
         return self._record(method, params, await handler(params))
 
     def _record(self, method: str, params: dict[str, Any], answer: web.Response) -> web.Response:
-        self.calls.append(ApiCall(method, params, answer.status))
+        self.calls.append(ApiCall(method, params, answer.status, time.monotonic()))
         return answer
 
     async def _api_getme(self, params: dict[str, Any]) -> web.Response:

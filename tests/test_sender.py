@@ -1,0 +1,289 @@
+"""The sender with the real python-telegram-bot against the fake Bot API: grouping, limits, retry.
+
+Every test ends by checking the central promise: each alert's text reached its chat exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from botapi import FakeBotApi, parse_html, utf16_len
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from bot.notify.sender import Sender, SenderSettings
+from bot.notify.telegram_bot import TelegramTransport
+from bot.ticks import KST
+
+FAST = SenderSettings(
+    group_window=2.0,
+    poll_interval=0.05,
+    chat_interval=0.02,
+    global_rate=1000.0,
+    backoff_min=0.05,
+    backoff_max=0.2,
+    close_timeout=1.0,
+)
+ALERT_ID = re.compile(r"#A(\d+)#")
+T0 = datetime(2024, 6, 3, 9, 0, 0, tzinfo=KST)
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    chat_id: int
+    rule: str
+    ticker: str
+    time: datetime
+    message: str
+    attempts: int
+
+
+class SqliteDeliveries:
+    """A stand-in for bot.store until it lands: the sender's protocol on a real SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS d (id INTEGER PRIMARY KEY, chat INT, rule TEXT,"
+            " ticker TEXT, t TEXT, message TEXT, attempts INT DEFAULT 0,"
+            " state TEXT DEFAULT 'pending', next_at TEXT DEFAULT '', error TEXT)"
+        )
+        self.db.commit()
+
+    def pending_deliveries(self, limit: int, now: datetime) -> list[Row]:
+        rows = self.db.execute(
+            "SELECT id, chat, rule, ticker, t, message, attempts FROM d"
+            " WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
+            (now.isoformat(), limit),
+        )
+        return [Row(i, c, r, k, datetime.fromisoformat(t), m, a) for i, c, r, k, t, m, a in rows]
+
+    def mark_sent(self, ids: Sequence[int], sent_at: datetime) -> None:
+        self.db.executemany("UPDATE d SET state = 'sent' WHERE id = ?", [(i,) for i in ids])
+        self.db.commit()
+
+    def mark_retry(self, ids: Sequence[int], error: str, next_attempt_at: datetime) -> None:
+        self.db.executemany(
+            "UPDATE d SET attempts = attempts + 1, error = ?, next_at = ? WHERE id = ?",
+            [(error, next_attempt_at.isoformat(), i) for i in ids],
+        )
+        self.db.commit()
+
+    def mark_blocked(self, chat_id: int, error: str) -> None:
+        self.db.execute(
+            "UPDATE d SET state = 'blocked', error = ? WHERE chat = ? AND state = 'pending'",
+            (error, chat_id),
+        )
+        self.db.commit()
+
+
+class DeliveryDb:
+    """Test helper: add alerts for chats, and look at the deliveries' states."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = SqliteDeliveries(path)
+
+    def add_alert(
+        self, n: int, chats: Sequence[int], second: int, text: str = "순매수 돌파"
+    ) -> None:
+        when = (T0 + timedelta(seconds=second)).astimezone(UTC).isoformat()
+        for chat in chats:
+            self.store.db.execute(
+                "INSERT INTO d (chat, rule, ticker, t, message) VALUES (?, ?, ?, ?, ?)",
+                (chat, "rule-1", "005930", when, f"{text} #A{n}#"),
+            )
+        self.store.db.commit()
+
+    def _count(self, where: str, *args: object) -> int:
+        return self.store.db.execute(f"SELECT count(*) FROM d WHERE {where}", args).fetchone()[0]
+
+    def pending(self) -> int:
+        return self._count("state = 'pending'")
+
+    def sent_count(self) -> int:
+        return self._count("state = 'sent'")
+
+    def blocked(self, chat: int) -> bool:
+        return self._count("state = 'blocked' AND chat = ?", chat) > 0
+
+    def close(self) -> None:
+        self.store.db.close()
+
+
+def make_db(tmp_path: Path) -> DeliveryDb:
+    return DeliveryDb(tmp_path / "pgmbot.db")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(api: FakeBotApi) -> AsyncIterator[Bot]:
+    request = HTTPXRequest(connect_timeout=1.0, read_timeout=1.0, connection_pool_size=16)
+    async with Bot(api.token, base_url=api.base_url, request=request) as client:
+        yield client
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[DeliveryDb]:
+    store = make_db(tmp_path)
+    yield store
+    store.close()
+
+
+@asynccontextmanager
+async def running(sender: Sender) -> AsyncIterator[Sender]:
+    task = asyncio.create_task(sender.run())
+    try:
+        yield sender
+    finally:
+        await sender.close()
+        await asyncio.wait_for(task, 5)
+
+
+def delivered(api: FakeBotApi) -> Counter[tuple[int, int]]:
+    """(chat, alert number) -> how many times its text reached the chat."""
+    return Counter((m.chat_id, int(n)) for m in api.sent for n in ALERT_ID.findall(m.text))
+
+
+async def test_alerts_within_the_window_share_a_message(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    for n, second in enumerate([0, 0, 1, 2, 10, 11]):
+        db.add_alert(n, chats=[1, 2], second=second)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: db.pending() == 0)
+    for chat in (1, 2):
+        groups = [ALERT_ID.findall(m.text) for m in api.messages_for(chat)]
+        assert groups == [["0", "1", "2", "3"], ["4", "5"]]
+    assert set(delivered(api).values()) == {1}
+    assert all(m.parse_mode == "HTML" for m in api.sent)
+
+
+async def test_a_big_group_is_split_under_4096_at_alert_boundaries(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    for n in range(40):
+        db.add_alert(n, chats=[5], second=0, text="큰 <금액> & " * 60)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: db.pending() == 0)
+    messages = api.messages_for(5)
+    assert len(messages) > 1
+    for message in messages:
+        assert utf16_len(message.text) <= 4096
+        assert "큰 <금액> & " in parse_html(message.text)  # escaped, and readable again
+    order = [int(n) for m in messages for n in ALERT_ID.findall(m.text)]
+    assert order == list(range(40))
+
+
+async def test_flood_control_waits_as_told_and_delivers_once(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    api.fail_next(1, status=429, retry_after=0.3)
+    db.add_alert(1, chats=[9], second=0)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: db.pending() == 0)
+    calls = api.calls_to("sendMessage")
+    assert [c.status for c in calls] == [429, 200]
+    [message] = api.sent
+    refused_at = calls[0].at
+    assert message.at - refused_at >= 0.3  # not before Telegram allowed it
+    assert delivered(api) == {(9, 1): 1}
+
+
+async def test_an_outage_delays_but_neither_drops_nor_duplicates(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    api.outage(1.0)
+    for n in range(6):
+        db.add_alert(n, chats=[1, 2, 3], second=n * 5)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)) as sender:
+        await api.wait_until(lambda: not api.down, timeout=3)
+        assert api.sent == []
+        assert db.sent_count() == 0  # nothing marked sent while Telegram was away
+        for n in range(6, 9):  # alerts keep coming during the recovery
+            db.add_alert(n, chats=[1, 2, 3], second=n * 5)
+            sender.wake()
+        await api.wait_until(lambda: db.pending() == 0, timeout=5)
+    assert any(c.status == 502 for c in api.calls_to("sendMessage"))
+    assert delivered(api) == {(chat, n): 1 for chat in (1, 2, 3) for n in range(9)}
+    for chat in (1, 2, 3):  # in firing order
+        order = [int(n) for m in api.messages_for(chat) for n in ALERT_ID.findall(m.text)]
+        assert order == list(range(9))
+
+
+async def test_connections_closed_mid_request_are_retried(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    api.outage(0.4, mode="close")
+    db.add_alert(1, chats=[4], second=0)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: db.pending() == 0, timeout=5)
+    assert delivered(api) == {(4, 1): 1}
+
+
+async def test_a_blocked_chat_is_marked_and_skipped_while_others_receive(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    api.block_chat(13)
+    for n in range(3):
+        db.add_alert(n, chats=[13, 14], second=n * 10)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: len(api.messages_for(14)) == 3)
+        await api.wait_until(lambda: db.blocked(13))
+        await asyncio.sleep(0.2)  # several polls: the blocked chat is not tried again
+    assert len([c for c in api.calls_to("sendMessage") if c.params["chat_id"] == 13]) == 1
+    assert delivered(api) == {(14, n): 1 for n in range(3)}
+
+
+async def test_pending_deliveries_are_sent_after_a_restart(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb, tmp_path: Path
+) -> None:
+    api.set_down(True)
+    for n in range(4):
+        db.add_alert(n, chats=[21], second=n * 10)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: len(api.calls_to("sendMessage")) >= 2)
+    assert db.pending() == 4
+    db.close()
+    api.set_down(False)
+    reopened = make_db(tmp_path)  # a new process: same file, new store, new sender
+    try:
+        async with running(Sender(reopened.store, TelegramTransport(bot), FAST)):
+            await api.wait_until(lambda: reopened.pending() == 0, timeout=5)
+    finally:
+        reopened.close()
+    assert delivered(api) == {(21, n): 1 for n in range(4)}
+
+
+async def test_global_pace_and_per_chat_interval_are_kept(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    settings = SenderSettings(
+        group_window=0, poll_interval=0.05, chat_interval=0.1, global_rate=50.0, backoff_min=0.05
+    )
+    for n in range(3):
+        db.add_alert(n, chats=[1, 2, 3, 4], second=n * 10)
+    async with running(Sender(db.store, TelegramTransport(bot), settings)):
+        await api.wait_until(lambda: db.pending() == 0, timeout=5)
+    times = sorted(m.at for m in api.sent)
+    assert len(times) == 12
+    # Causal lower bounds (the sender waited), not speed targets.
+    assert all(b - a >= 1 / 50 - 0.005 for a, b in itertools.pairwise(times))
+    for chat in (1, 2, 3, 4):
+        at = [m.at for m in api.messages_for(chat)]
+        assert all(b - a >= 0.1 - 0.005 for a, b in itertools.pairwise(at))
