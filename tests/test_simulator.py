@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
+from bot.cli import main
 from bot.kis.crypto import decrypt_payload
-from bot.kis.simulator import Simulator
+from bot.kis.simulator import Simulator, protocol
 from bot.kis.simulator.market import Market, base_price
+from bot.kis.simulator.replay import replay_gap
 from bot.ticks import KST, FrameError, Tick, parse_frame, parse_records, split_frame
 
 DAY = date(2025, 3, 14)
@@ -642,3 +644,153 @@ async def test_a_client_that_stops_reading_does_not_stall_the_others(sim: Simula
             await sim_wait(lambda: sim.frames_dropped > 0)
     finally:
         stuck.transport.abort()
+
+
+# -- what KIS's official sample client reads ---------------------------------------------------
+
+
+def read_like_the_official_sample(message: dict[str, Any]) -> None:
+    """The fields kis_auth.system_resp reads without checking (a KeyError there kills it)."""
+    header = message["header"]
+    if header["tr_id"] == "PINGPONG":
+        return
+    assert isinstance(header["tr_key"], str)
+    assert header["encrypt"] in ("N", "Y")
+    body = message["body"]
+    assert body["rt_cd"] in ("0", "1")
+    assert isinstance(body["msg1"], str)
+    if "output" in body:
+        assert body["output"]["iv"] and body["output"]["key"]
+
+
+async def test_sample_client_requests_and_replies() -> None:
+    """The official sample's exact requests (headers, body as text, key order) and replies."""
+    async with Simulator(rate=20, max_subscriptions=2, pingpong_interval=0.05) as sim:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/plain",
+            "charset": "UTF-8",
+            "User-Agent": "Mozilla/5.0",
+        }
+        credentials = {"grant_type": "client_credentials", "appkey": "APP", "appsecret": "SEC"}
+        async with httpx.AsyncClient(headers=headers) as http:
+            token = await http.post(
+                f"{sim.rest_url}/oauth2/tokenP", content=json.dumps(credentials)
+            )
+            assert token.status_code == 200
+            del credentials["appsecret"]
+            credentials["secretkey"] = "SEC"
+            approval = await http.post(
+                f"{sim.rest_url}/oauth2/Approval", content=json.dumps(credentials)
+            )
+        key = approval.json()["approval_key"]
+        assert sim.rest_requests[-1].headers["content-type"] == "application/json"
+
+        def sample_request(tr_type: str, tr_key: str, tr_id: str = "H0UNPGM0") -> str:
+            header = {"content-type": "utf-8", "approval_key": key, "tr_type": tr_type}
+            header["custtype"] = "P"
+            return json.dumps(
+                {"header": header, "body": {"input": {"tr_id": tr_id, "tr_key": tr_key}}}
+            )
+
+        async with connect(sim, "/tryitout") as ws:
+            for message in (
+                sample_request("1", "005930"),
+                sample_request("1", "005930"),  # OPSP0002
+                sample_request("1", "000660"),
+                sample_request("1", "035720"),  # OPSP0008
+                sample_request("1", "005930", "H0XXXXX0"),  # OPSP8991
+                sample_request("2", "035720"),  # OPSP0003
+                sample_request("2", "000660"),  # OPSP0001
+                "{broken",  # OPSP9999
+            ):
+                await ws.send(message)
+            replies = [await control(ws) for _ in range(8)]
+            await ws.send(sample_request("2", "005930"))  # nothing left: the line goes idle
+            assert code_of(await control(ws)) == "OPSP0001"
+            ping = json.loads(await next_message(ws, lambda m: '"PINGPONG"' in m))
+    assert [code_of(r) for r in replies] == [
+        "OPSP0000",
+        "OPSP0002",
+        "OPSP0000",
+        "OPSP0008",
+        "OPSP8991",
+        "OPSP0003",
+        "OPSP0001",
+        "OPSP9999",
+    ]
+    for message in [*replies, ping]:
+        read_like_the_official_sample(message)
+    assert replies[6]["body"]["msg1"][:5] == "UNSUB"  # how the sample spots an unsubscribe
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    message=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["header", "body", "input", "tr_id", "tr_key", "tr_type", "x"]),
+                children,
+                max_size=4,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_any_json_is_a_request_or_a_refusal(message: Any) -> None:
+    try:
+        parsed = protocol.parse_request(message)
+    except protocol.Refusal as refusal:
+        read_like_the_official_sample(
+            json.loads(protocol.control_message(refusal.echo, refusal.msg_cd, refusal.msg1))
+        )
+        assert refusal.msg1.startswith(protocol.JSON_ERROR)
+    else:
+        assert parsed.tr_type in ("1", "2") and parsed.approval_key
+
+
+# -- replay pacing, looping -------------------------------------------------------------------
+
+
+def test_replay_gap() -> None:
+    t0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=KST)
+    t1 = datetime(2025, 3, 14, 9, 0, 3, tzinfo=KST)
+    assert replay_gap(t0, t1, speed=1, rate=5) == 3.0
+    assert replay_gap(t0, t1, speed=2, rate=5) == 1.5
+    assert replay_gap(t1, t0, speed=1, rate=5) == 0.0  # out of order: no waiting backwards
+    assert replay_gap(None, t0, speed=1, rate=5) == 0.2  # no earlier time: 1/rate
+    assert replay_gap(t0, None, speed=1, rate=4) == 0.25
+    assert replay_gap(t0, t1, speed=0, rate=5) == 0.0
+
+
+async def test_replay_loop_repeats_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "frames.tsv"
+    path.write_text(f"0|H0UNPGM0|001|{record('005930', 1)}\n", encoding="utf-8")
+    async with Simulator(replay=path, speed=0, replay_loop=True, replay_delay=0) as sim:
+        key = await approve(sim)
+        async with connect(sim) as ws:
+            await subscribe(ws, key, "005930")
+            frames, _ = await collect_ticks(ws, 5)
+    assert set(frames) == {f"0|H0UNPGM0|001|{record('005930', 1)}"}
+    assert not sim.replay_finished.is_set()
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_simulate_refuses_a_missing_replay_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--replay", str(tmp_path / "none.tsv")]) == 2
+    assert "replay file not found" in capsys.readouterr().err
+
+
+def test_simulate_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["simulate", "--port", str(port), "--rest-port", "0"]) == 1
+    assert "cannot listen" in capsys.readouterr().err
