@@ -88,6 +88,13 @@ async def next_message(
                 return message
 
 
+async def sim_wait(condition: Callable[[], bool]) -> None:
+    """Wait until the simulator's state satisfies ``condition``."""
+    async with asyncio.timeout(TIMEOUT):
+        while not condition():  # noqa: ASYNC110 (polls simulator state; no event to await)
+            await asyncio.sleep(0.005)
+
+
 def is_control(message: str) -> bool:
     return message.startswith("{") and '"PINGPONG"' not in message
 
@@ -275,12 +282,6 @@ async def test_second_connection_with_same_appkey_is_refused_and_closed(sim: Sim
     await sim_wait(lambda: not sim.clients)
     async with connect(sim) as third:
         assert code_of(await subscribe(third, second_key, "000660")) == "OPSP0000"
-
-
-async def sim_wait(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(TIMEOUT):
-        while not condition():  # noqa: ASYNC110 (polls simulator state; no event to await)
-            await asyncio.sleep(0.005)
 
 
 @pytest.mark.parametrize(

@@ -29,11 +29,12 @@ log = logging.getLogger(__name__)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
-FrameHook = Callable[[str, float], None]
 # A client that does not read loses data frames once this much is waiting in its send buffer,
 # so it cannot stall the others; the write limit sits above it so a send never waits.
 _BACKLOG_LIMIT = 1 << 20
 _WRITE_LIMIT = 4 << 20
+
+FrameHook = Callable[[str, float], None]
 Registration = tuple[str, str, str]  # (appkey, tr_id, tr_key)
 
 
@@ -302,8 +303,8 @@ class Simulator:
             idle_for = loop.time() - client.last_sent
             if idle_for < self.pingpong_interval:
                 await asyncio.sleep(self.pingpong_interval - idle_for)
-            else:
-                await self._send(client, protocol.pingpong_message(self.clock()))
+            elif not await self._send(client, protocol.pingpong_message(self.clock())):
+                return  # closed: the session handler is about to clean up
 
     async def _on_message(self, client: Client, message: str | bytes) -> None:
         try:
