@@ -1,0 +1,238 @@
+"""Which ticker is subscribed on which account: what is wanted against what KIS acknowledged.
+
+Pure bookkeeping, no I/O: the feed tells it what is wanted, when sessions start and end and what
+KIS replied; connections ask it for the next request to send. Tickers are assigned to accounts
+in order (each up to its limit) and stay where they are; a session that ends loses its
+registrations on KIS, so the next one subscribes everything assigned to it again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, KeysView, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bot.kis import control
+from bot.kis.control import Reply
+from bot.kis.status import SubState, SubStatus
+
+
+class Remote(Enum):
+    """A registration as KIS sees it (as far as we know)."""
+
+    SUBSCRIBING = "subscribing"  # request sent, no reply yet
+    LIVE = "live"
+    UNSUBSCRIBING = "unsubscribing"
+
+
+Request = tuple[str, str]  # (tr_type, ticker)
+
+
+@dataclass(eq=False)
+class _Account:
+    label: str
+    limit: int  # configured
+    cap: int  # this session's limit: lowered when KIS says MAX SUBSCRIBE OVER
+    connected: bool = False
+    assigned: dict[str, None] = field(default_factory=dict)  # ordered set: wanted here
+    remote: dict[str, Remote] = field(default_factory=dict)
+    inflight: deque[Request] = field(default_factory=deque)  # sent, unanswered, in send order
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # refused: (msg_cd, msg1)
+
+    def used(self) -> int:
+        """Slots taken: assigned tickers plus registrations still held on KIS."""
+        return len(self.assigned) + sum(1 for t in self.remote if t not in self.assigned)
+
+    def live(self) -> int:
+        return sum(1 for state in self.remote.values() if state is Remote.LIVE)
+
+    def reset_session(self) -> None:
+        self.remote.clear()
+        self.inflight.clear()
+        self.failed.clear()  # refusals of a session are retried by the next one
+        self.cap = self.limit
+
+
+class Subscriptions:
+    """Wanted tickers, their accounts and their registrations on every account's session."""
+
+    def __init__(self, labels: Sequence[str], limit: int) -> None:
+        self._accounts = [_Account(label, limit, limit) for label in labels]
+        self._wanted: dict[str, None] = {}  # ordered set: first wanted, first placed
+        self._home: dict[str, int] = {}  # ticker -> index of the account it is assigned to
+        self._refused: dict[str, SubStatus] = {}  # bad tr_id/tr_key: not retried while wanted
+
+    # -- what is wanted --------------------------------------------------------------------
+
+    @property
+    def wanted(self) -> KeysView[str]:
+        return self._wanted.keys()
+
+    def set_wanted(self, tickers: Iterable[str]) -> None:
+        new = dict.fromkeys(tickers)
+        for ticker in [t for t in self._wanted if t not in new]:
+            del self._wanted[ticker]
+            self._refused.pop(ticker, None)
+            self._unassign(ticker)
+        for ticker in new:
+            self._wanted.setdefault(ticker, None)
+        self._place()
+
+    def needed(self, index: int) -> bool:
+        """True once the account has something to subscribe (its connection may open)."""
+        return bool(self._accounts[index].assigned)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def session_started(self, index: int) -> None:
+        account = self._accounts[index]
+        account.reset_session()
+        account.connected = True
+
+    def session_ended(self, index: int) -> None:
+        account = self._accounts[index]
+        account.reset_session()
+        account.connected = False
+        self._place()  # its limit is back: tickers waiting for a slot may fit now
+
+    def next_request(self, index: int) -> Request | None:
+        """The next request to send on the account's session, now marked as sent; None: idle.
+
+        Unsubscribes go first: they free slots.
+        """
+        account = self._accounts[index]
+        if not account.connected:
+            return None
+        for ticker, state in account.remote.items():
+            if state is Remote.LIVE and ticker not in account.assigned:
+                return self._sent(account, control.UNSUBSCRIBE, ticker, Remote.UNSUBSCRIBING)
+        for ticker in account.assigned:
+            if ticker not in account.remote and ticker not in account.failed:
+                return self._sent(account, control.SUBSCRIBE, ticker, Remote.SUBSCRIBING)
+        return None
+
+    def on_reply(self, index: int, reply: Reply) -> Request | None:
+        """Apply KIS's reply to one of our requests; returns that request, None if unmatched.
+
+        Connection-wide refusals (IN USE, invalid approval) end the session instead: the
+        connection handles them before calling this.
+        """
+        account = self._accounts[index]
+        request = _match(account.inflight, reply.tr_key)
+        if request is None:
+            return None
+        tr_type, ticker = request
+        code = reply.msg_cd
+        if tr_type == control.UNSUBSCRIBE:
+            # Whatever the answer, KIS holds no registration we could still use.
+            account.remote.pop(ticker, None)
+            self._place()
+        elif code in control.SUBSCRIBED or (reply.ok and not code):
+            account.remote[ticker] = Remote.LIVE
+        elif code == control.MAX_SUBSCRIBE_OVER:
+            account.remote.pop(ticker, None)
+            self._full(account, ticker)
+        elif code in control.BAD_TARGET:
+            account.remote.pop(ticker, None)
+            self._unassign(ticker)
+            msg = reply.msg1 or code
+            self._refused[ticker] = SubStatus(ticker, SubState.REJECTED, account.label, code, msg)
+        else:  # transient, our bug (JSON error) or unknown: retried by the next session
+            account.remote.pop(ticker, None)
+            account.failed[ticker] = (code, reply.msg1 or reply.rt_cd or "refused")
+        return request
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def status(self, ticker: str) -> SubStatus:
+        if ticker not in self._wanted:
+            return SubStatus(ticker, SubState.NOT_WANTED)
+        if ticker in self._refused:
+            return self._refused[ticker]
+        index = self._home.get(ticker)
+        if index is None:
+            slots = sum(account.cap for account in self._accounts)
+            msg = f"all {slots} slots of {len(self._accounts)} account(s) in use"
+            return SubStatus(ticker, SubState.NO_CAPACITY, msg=msg)
+        account = self._accounts[index]
+        if account.remote.get(ticker) is Remote.LIVE:
+            return SubStatus(ticker, SubState.LIVE, account.label)
+        if ticker in account.failed:
+            code, msg = account.failed[ticker]
+            return SubStatus(ticker, SubState.REJECTED, account.label, code, msg)
+        return SubStatus(ticker, SubState.PENDING, account.label)
+
+    def live(self, index: int) -> int:
+        """Tickers KIS acknowledged on the account's current session."""
+        return self._accounts[index].live()
+
+    def limit(self, index: int) -> int:
+        """The account's limit for this session (lowered by MAX SUBSCRIBE OVER)."""
+        return self._accounts[index].cap
+
+    def registered(self, index: int) -> list[str]:
+        """Tickers KIS holds (or is about to) on the account's session."""
+        return list(self._accounts[index].remote)
+
+    # -- placement -------------------------------------------------------------------------
+
+    def _place(self) -> None:
+        """Give every wanted ticker without an account the first account with a free slot."""
+        for ticker in self._wanted:
+            if ticker in self._home or ticker in self._refused:
+                continue
+            # An account still holding it (wanted again before the unsubscribe went through)
+            # keeps it; else the first with a free slot.
+            index = next(
+                (i for i, account in enumerate(self._accounts) if ticker in account.remote),
+                None,
+            )
+            if index is None:
+                index = next(
+                    (
+                        i
+                        for i, account in enumerate(self._accounts)
+                        if account.used() < account.cap
+                    ),
+                    None,
+                )
+            if index is not None:
+                self._accounts[index].assigned[ticker] = None
+                self._home[ticker] = index
+
+    @staticmethod
+    def _sent(account: _Account, tr_type: str, ticker: str, state: Remote) -> Request:
+        account.remote[ticker] = state
+        account.inflight.append((tr_type, ticker))
+        return (tr_type, ticker)
+
+    def _unassign(self, ticker: str) -> None:
+        index = self._home.pop(ticker, None)
+        if index is not None:
+            account = self._accounts[index]
+            account.assigned.pop(ticker, None)
+            account.failed.pop(ticker, None)
+
+    def _full(self, account: _Account, ticker: str) -> None:
+        """KIS has no slot left on this account: hold it to what KIS has, move the rest."""
+        account.cap = min(account.cap, len(account.remote))
+        self._unassign(ticker)
+        waiting = [t for t in account.assigned if t not in account.remote]
+        while account.used() > account.cap and waiting:
+            self._unassign(waiting.pop())
+        self._place()
+
+
+def _match(inflight: deque[Request], tr_key: str) -> Request | None:
+    """The request a reply answers: by its tr_key, else (no tr_key echoed) the oldest one.
+
+    KIS answers requests in order, so the oldest is right when the header is missing.
+    """
+    if not tr_key:
+        return inflight.popleft() if inflight else None
+    for request in inflight:
+        if request[1] == tr_key:
+            inflight.remove(request)
+            return request
+    return None
