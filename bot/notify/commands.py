@@ -10,6 +10,7 @@ admin chats.
 from __future__ import annotations
 
 import html
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -44,6 +45,8 @@ class Command:
 
 
 REGISTRY: list[Command] = []
+DEFAULT_ALERTS = 10
+MAX_ALERTS = 50
 
 
 class Access:
@@ -139,6 +142,111 @@ async def cmd_help(update: Update, context: Context) -> None:
 async def cmd_start(update: Update, context: Context) -> None:
     """Greet and explain, as /help does."""
     await answer(update, replies.help_text(REGISTRY))
+
+
+@command("watch", "CODE [CODE…]", "watch stocks: their alerts come to this chat")
+async def cmd_watch(update: Update, context: Context) -> None:
+    """Watch stock codes (the feed subscribes to them)."""
+    codes = need_some(words(context), "Give one or more stock codes, e.g. 005930.")
+    results = await settle(service_of(context).watch(chat_id_of(update), codes))
+    await answer(update, replies.watched(results))
+
+
+@command("unwatch", "CODE [CODE…]", "stop watching stocks")
+async def cmd_unwatch(update: Update, context: Context) -> None:
+    """Stop watching stock codes."""
+    codes = need_some(words(context), "Give one or more stock codes, e.g. 005930.")
+    results = await settle(service_of(context).unwatch(chat_id_of(update), codes))
+    await answer(update, replies.unwatched(codes, results))
+
+
+@command("list", "", "this chat's watched stocks and their state")
+async def cmd_list(update: Update, context: Context) -> None:
+    """List this chat's watched codes with their subscription state."""
+    no_arguments(context)
+    statuses = await settle(service_of(context).list(chat_id_of(update)))
+    await answer(update, replies.watch_list(statuses))
+
+
+@command("alerts", "[CODE] [N]", "the last N alerts (default 10), optionally of one stock")
+async def cmd_alerts(update: Update, context: Context) -> None:
+    """Show this chat's recent alerts."""
+    code, n = alerts_arguments(words(context))
+    found = await settle(service_of(context).alerts(chat_id_of(update), code, n))
+    await answer(update, replies.recent_alerts(found, code))
+
+
+@command("rules", "", "the loaded rules and the last reload error")
+async def cmd_rules(update: Update, context: Context) -> None:
+    """List the loaded rules."""
+    no_arguments(context)
+    lines, last_error = await settle(service_of(context).rules())
+    await answer(update, replies.rule_list(lines, last_error))
+
+
+@command("mute", "RULE|CODE DURATION", "silence a rule or a stock for a while")
+async def cmd_mute(update: Update, context: Context) -> None:
+    """Mute a rule or a code for this chat."""
+    args = words(context)
+    if len(args) != 2:
+        raise ValueError("Give what to mute and for how long, e.g. /mute 005930 30m.")
+    mute = await settle(service_of(context).mute(chat_id_of(update), args[0], args[1]))
+    await answer(update, replies.muted(mute))
+
+
+@command("unmute", "[RULE|CODE]", "end one mute, or all of them")
+async def cmd_unmute(update: Update, context: Context) -> None:
+    """End a mute (all of this chat's mutes without an argument)."""
+    args = words(context)
+    if len(args) > 1:
+        raise ValueError("Give at most one rule or code.")
+    target = args[0] if args else None
+    ended = await settle(service_of(context).unmute(chat_id_of(update), target))
+    await answer(update, replies.unmuted(target, ended))
+
+
+@command("status", "", "feed, subscriptions and delivery health")
+async def cmd_status(update: Update, context: Context) -> None:
+    """Show the bot's health."""
+    no_arguments(context)
+    await answer(update, replies.status(await settle(service_of(context).status())))
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+
+async def settle(result: Any) -> Any:
+    """The service's answer, whether its method is a coroutine or a plain function."""
+    return await result if inspect.isawaitable(result) else result
+
+
+def need_some(args: list[str], problem: str) -> list[str]:
+    if not args:
+        raise ValueError(problem)
+    return args
+
+
+def no_arguments(context: Context) -> None:
+    if context.args:
+        raise ValueError("This command takes no arguments.")
+
+
+def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
+    """``[CODE] [N]`` in either order: a 6-character word is a code, a shorter number is N."""
+    code: str | None = None
+    n = DEFAULT_ALERTS
+    for arg in args[:3]:
+        if len(arg) == 6 and code is None:
+            code = arg
+        elif arg.isdigit() and len(arg) < 6:
+            n = int(arg)
+        else:
+            raise ValueError(f"{arg!r} is neither a stock code nor a count.")
+    if len(args) > 2:
+        raise ValueError("Give at most a code and a count.")
+    if not 1 <= n <= MAX_ALERTS:
+        raise ValueError(f"The count must be between 1 and {MAX_ALERTS}.")
+    return code, n
 
 
 # -- wiring --------------------------------------------------------------------------------------

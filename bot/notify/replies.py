@@ -8,9 +8,12 @@ messages.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from bot.notify.format import esc
+from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
+from bot.notify.format import alert_block, esc, esc_clipped
+from bot.ticks import KST
 
 
 class CommandInfo(Protocol):
@@ -48,5 +51,160 @@ def help_text(commands: Sequence[CommandInfo]) -> list[str]:
         "CODE is a 6-character stock code such as <code>005930</code>. "
         "DURATION is like <code>30m</code>, <code>2h</code>, <code>1h30m</code>. "
         "Rules live in the bot's <code>rules/</code> folder.",
+    ]
+    return lines
+
+
+# -- subscriptions -------------------------------------------------------------------------------
+
+_STATE_LABEL = {
+    SubState.LIVE: "🟢 live",
+    SubState.PENDING: "⏳ subscribing",
+    SubState.REJECTED: "❌ refused by KIS",
+    SubState.NO_CAPACITY: "🚫 no free subscription slot",
+    SubState.NOT_WANTED: "⚪ not subscribed",
+}
+
+
+def sub_line(status: SubStatus) -> str:
+    """``005930 🟢 live (main)``, with KIS's reason when it refused."""
+    label = _STATE_LABEL.get(status.state) or esc(status.state)
+    parts = [f"<code>{esc(status.ticker)}</code> {label}"]
+    if status.account and status.state is SubState.LIVE:
+        parts.append(f"({esc(status.account)})")
+    if status.msg and status.state is not SubState.LIVE:
+        code = f" [{esc(status.msg_cd)}]" if status.msg_cd else ""
+        parts.append(f"— {esc(status.msg)}{code}")
+    return " ".join(parts)
+
+
+class WatchResult(Protocol):
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def status(self) -> SubStatus: ...
+    @property
+    def added(self) -> bool: ...  # False: the chat already watched it
+
+
+def watched(results: Sequence[WatchResult]) -> list[str]:
+    lines = ["👀 Watching:"]
+    for result in results:
+        note = "" if result.added else " (already watched)"
+        lines.append(sub_line(result.status) + note)
+    return lines
+
+
+def unwatched(asked: Sequence[str], removed: Sequence[str]) -> list[str]:
+    lines = []
+    if removed:
+        lines.append("Stopped watching " + ", ".join(f"<code>{esc(t)}</code>" for t in removed))
+    missing = [t for t in asked if t.strip().upper() not in set(removed)]
+    if missing:
+        lines.append("Not watched here: " + ", ".join(f"<code>{esc(t)}</code>" for t in missing))
+    return lines
+
+
+def watch_list(statuses: Sequence[SubStatus]) -> list[str]:
+    if not statuses:
+        return ["This chat watches nothing yet. Try <code>/watch 005930</code>."]
+    return [f"👀 Watched here ({len(statuses)}):", *(sub_line(s) for s in statuses)]
+
+
+# -- alerts, rules, mutes ------------------------------------------------------------------------
+
+
+class AlertRecord(Protocol):
+    @property
+    def rule(self) -> str: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def message(self) -> str: ...
+
+
+def recent_alerts(alerts: Sequence[AlertRecord], code: str | None) -> list[str]:
+    scope = f" for <code>{esc(code)}</code>" if code else ""
+    if not alerts:
+        return [f"No alerts{scope} yet."]
+    blocks = [f"Last {len(alerts)} alert(s){scope}, newest last:"]
+    blocks += [alert_block(a.rule, a.ticker, a.time, a.message) for a in alerts]
+    return blocks
+
+
+def rule_list(lines: Sequence[str], last_error: str | None) -> list[str]:
+    out = [f"📜 {len(lines)} rule(s) loaded:" if lines else "No rules loaded."]
+    out += [f"• {esc(line)}" for line in lines]
+    if last_error:
+        out.append(f"⚠️ Last reload failed:\n<pre>{esc_clipped(last_error, 1500)}</pre>")
+    return out
+
+
+class Mute(Protocol):
+    @property
+    def target(self) -> str: ...
+    @property
+    def until(self) -> datetime: ...
+
+
+def when(moment: datetime) -> str:
+    """``15:30 KST``, with the date when it is not today (in Korea)."""
+    local = moment.astimezone(KST)
+    today = datetime.now(KST).date()
+    return local.strftime("%H:%M KST" if local.date() == today else "%Y-%m-%d %H:%M KST")
+
+
+def muted(mute: Mute) -> list[str]:
+    return [f"🔕 <code>{esc(mute.target)}</code> muted until {when(mute.until)}."]
+
+
+def unmuted(target: str | None, ended: int) -> list[str]:
+    if target is None:
+        return [f"🔔 {ended} mute(s) ended." if ended else "No mutes to end."]
+    if not ended:
+        return [f"<code>{esc(target)}</code> was not muted."]
+    return [f"🔔 <code>{esc(target)}</code> unmuted."]
+
+
+# -- status --------------------------------------------------------------------------------------
+
+
+class StatusReport(Protocol):
+    @property
+    def feed(self) -> FeedStats: ...
+    @property
+    def pending(self) -> int: ...  # deliveries waiting to be sent
+
+
+def ago(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    seconds = max(0, int((datetime.now(moment.tzinfo) - moment).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 7200:
+        return f"{seconds // 60}m ago"
+    return f"{seconds // 3600}h ago"
+
+
+def connection_line(conn: ConnectionStatus) -> str:
+    mark = "🟢" if conn.connected else "🔴"
+    line = f"{mark} <b>{esc(conn.account)}</b> {conn.subscribed}/{conn.limit} subscribed"
+    if conn.last_error:
+        line += f" — {esc_clipped(conn.last_error, 200)}"
+    return line
+
+
+def status(report: StatusReport) -> list[str]:
+    feed = report.feed
+    lines = ["<b>pgmbot status</b>"]
+    lines += [connection_line(c) for c in feed.connections] or ["🔴 no feed connection"]
+    lines += [
+        f"Subscriptions: {feed.used}/{feed.capacity}",
+        f"Ticks: {feed.ticks:,} (last {ago(feed.last_tick_at)})",
+        f"Malformed frames skipped: {feed.bad_frames:,}",
+        f"Alerts waiting for delivery: {report.pending:,}",
     ]
     return lines

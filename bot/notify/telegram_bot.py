@@ -99,6 +99,34 @@ class TelegramTransport:
             raise delivery_error(exc) from exc
 
 
+class RedactSecret(logging.Filter):
+    """Replaces a secret in log records by ``***``."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "***"), None
+        return True
+
+
+def redact_in_logs(secret: str) -> None:
+    """Keep ``secret`` out of python-telegram-bot's and httpx's log lines, whatever the level.
+
+    PTB logs its API URL, token included, at DEBUG; a logger's filters only see the records made
+    by that very logger, so every existing ``telegram*``/``httpx``/``httpcore`` logger gets one.
+    """
+    roots = ("telegram", "httpx", "httpcore")
+    names = {n for n in logging.root.manager.loggerDict if n.split(".")[0] in roots}
+    for name in names | set(roots):
+        logger = logging.getLogger(name)
+        if not any(getattr(f, "secret", None) == secret for f in logger.filters):
+            logger.addFilter(RedactSecret(secret))
+
+
 def file_url(base_url: str) -> str:
     """``https://api.telegram.org/bot`` -> ``https://api.telegram.org/file/bot``."""
     root, _, last = base_url.rstrip("/").rpartition("/")
@@ -129,6 +157,7 @@ class TelegramBot:
             raise ValueError("telegram.token is not set")
         self.settings = settings
         self._poll_timeout = poll_timeout
+        redact_in_logs(settings.token.get_secret_value())
         timeouts = {"connect_timeout": request_timeout, "read_timeout": request_timeout}
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
