@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from botapi import parse_html, utf16_len
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from bot.notify.format import (
     pack,
     to_plain,
 )
+from bot.notify.transport import Tee, TransientError
 from bot.ticks import KST, Tick
 
 T0 = datetime(2024, 6, 3, 9, 22, 37, tzinfo=KST)
@@ -107,3 +109,18 @@ def test_alert_line_is_one_line() -> None:
     out = io.StringIO()
     print_alerts([alert, alert], out)
     assert out.getvalue().count("\n") == 2
+
+
+class Refusing:
+    async def send(self, chat_id: int, html: str) -> None:
+        raise TransientError("down")
+
+
+async def test_tee_echoes_only_what_the_primary_delivered() -> None:
+    out, echo = io.StringIO(), io.StringIO()
+    tee = Tee(ConsoleTransport(out), ConsoleTransport(echo), Refusing())
+    await tee.send(1, "<b>a</b>")  # a failing echo does not fail the delivery
+    assert out.getvalue() == echo.getvalue() == "── chat 1 ──\na\n"
+    with pytest.raises(TransientError):
+        await Tee(Refusing(), ConsoleTransport(echo)).send(2, "b")
+    assert "chat 2" not in echo.getvalue()

@@ -5,7 +5,10 @@ The sender knows nothing of Telegram; a transport turns its service's failures i
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
@@ -39,3 +42,22 @@ class Transport(Protocol):
     async def send(self, chat_id: int, html: str) -> None:
         """Return only once the message was accepted; raise a DeliveryError otherwise."""
         ...
+
+
+class Tee:
+    """Sends through ``primary`` and, once it confirmed, echoes to the others (best effort).
+
+    For the demo: alerts go to Telegram and are shown on the console as they are delivered.
+    """
+
+    def __init__(self, primary: Transport, *echoes: Transport) -> None:
+        self._primary = primary
+        self._echoes = echoes
+
+    async def send(self, chat_id: int, html: str) -> None:
+        await self._primary.send(chat_id, html)
+        for echo in self._echoes:
+            try:
+                await echo.send(chat_id, html)
+            except Exception as exc:  # an echo never fails the delivery
+                log.warning("echo failed chat=%s error=%r", chat_id, str(exc))
