@@ -287,3 +287,27 @@ async def test_global_pace_and_per_chat_interval_are_kept(
     for chat in (1, 2, 3, 4):
         at = [m.at for m in api.messages_for(chat)]
         assert all(b - a >= 0.1 - 0.005 for a, b in itertools.pairwise(at))
+
+
+async def test_close_waits_for_the_send_in_flight_and_marks_it(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    class Slow:
+        """Telegram answers late: close() must wait for it, then the row is marked."""
+
+        def __init__(self) -> None:
+            self.started = asyncio.Event()
+
+        async def send(self, chat_id: int, html: str) -> None:
+            self.started.set()
+            await asyncio.sleep(0.2)
+            await TelegramTransport(bot).send(chat_id, html)
+
+    slow = Slow()
+    db.add_alert(1, chats=[8], second=0)
+    sender = Sender(db.store, slow, FAST)
+    task = asyncio.create_task(sender.run())
+    await asyncio.wait_for(slow.started.wait(), 2)
+    await sender.close()
+    assert task.done()
+    assert db.pending() == 0 and delivered(api) == {(8, 1): 1}

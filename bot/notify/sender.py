@@ -122,6 +122,8 @@ class Sender:
         self._paused_until = 0.0  # everyone (flood control for all chats)
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._closing = False
+        self._running = False
+        self._stopped = asyncio.Event()
         self.sent = 0  # messages confirmed, for /status and tests
 
     def wake(self) -> None:
@@ -131,6 +133,7 @@ class Sender:
     async def run(self) -> None:
         """Send until ``close()`` (or cancellation); sends in flight are let finish and marked."""
         log.info("sender started name=%s", self._name)
+        self._running = True
         try:
             while not self._closing:
                 self._wakeup.clear()
@@ -144,12 +147,19 @@ class Sender:
                         await self._wakeup.wait()
         finally:
             await self._finish_inflight()
+            self._running = False
+            self._stopped.set()
             log.info("sender stopped name=%s sent=%d", self._name, self.sent)
 
     async def close(self) -> None:
-        """Stop dispatching; ``run()`` returns once the sends in flight are done."""
+        """Stop dispatching and return once ``run()`` has finished the sends in flight.
+
+        Call it before closing the transport, so a message that went out is also marked sent.
+        """
         self._closing = True
         self._wakeup.set()
+        if self._running:
+            await self._stopped.wait()
 
     async def _finish_inflight(self) -> None:
         tasks = list(self._inflight.values())
