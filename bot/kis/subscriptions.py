@@ -40,9 +40,9 @@ class _Account:
     inflight: deque[Request] = field(default_factory=deque)  # sent, unanswered, in send order
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # refused: (msg_cd, msg1)
 
-    def used(self) -> int:
-        """Slots taken: assigned tickers plus registrations still held on KIS."""
-        return len(self.assigned) + sum(1 for t in self.remote if t not in self.assigned)
+    def has_room(self) -> bool:
+        """A slot for one more ticker (a slot being unsubscribed counts as free already)."""
+        return len(self.assigned) < self.cap
 
     def live(self) -> int:
         return sum(1 for state in self.remote.values() if state is Remote.LIVE)
@@ -107,6 +107,8 @@ class Subscriptions:
         for ticker, state in account.remote.items():
             if state is Remote.LIVE and ticker not in account.assigned:
                 return self._sent(account, control.UNSUBSCRIBE, ticker, Remote.UNSUBSCRIBING)
+        if len(account.remote) >= account.cap:
+            return None  # KIS still holds what is being unsubscribed
         for ticker in account.assigned:
             if ticker not in account.remote and ticker not in account.failed:
                 return self._sent(account, control.SUBSCRIBE, ticker, Remote.SUBSCRIBING)
@@ -183,20 +185,10 @@ class Subscriptions:
             if ticker in self._home or ticker in self._refused:
                 continue
             # An account still holding it (wanted again before the unsubscribe went through)
-            # keeps it; else the first with a free slot.
-            index = next(
-                (i for i, account in enumerate(self._accounts) if ticker in account.remote),
-                None,
-            )
-            if index is None:
-                index = next(
-                    (
-                        i
-                        for i, account in enumerate(self._accounts)
-                        if account.used() < account.cap
-                    ),
-                    None,
-                )
+            # keeps it; else the first with room.
+            rooms = [i for i, account in enumerate(self._accounts) if account.has_room()]
+            holders = [i for i in rooms if ticker in self._accounts[i].remote]
+            index = (holders or rooms or [None])[0]
             if index is not None:
                 self._accounts[index].assigned[ticker] = None
                 self._home[ticker] = index
@@ -219,7 +211,7 @@ class Subscriptions:
         account.cap = min(account.cap, len(account.remote))
         self._unassign(ticker)
         waiting = [t for t in account.assigned if t not in account.remote]
-        while account.used() > account.cap and waiting:
+        while len(account.assigned) > account.cap and waiting:
             self._unassign(waiting.pop())
         self._place()
 
