@@ -140,6 +140,7 @@ class Subscriptions:
             self._unassign(ticker)
             msg = reply.msg1 or code
             self._refused[ticker] = SubStatus(ticker, SubState.REJECTED, account.label, code, msg)
+            self._place()  # its slot is free
         else:  # transient, our bug (JSON error) or unknown: retried by the next session
             account.remote.pop(ticker, None)
             account.failed[ticker] = (code, reply.msg1 or reply.rt_cd or "refused")
