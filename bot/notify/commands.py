@@ -9,7 +9,7 @@ admin chats.
 
 from __future__ import annotations
 
-import html
+import contextlib
 import inspect
 import logging
 import time
@@ -23,7 +23,7 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.notify import replies
-from bot.notify.format import MAX_MESSAGE, esc, join, pack
+from bot.notify.format import MAX_MESSAGE, esc_clipped, join, pack
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Command:
     name: str
     args: str  # the usage line's arguments, e.g. "CODE [CODE…]"
     summary: str  # one line for /help and Telegram's command menu
-    callback: Handler
+    callback: Handler  # guarded
 
     @property
     def usage(self) -> str:
@@ -78,30 +78,36 @@ class Access:
         return True
 
 
+def guard(handler: Handler, usage: str) -> Handler:
+    """Run ``handler`` for allowed chats only; answer a ValueError with it and the usage line."""
+
+    @wraps(handler)
+    async def guarded(update: Update, context: Context) -> None:
+        chat, message = update.effective_chat, update.effective_message
+        if chat is None or message is None:
+            return
+        access: Access = context.bot_data["access"]
+        if not access.allows(chat.id):
+            if access.tell_refusal(chat.id):
+                log.info("chat refused chat=%s text=%r", chat.id, (message.text or "")[:40])
+                await message.reply_html(replies.refusal(chat.id))
+            return
+        try:
+            await handler(update, context)
+        except ValueError as exc:
+            log.info("bad arguments chat=%s usage=%r error=%r", chat.id, usage, str(exc))
+            await message.reply_html(replies.bad_arguments(str(exc), usage))
+
+    return guarded
+
+
 def command(name: str, args: str, summary: str) -> Callable[[Handler], Handler]:
-    """Register a command handler, guarded (allowed chats only) and with usage on bad arguments."""
+    """Register a command handler, guarded (see ``guard``)."""
 
     def register(handler: Handler) -> Handler:
-        @wraps(handler)
-        async def guarded(update: Update, context: Context) -> None:
-            chat, message = update.effective_chat, update.effective_message
-            if chat is None or message is None:
-                return
-            access: Access = context.bot_data["access"]
-            if not access.allows(chat.id):
-                if access.tell_refusal(chat.id):
-                    log.info("chat refused chat=%s command=%s", chat.id, name)
-                    await message.reply_html(replies.refusal(chat.id))
-                return
-            try:
-                await handler(update, context)
-            except ValueError as exc:
-                log.info("bad arguments chat=%s command=%s error=%r", chat.id, name, str(exc))
-                await message.reply_html(replies.bad_arguments(str(exc), entry.usage))
-
-        entry = Command(name, args, summary, guarded)
-        REGISTRY.append(entry)
-        return guarded
+        usage = f"/{name} {args}".rstrip()
+        REGISTRY.append(Command(name, args, summary, guard(handler, usage)))
+        return handler
 
     return register
 
@@ -253,16 +259,9 @@ def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
 
 
 async def unknown_command(update: Update, context: Context) -> None:
-    """Any other /word: point to /help (strangers get the refusal instead)."""
-    chat, message = update.effective_chat, update.effective_message
-    if chat is None or message is None:
-        return
-    access: Access = context.bot_data["access"]
-    if not access.allows(chat.id):
-        if access.tell_refusal(chat.id):
-            await message.reply_html(replies.refusal(chat.id))
-        return
-    await message.reply_html(replies.unknown_command())
+    """Any other /word: point to /help."""
+    assert update.effective_message is not None
+    await update.effective_message.reply_html(replies.unknown_command())
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -273,14 +272,15 @@ async def on_error(update: object, context: Context) -> None:
         text = update.effective_message.text if update.effective_message else None
         where = f" chat={update.effective_chat.id} text={(text or '')[:60]!r}"
     log.error("handler failed%s", where, exc_info=error)
-    notice = f"⚠️ pgmbot error{html.escape(where)}: {esc(type(error).__name__)}: {esc(error)}"
+    notice = esc_clipped(f"⚠️ pgmbot error{where}: {type(error).__name__}: {error}", 1000)
     for admin in context.bot_data.get("admins", ()):
         try:
-            await context.bot.send_message(admin, notice[:1000], parse_mode=ParseMode.HTML)
+            await context.bot.send_message(admin, notice, parse_mode=ParseMode.HTML)
         except Exception as exc:  # the report itself must not raise into PTB
             log.warning("error report failed chat=%s error=%r", admin, str(exc))
     if isinstance(update, Update) and update.effective_message is not None:
-        await update.effective_message.reply_text("Sorry, that failed; the admins were told.")
+        with contextlib.suppress(Exception):
+            await update.effective_message.reply_text("Sorry, that failed; the admins were told.")
 
 
 COMMANDS = [BotCommand(c.name, c.summary) for c in REGISTRY]
@@ -296,5 +296,5 @@ def install(
     app.bot_data.update(service=service, access=access, admins=list(admins))
     for entry in REGISTRY:
         app.add_handler(CommandHandler(entry.name, entry.callback))
-    app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
+    app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, "/help")))
     app.add_error_handler(on_error)
