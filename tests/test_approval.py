@@ -1,0 +1,170 @@
+"""Approval keys against the simulator's REST endpoint and a misbehaving aiohttp server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from bot.config import Account
+from bot.kis.approval import ApprovalError, ApprovalKeys
+from bot.kis.simulator import Simulator
+
+APPKEY, SECRET = "APPKEY-approval-3c9e", "APPSECRET-approval-8d1f"
+ACCOUNT = Account(appkey=APPKEY, appsecret=SECRET)  # type: ignore[arg-type]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator() as simulator:
+        yield simulator
+
+
+async def serve(handler: Handler) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_post("/oauth2/Approval", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def test_request_body_and_cache(sim: Simulator) -> None:
+    clock = Clock()
+    keys = ApprovalKeys(sim.rest_url, max_age=100.0, clock=clock)
+    first = await keys.get(ACCOUNT, "main")
+    assert sim.approval_keys[first] == APPKEY
+    (request,) = sim.rest_requests
+    assert request.path == "/oauth2/Approval"
+    assert request.body == {
+        "grant_type": "client_credentials",
+        "appkey": APPKEY,
+        "secretkey": SECRET,
+    }
+    clock.now += 99.0
+    assert await keys.get(ACCOUNT, "main") == first  # still young: no request
+    assert len(sim.rest_requests) == 1
+
+
+async def test_renewed_when_old_or_invalidated(sim: Simulator) -> None:
+    clock = Clock()
+    keys = ApprovalKeys(sim.rest_url, max_age=100.0, clock=clock)
+    first = await keys.get(ACCOUNT, "main")
+    clock.now += 100.0
+    second = await keys.get(ACCOUNT, "main")
+    assert second != first and len(sim.rest_requests) == 2
+    keys.invalidate(ACCOUNT)
+    third = await keys.get(ACCOUNT, "main")
+    assert third not in (first, second) and len(sim.rest_requests) == 3
+
+
+async def test_one_key_per_appkey(sim: Simulator) -> None:
+    keys = ApprovalKeys(sim.rest_url)
+    other = Account(appkey="APPKEY-other", appsecret="s")  # type: ignore[arg-type]
+    mine, theirs = await keys.get(ACCOUNT, "a"), await keys.get(other, "b")
+    assert sim.approval_keys[mine] == APPKEY and sim.approval_keys[theirs] == "APPKEY-other"
+    keys.invalidate(other)
+    assert await keys.get(ACCOUNT, "a") == mine
+
+
+async def test_refused_appkey(sim: Simulator) -> None:
+    sim.accepted_appkeys = {"someone-else"}
+    keys = ApprovalKeys(sim.rest_url)
+    with pytest.raises(ApprovalError, match=r"account=main .*status=403 HTTP error.*EGW00103"):
+        await keys.get(ACCOUNT, "main")
+
+
+def reply(status: int, body: str, content_type: str = "application/json") -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    return handler
+
+
+async def echo_secrets(request: web.Request) -> web.Response:
+    """A server that quotes the request in its error: the secrets must not reach the message."""
+    return web.Response(status=400, text=f"bad request: {await request.text()}")
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [
+        (reply(500, "upstream timeout"), r"status=500 HTTP error: 'upstream timeout'"),
+        (reply(200, "<html>", "text/html"), r"status=200 answer is not JSON: '<html>'"),
+        (reply(200, '{"error_code": "X"}'), r"status=200 no approval_key in the answer"),
+        (reply(200, '{"approval_key": ""}'), r"no approval_key in the answer"),
+        (reply(200, '{"approval_key": 42}'), r"no approval_key in the answer"),
+        (reply(200, '["approval_key"]'), r"no approval_key in the answer"),
+        (echo_secrets, r"status=400 HTTP error: 'bad request: .*\*\*\*"),
+    ],
+)
+async def test_bad_answers_raise_a_clear_error_without_secrets(
+    handler: Handler, message: str
+) -> None:
+    runner, url = await serve(handler)
+    try:
+        keys = ApprovalKeys(url)
+        with pytest.raises(ApprovalError, match=message) as caught:
+            await keys.get(ACCOUNT, "main")
+    finally:
+        await runner.cleanup()
+    text = str(caught.value)
+    assert "account=main" in text and f"{url}/oauth2/Approval" in text
+    assert APPKEY not in text and SECRET not in text
+
+
+async def test_no_server_and_timeout() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    keys = ApprovalKeys(f"http://127.0.0.1:{port}")
+    with pytest.raises(
+        ApprovalError, match=r"approval request failed account=main .*ConnectError"
+    ):
+        await keys.get(ACCOUNT, "main")
+
+    release = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({"approval_key": "late"})
+
+    runner, url = await serve(slow)
+    try:
+        keys = ApprovalKeys(url, timeout=0.1)
+        with pytest.raises(ApprovalError, match="ReadTimeout"):
+            await keys.get(ACCOUNT, "main")
+    finally:
+        release.set()
+        await runner.cleanup()
+
+
+async def test_a_failure_is_not_cached() -> None:
+    answers = iter([web.Response(status=503), web.json_response({"approval_key": "fresh"})])
+
+    async def flaky(request: web.Request) -> web.Response:
+        return next(answers)
+
+    runner, url = await serve(flaky)
+    try:
+        keys = ApprovalKeys(url)
+        with pytest.raises(ApprovalError):
+            await keys.get(ACCOUNT, "main")
+        assert await keys.get(ACCOUNT, "main") == "fresh"
+    finally:
+        await runner.cleanup()
