@@ -12,7 +12,7 @@ from telegram.error import InvalidToken
 
 from bot.config import TelegramSettings
 from bot.notify.telegram_bot import TelegramBot, file_url
-from bot.notify.transport import TransientError
+from bot.notify.transport import ChatBlocked, RetryLater, TransientError
 
 ALLOWED, ADMIN, STRANGER = 11, 12, 99
 
@@ -147,3 +147,32 @@ async def test_the_token_never_reaches_the_logs(
     secret = api.token.split(":")[1]
     assert not [r.name for r in caplog.records if secret in r.getMessage()]
     assert secret not in caplog.text  # tracebacks included
+
+
+async def test_transport_maps_telegram_failures(tg: TelegramBot, api: FakeBotApi) -> None:
+    api.fail_next(1, status=429, retry_after=0.5)
+    with pytest.raises(RetryLater) as flood:
+        await tg.transport.send(ALLOWED, "x")
+    assert flood.value.seconds == 0.5 and not flood.value.everyone
+    api.fail_next(1, status=400, description="Bad Request: chat not found")
+    with pytest.raises(ChatBlocked, match=r"(?i)chat not found"):
+        await tg.transport.send(ALLOWED, "x")
+    api.fail_next(1, status=403, description="Forbidden: bot was kicked from the group chat")
+    with pytest.raises(ChatBlocked):
+        await tg.transport.send(ALLOWED, "x")
+    api.fail_next(1, status=500)
+    with pytest.raises(TransientError):
+        await tg.transport.send(ALLOWED, "x")
+    api.fail_next(1, status=400, description="Bad Request: something else")
+    with pytest.raises(TransientError):
+        await tg.transport.send(ALLOWED, "x")
+    assert api.sent == []
+
+
+async def test_html_refused_by_telegram_goes_out_as_plain_text(
+    tg: TelegramBot, api: FakeBotApi
+) -> None:
+    await tg.transport.send(ALLOWED, "<b>unclosed & raw")
+    [message] = api.sent
+    assert message.parse_mode is None
+    assert message.text == "unclosed & raw"
