@@ -185,14 +185,13 @@ class Sender:
             if ready > now:
                 next_look = min(next_look, ready - now)
                 continue
-            batch = self.first_message(chat_rows)
-            html = join([alert_block(r.rule, r.ticker, r.time, r.message) for r in batch])
+            batch, html = self.next_message(chat_rows)
             task = asyncio.create_task(self._send(chat_id, html, batch, chat_rows))
             self._inflight[chat_id] = task
         return max(next_look, 0.0)
 
-    def first_message(self, rows: Sequence[Pending]) -> list[Pending]:
-        """The rows of a chat's next message: same window as the first row, under 4096 chars."""
+    def next_message(self, rows: Sequence[Pending]) -> tuple[list[Pending], str]:
+        """A chat's next message and its rows: the first row's window, under 4096 characters."""
         first = rows[0].time
         window = timedelta(seconds=self.settings.group_window)
         group: list[Pending] = []
@@ -201,7 +200,8 @@ class Sender:
                 break
             group.append(row)
         blocks = [alert_block(r.rule, r.ticker, r.time, r.message) for r in group]
-        return group[: pack(blocks)[0]]
+        count = pack(blocks)[0]
+        return group[:count], join(blocks[:count])
 
     async def _send(
         self, chat_id: int, html: str, batch: list[Pending], chat_rows: list[Pending]
