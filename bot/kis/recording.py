@@ -43,10 +43,10 @@ class Recorder:
             self._file = path.open("a", encoding="utf-8", newline="\n")
             self._path = path
         assert self._file is not None
-        # A frame never contains a newline; guard anyway so one bad frame cannot split a line.
-        self._file.write(
-            f"{received.astimezone(KST).isoformat()}\t{frame.replace(chr(10), ' ')}\n"
-        )
+        # A frame never contains a line break; guard anyway so one bad frame cannot split a
+        # line (the reader splits at \r too).
+        line = frame.replace("\n", " ").replace("\r", " ")
+        self._file.write(f"{received.astimezone(KST).isoformat()}\t{line}\n")
 
     def flush(self) -> None:
         if self._file is not None:
