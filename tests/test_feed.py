@@ -14,6 +14,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from bot.kis.connection import Timing
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, read_recording
 from bot.kis.simulator import Simulator
@@ -389,6 +390,33 @@ async def test_a_server_that_closes_at_once_is_not_hammered(sim: Simulator) -> N
         assert feed.status(A).state is SubState.PENDING
     # Delays 0.05, 0.1, 0.2, 0.4, 0.4 (+ up to 25 % jitter): about 5 tries in a second.
     assert 3 <= attempts <= 7
+
+
+@pytest.mark.parametrize(("healthy_after", "grows"), [(0.1, False), (30.0, True)])
+async def test_backoff_resets_only_after_a_healthy_connection(
+    sim: Simulator, caplog: pytest.LogCaptureFixture, healthy_after: float, grows: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.kis.connection")
+    settings = kis_settings(sim, reconnect_min=0.02, reconnect_max=1.0)
+    timing = Timing(healthy_after=healthy_after, open_timeout=2.0, close_timeout=0.5)
+    feed = Feed(settings, Ticks(), timing=timing)
+    feed.set_wanted([A])
+    async with running(feed):
+        for drops in range(1, 4):
+            await live(feed, A)
+            await asyncio.sleep(0.15)
+            sim.drop_connections()
+            await eventually(lambda drops=drops: sim.connections_accepted > drops)
+    delays = [
+        float(r.getMessage().split("in_seconds=")[1])
+        for r in caplog.records
+        if "reconnecting" in r.getMessage()
+    ]
+    assert len(delays) == 3
+    if grows:  # 0.02, 0.04, 0.08 (+ jitter)
+        assert delays == sorted(delays) and delays[2] >= 0.08
+    else:
+        assert all(0.02 <= d <= 0.025 for d in delays)
 
 
 async def test_stop_sends_a_close_frame(sim: Simulator) -> None:

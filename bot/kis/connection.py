@@ -112,7 +112,6 @@ class Connection:
         self.sink = sink
         self.on_change = on_change
         self.timing = timing
-        self.attempts = 0  # sessions tried
         self._backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
         self._work = asyncio.Event()  # subscriptions changed, or stop
         self._stop = asyncio.Event()
@@ -122,6 +121,7 @@ class Connection:
         self._connected_since: datetime | None = None
         self._last_error: str | None = None
         self._received = 0  # messages, for the silence watchdog
+        self._lived = 0.0  # seconds the last session was open
 
     # -- control ---------------------------------------------------------------------------
 
@@ -153,8 +153,7 @@ class Connection:
             self._work.clear()
             await self._work.wait()
         while not self._stop.is_set():
-            self.attempts += 1
-            started = time.monotonic()
+            self._lived = 0.0
             try:
                 delay = await self._session()
             except Exception as exc:  # a bug of ours: log it loudly, but keep the feed alive
@@ -163,10 +162,10 @@ class Connection:
                 delay = None
             if self._stop.is_set():
                 break
-            if time.monotonic() - started >= self.timing.healthy_after:
-                self._backoff.reset()
+            if self._lived >= self.timing.healthy_after:
+                self._backoff.reset()  # it was a good connection: the next try comes soon
             delay = self._backoff.next() if delay is None else delay
-            log.info("reconnecting account=%s in_seconds=%.2f", self.label, delay)
+            log.info("reconnecting account=%s in_seconds=%.3f", self.label, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
 
@@ -206,6 +205,7 @@ class Connection:
         self._ciphers.clear()
         self._connected_since = datetime.now(KST)
         self._last_error = None
+        opened = time.monotonic()
         self.subs.session_started(self.index)
         self.on_change()
         log.info("connected account=%s url=%s", self.label, self.settings.ws_url)
@@ -227,6 +227,7 @@ class Connection:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            self._lived = time.monotonic() - opened
             self._ws = None
             self._connected_since = None
             self.subs.session_ended(self.index)
