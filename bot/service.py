@@ -1,0 +1,293 @@
+"""The operations behind the chat commands, for any transport (Telegram, tests).
+
+Each method parses and checks its arguments (ValueError with a message a user can act on), changes
+the store and the feed's wanted set, and returns plain values, never HTML. The transport formats.
+
+/watch keeps only what can work: a code KIS refuses, or that finds no free subscription slot, is
+not kept in the chat's list (the result says so); a code still pending when the wait ends is kept
+and subscribes when it can. The config's ``watch`` codes are always wanted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.config import normalize_ticker
+from bot.kis.status import FeedStats, SubState, SubStatus
+from bot.store.repo import Mute, Store, StoredAlert, utc_now
+
+log = logging.getLogger(__name__)
+
+MAX_ALERTS = 50  # most alerts one /alerts shows
+MAX_CODES = 50  # most codes one /watch or /unwatch takes
+MAX_MUTE = timedelta(days=365)
+NOT_KEPT = "not kept in this chat's list"
+_DURATION_PART = re.compile(r"(\d+)([dhms])")
+_UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class FeedControl(Protocol):
+    """What the service needs of the feed (``bot.kis.feed.Feed`` provides it)."""
+
+    def set_wanted(self, tickers: Collection[str]) -> None: ...
+    def status(self, ticker: str) -> SubStatus: ...
+    async def wait_settled(
+        self,
+        tickers: Collection[str],
+        timeout: float,  # noqa: ASYNC109 (the feed's API: a bound, not a cancellation)
+    ) -> dict[str, SubStatus]: ...
+    def stats(self) -> FeedStats: ...
+
+
+class RulesView(Protocol):
+    """The loaded rules, as /rules and /mute see them."""
+
+    def summary_lines(self) -> list[str]: ...
+    @property
+    def ids(self) -> Collection[str]: ...
+    @property
+    def last_error(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WatchResult:
+    """One code of a /watch: its subscription state, and what happened to the chat's list."""
+
+    ticker: str  # normalized, or as typed when invalid
+    status: SubStatus  # an invalid code: NOT_WANTED, with the reason in ``msg``
+    added: bool  # newly added to this chat's list (False: already there, invalid or not kept)
+    kept: bool  # in this chat's list after the command
+    error: str | None = None  # why the code is invalid
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    feed: FeedStats
+    pending: int  # deliveries waiting to be sent
+    rules_loaded: int
+    rules_error: str | None  # the last reload's problems, None when it succeeded
+    wanted: int  # tickers the feed is asked to subscribe
+    blocked_chats: int
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``2h``, ``1d``, ``1h30m``, ``45s`` -> timedelta. ValueError with the reason."""
+    cleaned = text.strip().lower()
+    if cleaned.isdigit():
+        raise ValueError(f"Give {text!r} a unit: {cleaned}m, {cleaned}h or {cleaned}d.")
+    parts = _DURATION_PART.findall(cleaned)
+    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
+        raise ValueError(f"{text!r} is not a duration; write it like 30m, 2h, 1d or 1h30m.")
+    units = [u for _, u in parts]
+    if len(set(units)) != len(units):
+        raise ValueError(f"{text!r} repeats a unit; write it like 1h30m.")
+    duration = timedelta(seconds=sum(int(n) * _UNIT[u] for n, u in parts))
+    if duration <= timedelta(0):
+        raise ValueError("The duration must be more than zero.")
+    if duration > MAX_MUTE:
+        raise ValueError("Mute for at most 365 days.")
+    return duration
+
+
+def parse_code(code: str) -> str:
+    """A 6-character stock code, upper-cased. ValueError saying why not."""
+    try:
+        return normalize_ticker(code)
+    except ValueError:
+        raise ValueError(f"{code!r} is not a 6-character stock code such as 005930.") from None
+
+
+class BotService:
+    """The bot's commands. Chat methods refuse (PermissionError) chats not allowed."""
+
+    def __init__(
+        self,
+        store: Store,
+        feed: FeedControl,
+        rules: RulesView,
+        *,
+        allowed_chat_ids: Collection[int],
+        admin_chat_ids: Collection[int] = (),
+        static_watch: Collection[str] = (),
+        settle_timeout: float = 5.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.feed = feed
+        self.rules_view = rules
+        self.allowed_chat_ids = frozenset(allowed_chat_ids) | frozenset(admin_chat_ids)
+        self.admin_chat_ids = frozenset(admin_chat_ids)
+        self.static_watch = frozenset(normalize_ticker(t) for t in static_watch)
+        self.settle_timeout = settle_timeout
+        self._clock = clock
+
+    def wanted(self) -> set[str]:
+        """What the feed should subscribe: every allowed chat's watches and the config's."""
+        return self.store.all_watched() | self.static_watch
+
+    def refresh_feed(self) -> set[str]:
+        wanted = self.wanted()
+        self.feed.set_wanted(sorted(wanted))
+        return wanted
+
+    async def watch(self, chat_id: int, codes: Sequence[str]) -> list[WatchResult]:
+        """Watch codes in this chat; one result per distinct code, in the order given."""
+        self._chat(chat_id)
+        asked = _distinct(codes)
+        valid: list[str] = []
+        invalid: dict[str, str] = {}
+        for code in asked:
+            try:
+                valid.append(parse_code(code))
+            except ValueError as exc:
+                invalid[code] = str(exc)
+        valid = list(dict.fromkeys(valid))
+        added = set(self.store.add_watches(chat_id, valid))
+        statuses: dict[str, SubStatus] = {}
+        if valid:
+            self.refresh_feed()
+            statuses = await self.feed.wait_settled(valid, self.settle_timeout)
+        dropped = [
+            code
+            for code in valid
+            if code in added and _unusable(statuses.get(code) or self.feed.status(code))
+        ]
+        if dropped:
+            self.store.remove_watches(chat_id, dropped)
+            self.refresh_feed()
+        results: list[WatchResult] = []
+        for code in asked:
+            if code in invalid:
+                status = SubStatus(code, SubState.NOT_WANTED, msg=invalid[code])
+                results.append(WatchResult(code, status, False, False, invalid[code]))
+                continue
+            ticker = parse_code(code)
+            if any(r.ticker == ticker for r in results):
+                continue  # "5930" and "005930" are one code
+            status = statuses.get(ticker) or self.feed.status(ticker)
+            if ticker in dropped:
+                note = f"{status.msg}; {NOT_KEPT}" if status.msg else NOT_KEPT
+                results.append(WatchResult(ticker, replace(status, msg=note), False, False))
+            else:
+                results.append(WatchResult(ticker, status, ticker in added, True))
+        log.info(
+            "watch chat=%s added=%s dropped=%s invalid=%d",
+            chat_id,
+            ",".join(sorted(added - set(dropped))) or "-",
+            ",".join(dropped) or "-",
+            len(invalid),
+        )
+        return results
+
+    async def unwatch(self, chat_id: int, codes: Sequence[str]) -> list[str]:
+        """Stop watching codes in this chat; return the codes removed (normalized). A code the
+        chat did not watch, or not a code at all, is simply not in the answer."""
+        self._chat(chat_id)
+        tickers = []
+        for code in _distinct(codes):
+            try:
+                tickers.append(parse_code(code))
+            except ValueError:
+                continue
+        removed = self.store.remove_watches(chat_id, tickers)
+        if removed:
+            self.refresh_feed()
+        return removed
+
+    def list(self, chat_id: int) -> list[SubStatus]:
+        """This chat's codes, sorted, with the feed's state of each."""
+        self._chat(chat_id)
+        return [self.feed.status(ticker) for ticker in self.store.watches(chat_id)]
+
+    def alerts(self, chat_id: int, ticker: str | None = None, n: int = 10) -> list[StoredAlert]:
+        """The last ``n`` alerts addressed to this chat (of one code if given), oldest first."""
+        self._chat(chat_id)
+        if not 1 <= n <= MAX_ALERTS:
+            raise ValueError(f"The count must be between 1 and {MAX_ALERTS}.")
+        code = parse_code(ticker) if ticker is not None else None
+        return self.store.recent_alerts(ticker=code, limit=n, chat_id=chat_id)
+
+    def rules(self) -> tuple[list[str], str | None]:
+        """One summary line per loaded rule, and the last reload error (None if it worked)."""
+        return self.rules_view.summary_lines(), self.rules_view.last_error
+
+    def mute(self, chat_id: int, target: str, duration: str) -> Mute:
+        """Silence a rule id or a code in this chat for ``duration`` (30m, 2h, 1d, 1h30m).
+
+        A word that is both a rule id and a code means the rule.
+        """
+        self._chat(chat_id)
+        length = parse_duration(duration)
+        kind, resolved = self._target(target)
+        return self.store.mute(chat_id, resolved, self._clock() + length, kind=kind)
+
+    def unmute(self, chat_id: int, target: str | None = None) -> int:
+        """End this chat's mute of a rule or code, or all of them; return how many ended."""
+        self._chat(chat_id)
+        now = self._clock()
+        if target is None:
+            return self.store.unmute(chat_id, None, now=now)
+        ended = self.store.unmute(chat_id, target.strip(), now=now)
+        with_code = _as_code(target)
+        if with_code is not None and with_code != target.strip():
+            ended += self.store.unmute(chat_id, with_code, now=now)
+        return ended
+
+    def mutes(self, chat_id: int) -> list[Mute]:
+        self._chat(chat_id)
+        return self.store.mutes(chat_id, self._clock())
+
+    def status(self) -> StatusReport:
+        """Feed health, rules and the delivery backlog."""
+        return StatusReport(
+            feed=self.feed.stats(),
+            pending=self.store.pending_count(),
+            rules_loaded=len(self.rules_view.summary_lines()),
+            rules_error=self.rules_view.last_error,
+            wanted=len(self.wanted()),
+            blocked_chats=len(self.store.blocked_chats()),
+        )
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _chat(self, chat_id: int) -> None:
+        """Refuse strangers; a chat that talks to us has not blocked us (any more)."""
+        if chat_id not in self.allowed_chat_ids:
+            raise PermissionError(f"chat {chat_id} is not allowed")
+        self.store.unblock(chat_id)
+
+    def _target(self, target: str) -> tuple[str, str]:
+        """``("rule", id)`` or ``("ticker", code)``; ValueError for anything else."""
+        word = target.strip()
+        if word in set(self.rules_view.ids):
+            return "rule", word
+        code = _as_code(word)
+        if code is not None:
+            return "ticker", code
+        raise ValueError(f"{target!r} is neither a loaded rule nor a stock code; see /rules.")
+
+
+def _unusable(status: SubStatus) -> bool:
+    return status.state in (SubState.REJECTED, SubState.NO_CAPACITY)
+
+
+def _as_code(word: str) -> str | None:
+    try:
+        return normalize_ticker(word)
+    except ValueError:
+        return None
+
+
+def _distinct(codes: Iterable[str]) -> list[str]:
+    """The codes, stripped, without repeats, at most MAX_CODES (ValueError beyond)."""
+    distinct = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
+    if not distinct:
+        raise ValueError("Give one or more stock codes, e.g. 005930.")
+    if len(distinct) > MAX_CODES:
+        raise ValueError(f"Give at most {MAX_CODES} codes at once.")
+    return distinct

@@ -1,0 +1,78 @@
+"""Engines: any SQLAlchemy URL; SQLite files get WAL, a busy timeout and foreign keys on connect.
+
+SQLite write transactions start with ``BEGIN IMMEDIATE`` (``writer(engine)``): a deferred
+transaction that reads, then writes, fails at once with "database is locked" when another writer
+committed in between, and the busy timeout does not help there. Reads stay deferred, so in WAL mode
+they never wait for a writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another one before "database is locked"
+_BEGIN = "sqlite_begin"  # execution option: the BEGIN mode of a SQLite transaction
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password hidden, for logs and messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for ``url``; a SQLite file's directory is created, and its pragmas are set."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _sqlite_setup(engine)
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock when they begin."""
+    return engine.execution_options(**{_BEGIN: "IMMEDIATE"})
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Driver-level autocommit: SQLAlchemy's "begin" event below issues BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal" and sqlite_path(engine.url) is not None:
+                log.warning("sqlite journal mode is not WAL mode=%s", mode)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(_BEGIN, "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())

@@ -1,0 +1,610 @@
+"""The Store: alerts and their deliveries (the outbox), watches, mutes and blocked chats.
+
+Synchronous and short: every method is one transaction and returns plain frozen dataclasses, never
+ORM objects, so callers never see a session. ``AlertWriter`` (bot.store.writer) feeds it from the
+event loop without blocking.
+
+Who gets an alert (decided once, when it is stored, in the same transaction): every allowed chat
+that watches its ticker, has not muted its rule or its ticker at that wall-clock moment, and has
+not blocked the bot. ``allowed_chat_ids`` empty means no chat at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.alerts import Alert
+from bot.store.db import make_engine, safe_url, writer
+from bot.store.migrate import upgrade
+from bot.store.models import AlertRow, BlockedChatRow, DeliveryRow, MuteRow, WatchRow
+from bot.store.writer import AlertWriter
+from bot.ticks import NUMERIC_FIELDS, Tick
+
+log = logging.getLogger(__name__)
+
+_TICKER = re.compile(r"[0-9A-Z]{6}")
+_KEY = ("rule", "ticker", "day", "seconds", "seq")
+_NUMERIC = tuple(name.lower() for name in NUMERIC_FIELDS)
+_ERROR_MAX = 500  # characters of a delivery error kept
+_CHUNK = 400  # rows per IN (...) list: under SQLite's bound-parameter limit with room to spare
+
+alerts_t = AlertRow.__table__
+deliveries_t = DeliveryRow.__table__
+watches_t = WatchRow.__table__
+mutes_t = MuteRow.__table__
+blocked_t = BlockedChatRow.__table__
+
+AlertKey = tuple[str, str, date, int, int]  # rule, ticker, day, seconds, seq
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert as stored; ``time`` is the tick time in KST."""
+
+    id: int
+    rule: str
+    ticker: str
+    value: int
+    message: str
+    seq: int
+    tick: Tick  # all 11 columns
+    created_at: datetime  # when it was stored (UTC)
+
+    @property
+    def day(self) -> date:
+        return self.tick.day
+
+    @property
+    def time(self) -> datetime:
+        return self.tick.time
+
+    @property
+    def columns(self) -> dict[str, int | str]:
+        """The tick's 11 columns by KIS name."""
+        return self.tick.columns()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """One alert waiting to be sent to one chat (``id`` is the delivery's id)."""
+
+    id: int
+    chat_id: int
+    alert_id: int
+    rule: str
+    ticker: str
+    value: int
+    message: str
+    attempts: int  # failed sends so far
+    tick: Tick
+
+    @property
+    def time(self) -> datetime:
+        """Tick time, KST."""
+        return self.tick.time
+
+    @property
+    def columns(self) -> dict[str, int | str]:
+        return self.tick.columns()
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    chat_id: int
+    target: str  # a rule id or a ticker
+    kind: str  # "rule" or "ticker"
+    until: datetime  # UTC
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def alert_key(alert: Alert) -> AlertKey:
+    return (alert.rule, alert.ticker, alert.day, alert.tick.seconds, alert.seq)
+
+
+def check_ticker(ticker: str) -> str:
+    if not isinstance(ticker, str) or not _TICKER.fullmatch(ticker):
+        raise ValueError(f"{ticker!r} is not a 6-character stock code such as 005930")
+    return ticker
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware, got {moment!r}")
+    return moment
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _tick(row: Any) -> Tick:
+    return Tick(row.ticker, row.day, row.hhmmss, row.seconds, *(getattr(row, n) for n in _NUMERIC))
+
+
+class Store:
+    """The bot's database. Thread-safe: each call checks a connection out of the pool."""
+
+    def __init__(self, url: str, *, allowed_chat_ids: Collection[int] = ()) -> None:
+        self.url = url
+        self.allowed_chat_ids = frozenset(allowed_chat_ids)
+        self._allowed = sorted(self.allowed_chat_ids)  # for IN (...)
+        self._engine: Engine = make_engine(url)
+        self._writer = writer(self._engine)
+        log.info("store opened url=%s allowed_chats=%d", safe_url(url), len(self.allowed_chat_ids))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- alerts and the outbox ---------------------------------------------------------------
+
+    def add_alerts(self, alerts: Sequence[Alert], now: datetime | None = None) -> list[int]:
+        """Store new alerts and their deliveries; return the ids of the alerts inserted.
+
+        Alerts already stored (same rule, ticker, day, tick time, seq) are skipped silently.
+        """
+        return [alert_id for alert_id, _ in self.insert_alerts(alerts, now)]
+
+    def insert_alerts(
+        self, alerts: Sequence[Alert], now: datetime | None = None
+    ) -> list[tuple[int, Alert]]:
+        """``add_alerts``, returning ``(id, alert)`` of each alert inserted, in input order."""
+        now = _aware(now or utc_now(), "now")
+        fresh: dict[AlertKey, Alert] = {}
+        for alert in alerts:
+            fresh.setdefault(alert_key(alert), alert)
+        if not fresh:
+            return []
+        with self._writer.begin() as conn:
+            ids = self._insert_new(conn, list(fresh.values()), now)
+            inserted = [(ids[key], alert) for key, alert in fresh.items() if key in ids]
+            deliveries = self._deliveries_for(conn, inserted, now)
+            if deliveries:
+                conn.execute(insert(deliveries_t), deliveries)
+        if inserted:
+            log.debug(
+                "alerts stored count=%d skipped=%d deliveries=%d",
+                len(inserted),
+                len(alerts) - len(inserted),
+                len(deliveries),
+            )
+        return inserted
+
+    def _insert_new(
+        self, conn: Connection, alerts: list[Alert], now: datetime
+    ) -> dict[AlertKey, int]:
+        """Insert the alerts whose key is not stored yet; return their ids by key."""
+        rows = [
+            {
+                "rule": a.rule,
+                "ticker": a.ticker,
+                "day": a.day,
+                "hhmmss": a.tick.hhmmss,
+                "seconds": a.tick.seconds,
+                "seq": a.seq,
+                "value": a.value,
+                "message": a.message,
+                "created_at": now,
+                **{n: getattr(a.tick, n) for n in _NUMERIC},
+            }
+            for a in alerts
+        ]
+        key_columns = [alerts_t.c[name] for name in _KEY]
+        statement = _insert_ignoring_duplicates(conn, alerts_t, _KEY)
+        if statement is None:  # another database: look first (we hold the write transaction)
+            existing = self._existing_keys(conn, [alert_key(a) for a in alerts])
+            rows = [r for r in rows if tuple(r[k] for k in _KEY) not in existing]
+            statement = insert(alerts_t)
+        ids: dict[AlertKey, int] = {}
+        for chunk in _chunks(rows):
+            result = conn.execute(
+                statement.values(list(chunk)).returning(*key_columns, alerts_t.c.id)
+            )
+            for row in result:
+                ids[tuple(row[:5])] = row.id  # type: ignore[index]
+        return ids
+
+    def _existing_keys(self, conn: Connection, keys: list[AlertKey]) -> set[AlertKey]:
+        found: set[AlertKey] = set()
+        columns = tuple_(*(alerts_t.c[name] for name in _KEY))
+        for chunk in _chunks(keys, _CHUNK // len(_KEY)):
+            rows = conn.execute(select(*(alerts_t.c[n] for n in _KEY)).where(columns.in_(chunk)))
+            found.update(tuple(r) for r in rows)  # type: ignore[misc]
+        return found
+
+    def _deliveries_for(
+        self, conn: Connection, inserted: list[tuple[int, Alert]], now: datetime
+    ) -> list[dict[str, Any]]:
+        """One pending delivery row per recipient of each inserted alert."""
+        if not inserted or not self.allowed_chat_ids:
+            return []
+        tickers = sorted({alert.ticker for _, alert in inserted})
+        watchers: dict[str, list[int]] = {}
+        for chunk in _chunks(tickers):
+            rows = conn.execute(
+                select(watches_t.c.ticker, watches_t.c.chat_id)
+                .where(watches_t.c.ticker.in_(chunk))
+                .where(watches_t.c.chat_id.in_(self._allowed))
+                .where(watches_t.c.chat_id.not_in(select(blocked_t.c.chat_id)))
+                .order_by(watches_t.c.chat_id)
+            )
+            for ticker, chat_id in rows:
+                watchers.setdefault(ticker, []).append(chat_id)
+        if not watchers:
+            return []
+        chats = sorted({chat for chat_ids in watchers.values() for chat in chat_ids})
+        muted = {
+            (chat_id, kind, target)
+            for chat_id, kind, target in conn.execute(
+                select(mutes_t.c.chat_id, mutes_t.c.kind, mutes_t.c.target)
+                .where(mutes_t.c.chat_id.in_(chats))
+                .where(mutes_t.c.until > now)
+            )
+        }
+        rows: list[dict[str, Any]] = []
+        for alert_id, alert in inserted:
+            for chat_id in watchers.get(alert.ticker, ()):
+                if (chat_id, "rule", alert.rule) in muted:
+                    continue
+                if (chat_id, "ticker", alert.ticker) in muted:
+                    continue
+                rows.append(
+                    {
+                        "alert_id": alert_id,
+                        "chat_id": chat_id,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                    }
+                )
+        return rows
+
+    def recent_alerts(
+        self, *, ticker: str | None = None, limit: int = 10, chat_id: int | None = None
+    ) -> list[StoredAlert]:
+        """The last ``limit`` alerts, oldest first; only those addressed to ``chat_id`` if given
+        (whatever their delivery state), only of ``ticker`` if given."""
+        query = select(alerts_t)
+        if ticker is not None:
+            query = query.where(alerts_t.c.ticker == ticker)
+        if chat_id is not None:
+            mine = select(deliveries_t.c.alert_id).where(deliveries_t.c.chat_id == chat_id)
+            query = query.where(alerts_t.c.id.in_(mine))
+        query = query.order_by(alerts_t.c.id.desc()).limit(max(0, limit))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_stored_alert(row) for row in reversed(rows)]
+
+    def pending_deliveries(
+        self, limit: int = 1000, now: datetime | None = None
+    ) -> list[PendingDelivery]:
+        """Deliveries due at ``now`` (state pending, ``next_attempt_at <= now``), ordered by
+        ``(chat_id, alert_id)`` (a chat's alerts in the order they were stored).
+
+        Fair under a backlog: when more than ``limit`` are due, each chat gets its oldest rows
+        first, so one busy chat never hides the others. Chats no longer allowed are left out.
+        """
+        now = _aware(now or utc_now(), "now")
+        if not self.allowed_chat_ids or limit <= 0:
+            return []
+        rank = (
+            func.row_number()
+            .over(partition_by=deliveries_t.c.chat_id, order_by=deliveries_t.c.alert_id)
+            .label("rank")
+        )
+        due = (
+            select(deliveries_t.c.id, rank)
+            .where(deliveries_t.c.state == "pending")
+            .where(deliveries_t.c.next_attempt_at <= now)
+            .where(deliveries_t.c.chat_id.in_(self._allowed))
+            .subquery()
+        )
+        chosen = select(due.c.id).order_by(due.c.rank, due.c.id).limit(limit).subquery()
+        query = (
+            select(
+                deliveries_t.c.id.label("delivery_id"),
+                deliveries_t.c.chat_id,
+                deliveries_t.c.attempts,
+                alerts_t,
+            )
+            .join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
+            .where(deliveries_t.c.id.in_(select(chosen.c.id)))
+            .order_by(deliveries_t.c.chat_id, deliveries_t.c.alert_id)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            PendingDelivery(
+                id=row.delivery_id,
+                chat_id=row.chat_id,
+                alert_id=row.id,
+                rule=row.rule,
+                ticker=row.ticker,
+                value=row.value,
+                message=row.message,
+                attempts=row.attempts,
+                tick=_tick(row),
+            )
+            for row in rows
+        ]
+
+    def mark_sent(self, delivery_ids: Collection[int], sent_at: datetime) -> None:
+        """The transport confirmed these deliveries (the first confirmation's time is kept)."""
+        sent_at = _aware(sent_at, "sent_at")
+        self._update_deliveries(
+            delivery_ids,
+            {"state": "sent", "sent_at": sent_at},
+            deliveries_t.c.state != "sent",
+        )
+
+    def mark_retry(
+        self, delivery_ids: Collection[int], error: str, next_attempt_at: datetime
+    ) -> None:
+        """A send failed for now: count the attempt, keep the error, try again at that time."""
+        next_attempt_at = _aware(next_attempt_at, "next_attempt_at")
+        self._update_deliveries(
+            delivery_ids,
+            {
+                "attempts": deliveries_t.c.attempts + 1,
+                "last_error": error[:_ERROR_MAX],
+                "next_attempt_at": next_attempt_at,
+            },
+            deliveries_t.c.state == "pending",
+        )
+
+    def mark_failed(self, delivery_ids: Collection[int], error: str) -> None:
+        """A send that can never succeed (e.g. the message was refused): stop trying."""
+        self._update_deliveries(
+            delivery_ids,
+            {
+                "state": "failed",
+                "attempts": deliveries_t.c.attempts + 1,
+                "last_error": error[:_ERROR_MAX],
+            },
+            deliveries_t.c.state == "pending",
+        )
+
+    def _update_deliveries(self, ids: Collection[int], values: dict[str, Any], where: Any) -> None:
+        ids = sorted(set(ids))
+        if not ids:
+            return
+        with self._writer.begin() as conn:
+            for chunk in _chunks(ids):
+                conn.execute(
+                    update(deliveries_t)
+                    .where(deliveries_t.c.id.in_(chunk))
+                    .where(where)
+                    .values(values)
+                )
+
+    def mark_blocked(self, chat_id: int, error: str) -> None:
+        """The chat blocked the bot: its pending deliveries become blocked, and no new ones are
+        made for it until ``unblock(chat_id)``."""
+        now = utc_now()
+        error = error[:_ERROR_MAX]
+        with self._writer.begin() as conn:
+            conn.execute(delete(blocked_t).where(blocked_t.c.chat_id == chat_id))
+            conn.execute(insert(blocked_t).values(chat_id=chat_id, error=error, blocked_at=now))
+            result = conn.execute(
+                update(deliveries_t)
+                .where(deliveries_t.c.chat_id == chat_id)
+                .where(deliveries_t.c.state == "pending")
+                .values(state="blocked", last_error=error)
+            )
+        log.info("chat blocked the bot chat=%s pending_blocked=%d", chat_id, result.rowcount)
+
+    def unblock(self, chat_id: int) -> bool:
+        """The chat talks to the bot again; True if it was marked blocked. Alerts from now on
+        reach it again (those blocked meanwhile are not resent)."""
+        with self._writer.begin() as conn:
+            result = conn.execute(delete(blocked_t).where(blocked_t.c.chat_id == chat_id))
+        if result.rowcount:
+            log.info("chat unblocked chat=%s", chat_id)
+        return bool(result.rowcount)
+
+    def blocked_chats(self) -> set[int]:
+        with self._engine.connect() as conn:
+            return set(conn.execute(select(blocked_t.c.chat_id)).scalars())
+
+    def pending_count(self) -> int:
+        """Deliveries waiting to be sent to allowed chats (due now or later)."""
+        if not self.allowed_chat_ids:
+            return 0
+        query = (
+            select(func.count())
+            .select_from(deliveries_t)
+            .where(deliveries_t.c.state == "pending")
+            .where(deliveries_t.c.chat_id.in_(self._allowed))
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Deliveries by state, all chats: ``{"pending": 3, "sent": 120, ...}``."""
+        query = select(deliveries_t.c.state, func.count()).group_by(deliveries_t.c.state)
+        with self._engine.connect() as conn:
+            return {state: count for state, count in conn.execute(query)}
+
+    # -- watches -----------------------------------------------------------------------------
+
+    def add_watches(self, chat_id: int, tickers: Collection[str]) -> list[str]:
+        """Watch these tickers in this chat; return those newly added, in the order given.
+
+        Raises ValueError (and adds nothing) when one is not a 6-character code.
+        """
+        wanted = list(dict.fromkeys(check_ticker(t) for t in tickers))
+        if not wanted:
+            return []
+        now = utc_now()
+        with self._writer.begin() as conn:
+            have = self._watched_by(conn, chat_id)
+            added = [t for t in wanted if t not in have]
+            if added:
+                conn.execute(
+                    insert(watches_t),
+                    [{"chat_id": chat_id, "ticker": t, "created_at": now} for t in added],
+                )
+        if added:
+            log.info("watches added chat=%s tickers=%s", chat_id, ",".join(added))
+        return added
+
+    def remove_watches(self, chat_id: int, tickers: Collection[str]) -> list[str]:
+        """Stop watching; return the tickers actually removed, in the order given."""
+        asked = list(dict.fromkeys(tickers))
+        if not asked:
+            return []
+        with self._writer.begin() as conn:
+            have = self._watched_by(conn, chat_id)
+            removed = [t for t in asked if t in have]
+            if removed:
+                conn.execute(
+                    delete(watches_t)
+                    .where(watches_t.c.chat_id == chat_id)
+                    .where(watches_t.c.ticker.in_(removed))
+                )
+        if removed:
+            log.info("watches removed chat=%s tickers=%s", chat_id, ",".join(removed))
+        return removed
+
+    @staticmethod
+    def _watched_by(conn: Connection, chat_id: int) -> set[str]:
+        query = select(watches_t.c.ticker).where(watches_t.c.chat_id == chat_id)
+        return set(conn.execute(query).scalars())
+
+    def watches(self, chat_id: int) -> list[str]:
+        """This chat's tickers, sorted."""
+        query = (
+            select(watches_t.c.ticker)
+            .where(watches_t.c.chat_id == chat_id)
+            .order_by(watches_t.c.ticker)
+        )
+        with self._engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def all_watched(self) -> set[str]:
+        """Every ticker some allowed chat watches: what the feed should subscribe."""
+        if not self.allowed_chat_ids:
+            return set()
+        query = select(watches_t.c.ticker).distinct().where(watches_t.c.chat_id.in_(self._allowed))
+        with self._engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    # -- mutes -------------------------------------------------------------------------------
+
+    def mute(self, chat_id: int, target: str, until: datetime, *, kind: str | None = None) -> Mute:
+        """Silence ``target`` (a rule id or a ticker) in this chat until ``until``; muting it
+        again replaces the end. ``kind`` defaults to "ticker" for a 6-character code, else
+        "rule" (the service always says which)."""
+        until = _aware(until, "until")
+        if kind is None:
+            kind = "ticker" if _TICKER.fullmatch(target) else "rule"
+        if kind not in ("rule", "ticker"):
+            raise ValueError(f"mute kind must be 'rule' or 'ticker', not {kind!r}")
+        if not target:
+            raise ValueError("nothing to mute: the target is empty")
+        now = utc_now()
+        with self._writer.begin() as conn:
+            conn.execute(
+                delete(mutes_t).where(
+                    or_(
+                        and_(
+                            mutes_t.c.chat_id == chat_id,
+                            mutes_t.c.kind == kind,
+                            mutes_t.c.target == target,
+                        ),
+                        mutes_t.c.until <= now,  # expired ones, anyone's: tidy up
+                    )
+                )
+            )
+            conn.execute(
+                insert(mutes_t).values(
+                    chat_id=chat_id, kind=kind, target=target, until=until, created_at=now
+                )
+            )
+        log.info("muted chat=%s kind=%s target=%s until=%s", chat_id, kind, target, until)
+        return Mute(chat_id, target, kind, until.astimezone(UTC))
+
+    def unmute(
+        self, chat_id: int, target: str | None = None, *, now: datetime | None = None
+    ) -> int:
+        """End this chat's mute of ``target`` (every kind), or all its mutes; return how many
+        were still active."""
+        now = _aware(now or utc_now(), "now")
+        condition = mutes_t.c.chat_id == chat_id
+        if target is not None:
+            condition = and_(condition, mutes_t.c.target == target)
+        with self._writer.begin() as conn:
+            active = conn.execute(
+                select(func.count()).select_from(mutes_t).where(condition, mutes_t.c.until > now)
+            ).scalar_one()
+            conn.execute(delete(mutes_t).where(condition))
+        if active:
+            log.info("unmuted chat=%s target=%s count=%d", chat_id, target or "*", active)
+        return active
+
+    def mutes(self, chat_id: int, now: datetime) -> list[Mute]:
+        """This chat's mutes still active at ``now``, the soonest to end first."""
+        now = _aware(now, "now")
+        query = (
+            select(mutes_t.c.target, mutes_t.c.kind, mutes_t.c.until)
+            .where(mutes_t.c.chat_id == chat_id, mutes_t.c.until > now)
+            .order_by(mutes_t.c.until, mutes_t.c.target)
+        )
+        with self._engine.connect() as conn:
+            return [Mute(chat_id, t, k, u) for t, k, u in conn.execute(query)]
+
+
+def _stored_alert(row: Any) -> StoredAlert:
+    return StoredAlert(
+        id=row.id,
+        rule=row.rule,
+        ticker=row.ticker,
+        value=row.value,
+        message=row.message,
+        seq=row.seq,
+        tick=_tick(row),
+        created_at=row.created_at,
+    )
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: Any, key: Sequence[str]) -> Insert | None:
+    """``INSERT … ON CONFLICT (key) DO NOTHING`` in this connection's dialect, if it has one."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key))
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key))
+    return None
+
+
+__all__ = [
+    "AlertWriter",
+    "Mute",
+    "PendingDelivery",
+    "Store",
+    "StoredAlert",
+    "upgrade",
+]

@@ -1,0 +1,297 @@
+"""AlertWriter: alerts from the event loop into the store, in batches, on a worker thread.
+
+``submit()`` only appends to a queue, so the engine's tick path never waits for the database. The
+writer's ``run()`` task commits what has gathered every ``interval`` seconds, or at once when
+``batch_size`` alerts are waiting, in one transaction per batch on its own thread (alerts and their
+deliveries together), then calls the ``on_commit`` callbacks (e.g. ``sender.wake``) on the loop.
+
+Nothing queued is dropped for a database that is down or locked: the batch stays at the head of
+the queue and is tried again with backoff. An alert the database refuses as such (bad data) is
+logged with its key and skipped, so it cannot hold the others back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from itertools import islice
+from typing import Protocol
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from bot.alerts import Alert
+
+log = logging.getLogger(__name__)
+
+CommitCallback = Callable[[list[Alert]], object]
+_BACKLOG_WARN = 10_000  # log when this many alerts wait (the database is down or slow)
+
+
+class AlertSink(Protocol):
+    """What the writer needs of the store (``bot.store.repo.Store``)."""
+
+    def insert_alerts(
+        self, alerts: Sequence[Alert], now: datetime | None = None
+    ) -> list[tuple[int, Alert]]: ...
+
+
+class WriterClosed(RuntimeError):
+    """``submit()`` after ``close()``."""
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure worth retrying as is: the database is locked, unreachable, out of disk."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+class AlertWriter:
+    """Queue alerts on the loop, commit them in batches on a worker thread.
+
+    Use from one event loop: ``submit()`` from its thread, ``run()`` as a task, ``flush()`` to wait
+    until everything submitted so far is stored, ``close()`` to store the rest and stop.
+    """
+
+    def __init__(
+        self,
+        store: AlertSink,
+        *,
+        batch_size: int = 500,
+        interval: float = 0.05,
+        retry_min: float = 0.1,
+        retry_max: float = 5.0,
+    ) -> None:
+        if batch_size < 1 or interval < 0:
+            raise ValueError("batch_size must be >= 1 and interval >= 0")
+        self._store = store
+        self.batch_size = batch_size
+        self.interval = interval
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self._queue: deque[Alert] = deque()
+        self._callbacks: list[CommitCallback] = []
+        self._submitted = 0  # alerts ever submitted
+        self._done = 0  # alerts ever stored, found duplicate or refused
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()  # something was submitted, or close/flush asked
+        self._hurry = asyncio.Event()  # commit now, without waiting for the batch to fill
+        self._stopped = asyncio.Event()
+        self._executor: ThreadPoolExecutor | None = None
+        self._running = False
+        self._closing = False
+        self._abandon = False
+        self._retry = retry_min
+        self.stored = 0  # alerts inserted
+        self.duplicates = 0  # alerts already stored (a replay after restart, say)
+        self.refused = 0  # alerts the database refused as bad data
+        self.batches = 0
+
+    # -- the loop side -----------------------------------------------------------------------
+
+    def submit(self, alerts: Iterable[Alert]) -> None:
+        """Queue alerts for storing; returns at once."""
+        if self._closing:
+            raise WriterClosed("the alert writer is closed")
+        before = len(self._queue)
+        self._queue.extend(alerts)
+        added = len(self._queue) - before
+        if not added:
+            return
+        self._submitted += added
+        self._wakeup.set()
+        if len(self._queue) >= self.batch_size:
+            self._hurry.set()
+        if before < _BACKLOG_WARN <= len(self._queue):
+            log.warning("alert writer backlog queued=%d", len(self._queue))
+
+    def on_commit(self, callback: CommitCallback) -> None:
+        """Call ``callback(new_alerts)`` on the loop after each commit that stored alerts."""
+        self._callbacks.append(callback)
+
+    @property
+    def queued(self) -> int:
+        """Alerts submitted and not stored yet."""
+        return len(self._queue)
+
+    async def run(self) -> None:
+        """Commit batches until ``close()``; everything queued is stored before it returns."""
+        if self._running:
+            raise RuntimeError("AlertWriter.run() is already running")
+        self._running = True
+        self._stopped.clear()
+        log.info("alert writer started batch=%d interval=%.3fs", self.batch_size, self.interval)
+        try:
+            while not self._abandon:
+                if not self._queue:
+                    if self._closing:
+                        break
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                if len(self._queue) < self.batch_size and not self._urgent():
+                    await self._pause(self.interval)  # let a batch gather
+                await self._commit_next()
+        finally:
+            self._running = False
+            self._stopped.set()
+            self._fail_waiters()
+            log.info(
+                "alert writer stopped stored=%d duplicates=%d refused=%d queued=%d",
+                self.stored,
+                self.duplicates,
+                self.refused,
+                len(self._queue),
+            )
+
+    async def flush(self) -> None:
+        """Return once every alert submitted before this call is stored (or refused)."""
+        target = self._submitted
+        if self._done >= target:
+            return
+        if not self._running:
+            while self._done < target:
+                await self._commit_next()
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        self._hurry.set()
+        self._wakeup.set()
+        await future
+
+    async def close(self, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109 (a bound, not a cancellation)
+        """Store everything queued, then stop ``run()``. After ``timeout`` seconds of a failing
+        database, give up: the alerts still queued are logged as lost and the writer stops."""
+        self._closing = True
+        self._hurry.set()
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(timeout):
+                if self._running:
+                    await self._stopped.wait()
+                else:
+                    while self._queue:
+                        await self._commit_next()
+        except TimeoutError:
+            self._abandon = True
+            self._wakeup.set()
+            log.error("alert writer gave up, alerts not stored count=%d", len(self._queue))
+            if self._running:
+                await self._stopped.wait()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+
+    # -- committing --------------------------------------------------------------------------
+
+    def _urgent(self) -> bool:
+        return self._closing or bool(self._waiters)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; a full batch, flush() or close() cuts it short."""
+        self._hurry.clear()
+        if self._urgent() or len(self._queue) >= self.batch_size:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._hurry.wait()
+
+    async def _commit_next(self) -> None:
+        """Store the head of the queue (one batch); on a transient failure, wait and return."""
+        batch = list(islice(self._queue, self.batch_size))
+        if not batch:
+            return
+        try:
+            inserted = await self._in_thread(batch)
+        except Exception as exc:
+            if transient(exc):
+                await self._backoff(exc, len(batch))
+                return
+            log.warning(
+                "alert batch refused, storing one by one count=%d error=%r", len(batch), str(exc)
+            )
+            inserted, handled = await self._one_by_one(batch)
+            batch = batch[:handled]
+        self._retry = self.retry_min
+        for _ in batch:
+            self._queue.popleft()
+        self._done += len(batch)
+        self.batches += 1
+        self.stored += len(inserted)
+        self.duplicates += len(batch) - len(inserted)
+        self._wake_waiters()
+        if inserted:
+            self._notify(inserted)
+
+    async def _one_by_one(self, batch: list[Alert]) -> tuple[list[Alert], int]:
+        """Store a refused batch alert by alert, skipping the bad ones; stops at a transient
+        failure. Returns the alerts inserted and how many of the batch were handled."""
+        inserted: list[Alert] = []
+        for handled, alert in enumerate(batch):
+            try:
+                inserted += await self._in_thread([alert])
+            except Exception as exc:
+                if transient(exc):
+                    return inserted, handled
+                self.refused += 1
+                log.error(
+                    "alert refused by the database rule=%s ticker=%s time=%s seq=%s error=%r",
+                    getattr(alert, "rule", "?"),
+                    getattr(alert, "ticker", "?"),
+                    getattr(getattr(alert, "tick", None), "hhmmss", "?"),
+                    getattr(alert, "seq", "?"),
+                    str(exc)[:300],
+                )
+        return inserted, len(batch)
+
+    async def _in_thread(self, batch: list[Alert]) -> list[Alert]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="alert-writer")
+        loop = asyncio.get_running_loop()
+        pairs = await loop.run_in_executor(self._executor, self._store.insert_alerts, batch)
+        return [alert for _, alert in pairs]
+
+    async def _backoff(self, exc: BaseException, count: int) -> None:
+        log.warning(
+            "alert batch not stored, retrying count=%d queued=%d retry_in=%.2fs error=%r",
+            count,
+            len(self._queue),
+            self._retry,
+            str(exc)[:300],
+        )
+        delay, self._retry = self._retry, min(self._retry * 2, self.retry_max)
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                while not self._abandon:  # only giving up cuts a backoff short
+                    await self._wakeup.wait()
+                    self._wakeup.clear()
+
+    def _notify(self, alerts: list[Alert]) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(alerts)
+            except Exception:  # one bad listener must not stop the writer
+                log.exception("alert writer callback failed callback=%r", callback)
+
+    def _wake_waiters(self) -> None:
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, future in self._waiters:
+            if future.done():
+                continue
+            if self._done >= target:
+                future.set_result(None)
+            else:
+                still.append((target, future))
+        self._waiters = still
+
+    def _fail_waiters(self) -> None:
+        self._wake_waiters()
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(RuntimeError("the alert writer stopped before storing"))
+        self._waiters = []
