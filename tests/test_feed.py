@@ -86,6 +86,13 @@ async def test_pingpong_is_echoed_as_text() -> None:
         async with running(feed):
             await live(feed, A)
             await eventually(lambda: len(sim.pingpong_echoes) >= 3)
+            # Too long for a pong control frame: echoed as text all the same.
+            long = json.dumps(
+                {"header": {"tr_id": "PINGPONG", "datetime": "2" * 14}, "x": "y" * 200}
+            )
+            await sim.send_raw(long)
+            await eventually(lambda: long in sim.pingpong_echoes)
+            await eventually(lambda: len(sim.pingpong_echoes) >= 5)
             assert sim.connections_accepted == 1
     for echo in sim.pingpong_echoes:
         assert isinstance(echo, str)  # a text message, not only a pong control frame

@@ -42,6 +42,7 @@ _WIRE_LOG.setLevel(logging.INFO)
 MAX_MESSAGE = 16 << 20  # bytes; KIS frames are small, a big one must not kill the session
 _SHOWN = 120  # characters of a bad frame quoted in logs
 _DATA_FLAGS = (ord("0"), ord("1"))
+_MAX_CONTROL_PAYLOAD = 125  # bytes, RFC 6455
 
 
 class FrameSink(Protocol):
@@ -182,21 +183,22 @@ class Connection:
         if self._stop.is_set():
             return None
         try:
-            async with connect(
+            ws = await connect(
                 self.settings.ws_url,
                 ping_interval=None,  # KIS drops clients that ping; it sends PINGPONG instead
                 max_size=MAX_MESSAGE,
                 open_timeout=self.timing.open_timeout,
                 close_timeout=self.timing.close_timeout,
                 logger=_WIRE_LOG,
-            ) as ws:
-                return await self._serve(ws)
+            )
         except (OSError, TimeoutError, WebSocketException) as exc:
             self._last_error = f"cannot connect: {exc!r}"
             log.warning(
                 "connect failed account=%s url=%s error=%r", self.label, self.settings.ws_url, exc
             )
             return None
+        async with ws:  # closes it, whatever happens
+            return await self._serve(ws)
 
     async def _serve(self, ws: ClientConnection) -> float | None:
         if self._stop.is_set():
@@ -219,6 +221,9 @@ class Connection:
             if not self._stop.is_set() and not silence.done():
                 self._last_error = f"connection closed: {exc}"
                 log.warning("connection lost account=%s error=%s", self.label, exc)
+        except WebSocketException as exc:  # e.g. a protocol error: the session is unusable
+            self._last_error = f"session error: {exc!r}"
+            log.warning("session error account=%s error=%r", self.label, exc)
         except _SessionEnd as end:
             self._last_error = str(end)
             await ws.close()
@@ -327,9 +332,11 @@ class Connection:
             self.sink.bad("control", f"{exc}: {_show(data)}")
             return
         if reply.is_pingpong:
-            # The same text back as a text message keeps KIS happy; a pong alone did not.
+            # The same text back as a text message keeps KIS happy; a pong alone did not. The
+            # pong is what KIS's own client sends too (a control frame holds 125 bytes at most).
             await ws.send(text)
-            await ws.pong(text)
+            if len(data) <= _MAX_CONTROL_PAYLOAD:
+                await ws.pong(data)
             return
         code = reply.msg_cd
         if code == control.IN_USE:
