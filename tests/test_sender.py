@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,9 +19,11 @@ from botapi import FakeBotApi, parse_html, utf16_len
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from bot.alerts import Alert
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.telegram_bot import TelegramTransport
-from bot.ticks import KST
+from bot.store import Store, upgrade
+from bot.ticks import KST, Tick
 
 FAST = SenderSettings(
     group_window=2.0,
@@ -38,87 +38,39 @@ ALERT_ID = re.compile(r"#A(\d+)#")
 T0 = datetime(2024, 6, 3, 9, 0, 0, tzinfo=KST)
 
 
-@dataclass(frozen=True)
-class Row:
-    id: int
-    chat_id: int
-    rule: str
-    ticker: str
-    time: datetime
-    message: str
-    attempts: int
-
-
-class SqliteDeliveries:
-    """A stand-in for bot.store until it lands: the sender's protocol on a real SQLite file."""
-
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS d (id INTEGER PRIMARY KEY, chat INT, rule TEXT,"
-            " ticker TEXT, t TEXT, message TEXT, attempts INT DEFAULT 0,"
-            " state TEXT DEFAULT 'pending', next_at TEXT DEFAULT '', error TEXT)"
-        )
-        self.db.commit()
-
-    def pending_deliveries(self, limit: int, now: datetime) -> list[Row]:
-        rows = self.db.execute(
-            "SELECT id, chat, rule, ticker, t, message, attempts FROM d"
-            " WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
-            (now.isoformat(), limit),
-        )
-        return [Row(i, c, r, k, datetime.fromisoformat(t), m, a) for i, c, r, k, t, m, a in rows]
-
-    def mark_sent(self, ids: Sequence[int], sent_at: datetime) -> None:
-        self.db.executemany("UPDATE d SET state = 'sent' WHERE id = ?", [(i,) for i in ids])
-        self.db.commit()
-
-    def mark_retry(self, ids: Sequence[int], error: str, next_attempt_at: datetime) -> None:
-        self.db.executemany(
-            "UPDATE d SET attempts = attempts + 1, error = ?, next_at = ? WHERE id = ?",
-            [(error, next_attempt_at.isoformat(), i) for i in ids],
-        )
-        self.db.commit()
-
-    def mark_blocked(self, chat_id: int, error: str) -> None:
-        self.db.execute(
-            "UPDATE d SET state = 'blocked', error = ? WHERE chat = ? AND state = 'pending'",
-            (error, chat_id),
-        )
-        self.db.commit()
-
-
 class DeliveryDb:
-    """Test helper: add alerts for chats, and look at the deliveries' states."""
+    """A real Store on a SQLite file, with helpers to add alerts for chats and read states."""
+
+    TICKER = "005930"
 
     def __init__(self, path: Path) -> None:
-        self.store = SqliteDeliveries(path)
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        self.store = Store(url, allowed_chat_ids=range(1, 100))
 
     def add_alert(
         self, n: int, chats: Sequence[int], second: int, text: str = "순매수 돌파"
     ) -> None:
-        when = (T0 + timedelta(seconds=second)).astimezone(UTC).isoformat()
+        """Alert number ``n`` (its text carries ``#A<n>#``), fired ``second`` s after 09:00."""
         for chat in chats:
-            self.store.db.execute(
-                "INSERT INTO d (chat, rule, ticker, t, message) VALUES (?, ?, ?, ?, ?)",
-                (chat, "rule-1", "005930", when, f"{text} #A{n}#"),
-            )
-        self.store.db.commit()
-
-    def _count(self, where: str, *args: object) -> int:
-        return self.store.db.execute(f"SELECT count(*) FROM d WHERE {where}", args).fetchone()[0]
+            self.store.add_watches(chat, [self.TICKER])
+        seconds = 9 * 3600 + second
+        tick = Tick(self.TICKER, T0.date(), "", seconds, 1, 2, 3, 4, 2, 2, 5, 6, 1)
+        tick = tick._replace(hhmmss=tick.time.strftime("%H%M%S"))
+        alert = Alert("rule-1", self.TICKER, tick, n, f"{text} #A{n}#", seq=n)
+        assert self.store.add_alerts([alert])
 
     def pending(self) -> int:
-        return self._count("state = 'pending'")
+        return self.store.pending_count()
 
     def sent_count(self) -> int:
-        return self._count("state = 'sent'")
+        return self.store.delivery_counts().get("sent", 0)
 
     def blocked(self, chat: int) -> bool:
-        return self._count("state = 'blocked' AND chat = ?", chat) > 0
+        return chat in self.store.blocked_chats()
 
     def close(self) -> None:
-        self.store.db.close()
+        self.store.close()
 
 
 def make_db(tmp_path: Path) -> DeliveryDb:
