@@ -224,7 +224,8 @@ class BotService:
         self._chat(chat_id)
         length = parse_duration(duration)
         kind, resolved = self._target(target)
-        return self.store.mute(chat_id, resolved, self._clock() + length, kind=kind)
+        now = self._clock()
+        return self.store.mute(chat_id, resolved, now + length, kind=kind, now=now)
 
     def unmute(self, chat_id: int, target: str | None = None) -> int:
         """End this chat's mute of a rule or code, or all of them; return how many ended."""

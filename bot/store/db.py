@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another one before "database is locked"
+BUSY_TIMEOUT = 10.0  # seconds a writer waits for another one before "database is locked"
 _BEGIN = "sqlite_begin"  # execution option: the BEGIN mode of a SQLite transaction
 
 
@@ -41,14 +41,14 @@ def safe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+def make_engine(url: str | URL, *, busy_timeout: float = BUSY_TIMEOUT, **kwargs: Any) -> Engine:
     """An engine for ``url``; a SQLite file's directory is created, and its pragmas are set."""
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, int(busy_timeout * 1000))
     return engine
 
 
@@ -57,14 +57,14 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{_BEGIN: "IMMEDIATE"})
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Driver-level autocommit: SQLAlchemy's "begin" event below issues BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
             mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and sqlite_path(engine.url) is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Connection,
     Engine,
@@ -34,8 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.alerts import Alert
-from bot.store.db import make_engine, safe_url, writer
-from bot.store.migrate import upgrade
+from bot.store.db import BUSY_TIMEOUT, make_engine, safe_url, writer
+from bot.store.migrate import head_revision, upgrade
 from bot.store.models import AlertRow, BlockedChatRow, DeliveryRow, MuteRow, WatchRow
 from bot.store.writer import AlertWriter
 from bot.ticks import NUMERIC_FIELDS, Tick
@@ -55,6 +56,10 @@ mutes_t = MuteRow.__table__
 blocked_t = BlockedChatRow.__table__
 
 AlertKey = tuple[str, str, date, int, int]  # rule, ticker, day, seconds, seq
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is (e.g. not migrated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +153,39 @@ def _tick(row: Any) -> Tick:
 class Store:
     """The bot's database. Thread-safe: each call checks a connection out of the pool."""
 
-    def __init__(self, url: str, *, allowed_chat_ids: Collection[int] = ()) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        allowed_chat_ids: Collection[int] = (),
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> None:
+        """Open the database at ``url``, which must be migrated (``upgrade(url)``); raises
+        StoreError when it is not, or is newer than this code."""
         self.url = url
         self.allowed_chat_ids = frozenset(allowed_chat_ids)
         self._allowed = sorted(self.allowed_chat_ids)  # for IN (...)
-        self._engine: Engine = make_engine(url)
+        self._engine: Engine = make_engine(url, busy_timeout=busy_timeout)
         self._writer = writer(self._engine)
+        try:
+            self._check_schema()
+        except BaseException:
+            self._engine.dispose()
+            raise
         log.info("store opened url=%s allowed_chats=%d", safe_url(url), len(self.allowed_chat_ids))
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def _check_schema(self) -> None:
+        with self._engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        head = head_revision()
+        if current != head:
+            raise StoreError(
+                f"the database {safe_url(self.url)} is at schema revision {current or 'none'}, "
+                f"this pgmbot needs {head}: run `pgmbot db upgrade`"
+            )
 
     # -- alerts and the outbox ---------------------------------------------------------------
 
@@ -514,18 +542,26 @@ class Store:
 
     # -- mutes -------------------------------------------------------------------------------
 
-    def mute(self, chat_id: int, target: str, until: datetime, *, kind: str | None = None) -> Mute:
+    def mute(
+        self,
+        chat_id: int,
+        target: str,
+        until: datetime,
+        *,
+        kind: str | None = None,
+        now: datetime | None = None,
+    ) -> Mute:
         """Silence ``target`` (a rule id or a ticker) in this chat until ``until``; muting it
         again replaces the end. ``kind`` defaults to "ticker" for a 6-character code, else
-        "rule" (the service always says which)."""
+        "rule" (the service always says which). Mutes over at ``now`` are tidied away."""
         until = _aware(until, "until")
+        now = _aware(now or utc_now(), "now")
         if kind is None:
             kind = "ticker" if _TICKER.fullmatch(target) else "rule"
         if kind not in ("rule", "ticker"):
             raise ValueError(f"mute kind must be 'rule' or 'ticker', not {kind!r}")
         if not target:
             raise ValueError("nothing to mute: the target is empty")
-        now = utc_now()
         with self._writer.begin() as conn:
             conn.execute(
                 delete(mutes_t).where(
@@ -605,6 +641,7 @@ __all__ = [
     "Mute",
     "PendingDelivery",
     "Store",
+    "StoreError",
     "StoredAlert",
     "upgrade",
 ]
