@@ -384,6 +384,7 @@ async def test_silence_watchdog_reconnects(
         count = len(ticks.all)
         await eventually(lambda: len(ticks.all) > count)
     assert any("silence account=account1" in r.getMessage() for r in caplog.records)
+    assert not any("connection lost" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_server_that_closes_at_once_is_not_hammered(sim: Simulator) -> None:
@@ -496,7 +497,6 @@ async def test_no_secret_reaches_the_logs(
         await eventually(lambda: "no approval key" in caplog.text)
     secrets = [appkey(0), appkey(1), appsecret(0), appsecret(1)]
     secrets += [m["header"]["approval_key"] for m in requests(sim, "1")]
-    assert "approval_key" not in caplog.text or all(s not in caplog.text for s in secrets)
     for secret in secrets:
         assert secret not in caplog.text
     assert "account1" in caplog.text and "account2" in caplog.text

@@ -353,6 +353,7 @@ def test_parse_reply_refuses_what_is_not_an_object(text: str) -> None:
         parse_reply(text)
 
 
+@settings(max_examples=50)
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(),

@@ -122,6 +122,7 @@ class Connection:
         self._connected_since: datetime | None = None
         self._last_error: str | None = None
         self._received = 0  # messages, for the silence watchdog
+        self._silent = False  # the watchdog closed this session
         self._lived = 0.0  # seconds the last session was open
 
     # -- control ---------------------------------------------------------------------------
@@ -205,6 +206,7 @@ class Connection:
             return None
         self._ws = ws
         self._ciphers.clear()
+        self._silent = False
         self._connected_since = datetime.now(KST)
         self._last_error = None
         opened = time.monotonic()
@@ -213,12 +215,12 @@ class Connection:
         log.info("connected account=%s url=%s", self.label, self.settings.ws_url)
         helpers = [
             asyncio.create_task(self._send_requests(ws)),
-            silence := asyncio.create_task(self._watch_silence(ws)),
+            asyncio.create_task(self._watch_silence(ws)),
         ]
         try:
             await self._receive(ws)
         except ConnectionClosed as exc:
-            if not self._stop.is_set() and not silence.done():
+            if not self._stop.is_set() and not self._silent:
                 self._last_error = f"connection closed: {exc}"
                 log.warning("connection lost account=%s error=%s", self.label, exc)
         except WebSocketException as exc:  # e.g. a protocol error: the session is unusable
@@ -264,6 +266,7 @@ class Connection:
             await asyncio.sleep(timeout / 4)
             quiet = quiet + 1 if self._received == seen else 0
             seen = self._received
+        self._silent = True
         self._last_error = f"silence: no message for {timeout:g} s"
         log.warning("silence account=%s seconds=%g: reconnecting", self.label, timeout)
         await ws.close()
