@@ -78,6 +78,7 @@ class Feed:
         self._bad: dict[str, int] = {}  # kind -> frames or records skipped
         self._summarized = 0  # bad frames at the last summary
         self._notices: set[str] = set()  # one-time warnings given
+        self._consumer_errors = 0  # on_ticks calls that raised
 
     # -- public API ------------------------------------------------------------------------
 
@@ -176,7 +177,13 @@ class Feed:
         try:
             self.on_ticks(mine)
         except Exception:  # the consumer's bug must not take the connection down
-            log.exception("on_ticks failed tickers=%s", sorted({t.ticker for t in mine}))
+            self._consumer_errors += 1
+            if self._consumer_errors == 1 or self._consumer_errors % 1000 == 0:
+                log.exception(
+                    "on_ticks failed count=%d tickers=%s",
+                    self._consumer_errors,
+                    ",".join(sorted({t.ticker for t in mine})),
+                )
 
     def bad(self, kind: str, detail: str) -> None:
         """A skipped frame or record: logged the first time per kind, counted always."""

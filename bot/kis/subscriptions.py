@@ -130,7 +130,7 @@ class Subscriptions:
             # Whatever the answer, KIS holds no registration we could still use.
             account.remote.pop(ticker, None)
             self._place()
-        elif code in control.SUBSCRIBED or (reply.ok and not code):
+        elif code in control.SUBSCRIBED or (reply.ok and code not in control.KNOWN):
             account.remote[ticker] = Remote.LIVE
         elif code == control.MAX_SUBSCRIBE_OVER:
             account.remote.pop(ticker, None)
