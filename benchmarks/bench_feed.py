@@ -46,9 +46,9 @@ def make_frames(count: int, seed: int = 1) -> list[str]:
             price = rng.randrange(5_000, 500_000)
             seln_rsqn, shnu_rsqn = rng.randrange(10**5), rng.randrange(10**5)
             hhmmss = f"{9 + n // 36000 % 6:02d}{n // 600 % 60:02d}{n // 10 % 60:02d}"
-            fields = (ticker, hhmmss, sell, sell * price, buy, buy * price, buy - sell)
-            fields += ((buy - sell) * price, seln_rsqn, shnu_rsqn, shnu_rsqn - seln_rsqn)
-            records.append("^".join(map(str, fields)))
+            numbers = [sell, sell * price, buy, buy * price, buy - sell, (buy - sell) * price]
+            numbers += [seln_rsqn, shnu_rsqn, shnu_rsqn - seln_rsqn]
+            records.append("^".join([ticker, hhmmss, *map(str, numbers)]))
         frames.append(f"0|H0UNPGM0|{PER_FRAME:03d}|" + "^".join(records))
     return frames
 
@@ -136,11 +136,13 @@ async def bench_client(seconds: float, recording: Path) -> None:
                 raise RuntimeError("the simulator exited before printing its URLs")
             for url in re.findall(r"(https?://\S+|wss?://\S+)", line):
                 urls["ws" if url.startswith("ws") else "rest"] = url.rstrip(".,")
-        settings = KisSettings(
-            rest_url=urls["rest"],
-            ws_url=urls["ws"],
-            accounts=[{"appkey": "bench", "appsecret": "bench"}],  # type: ignore[list-item]
-            subscribe_interval=0.001,
+        settings = KisSettings.model_validate(
+            {
+                "rest_url": urls["rest"],
+                "ws_url": urls["ws"],
+                "accounts": [{"appkey": "bench", "appsecret": "bench"}],
+                "subscribe_interval": 0.001,
+            }
         )
         frames = ticks = 0
         flowing = asyncio.Event()

@@ -13,14 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-
-from bot.kis.connection import Timing
-from bot.kis.feed import Feed
-from bot.kis.recording import Recorder, read_recording
-from bot.kis.simulator import Simulator
-from bot.kis.status import SubState
-from bot.ticks import KST, parse_frame
-from tests.kis_helpers import (
+from kis_helpers import (
     FAST,
     TIMEOUT,
     Ticks,
@@ -30,6 +23,13 @@ from tests.kis_helpers import (
     kis_settings,
     running,
 )
+
+from bot.kis.connection import Timing
+from bot.kis.feed import Feed
+from bot.kis.recording import Recorder, read_recording
+from bot.kis.simulator import Simulator
+from bot.kis.status import SubState
+from bot.ticks import KST, parse_frame
 
 A, B, C = "005930", "000660", "035720"
 
@@ -414,7 +414,7 @@ async def test_backoff_resets_only_after_a_healthy_connection(
             await live(feed, A)
             await asyncio.sleep(0.15)
             sim.drop_connections()
-            await eventually(lambda drops=drops: sim.connections_accepted > drops)
+            await eventually(lambda: sim.connections_accepted > drops)  # noqa: B023 (awaited)
     delays = [
         float(r.getMessage().split("in_seconds=")[1])
         for r in caplog.records

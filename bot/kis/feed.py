@@ -231,7 +231,9 @@ class Feed:
                 next_summary = loop.time() + self.summary_interval
                 self._summarize()
 
-    async def _shutdown(self, tasks: list[asyncio.Task[None]], housekeeping: asyncio.Task[None]):
+    async def _shutdown(
+        self, tasks: list[asyncio.Task[None]], housekeeping: asyncio.Task[None]
+    ) -> None:
         await asyncio.gather(*(c.stop() for c in self._connections), return_exceptions=True)
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.timing.close_timeout + 1.0)

@@ -189,8 +189,7 @@ class Subscriptions:
             # keeps it; else the first with room.
             rooms = [i for i, account in enumerate(self._accounts) if account.has_room()]
             holders = [i for i in rooms if ticker in self._accounts[i].remote]
-            index = (holders or rooms or [None])[0]
-            if index is not None:
+            for index in (holders or rooms)[:1]:
                 self._accounts[index].assigned[ticker] = None
                 self._home[ticker] = index
 
