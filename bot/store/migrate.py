@@ -8,6 +8,7 @@ both.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -54,7 +55,15 @@ def alembic_config(url: str) -> Config:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    """The newest revision of the migration scripts."""
+    return _head(str(script_location()))
+
+
+@functools.cache
+def _head(location: str) -> str | None:  # the scripts do not change while we run
+    config = Config()
+    config.set_main_option("script_location", location)
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def current_revision(url: str) -> str | None:

@@ -146,8 +146,13 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def _tick(row: Any) -> Tick:
-    return Tick(row.ticker, row.day, row.hhmmss, row.seconds, *(getattr(row, n) for n in _NUMERIC))
+# Selected first, in Tick's field order, so a row's head is a Tick: Tick._make(row[:_TICK_WIDTH]).
+_TICK_COLUMNS = [alerts_t.c[name] for name in ("ticker", "day", "hhmmss", "seconds", *_NUMERIC)]
+_TICK_WIDTH = len(_TICK_COLUMNS)
+_ALERT_COLUMNS = [
+    *_TICK_COLUMNS,
+    *(alerts_t.c[n] for n in ("id", "rule", "value", "message", "seq", "created_at")),
+]
 
 
 class Store:
@@ -246,14 +251,12 @@ class Store:
             existing = self._existing_keys(conn, [alert_key(a) for a in alerts])
             rows = [r for r in rows if tuple(r[k] for k in _KEY) not in existing]
             statement = insert(alerts_t)
-        ids: dict[AlertKey, int] = {}
-        for chunk in _chunks(rows):
-            result = conn.execute(
-                statement.values(list(chunk)).returning(*key_columns, alerts_t.c.id)
-            )
-            for row in result:
-                ids[tuple(row[:5])] = row.id  # type: ignore[index]
-        return ids
+        if not rows:
+            return {}
+        # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
+        # ("insertmanyvalues") and caches one compiled statement for every batch size.
+        result = conn.execute(statement.returning(*key_columns, alerts_t.c.id), rows)
+        return {tuple(row[:5]): row.id for row in result}  # type: ignore[misc]
 
     def _existing_keys(self, conn: Connection, keys: list[AlertKey]) -> set[AlertKey]:
         found: set[AlertKey] = set()
@@ -315,7 +318,7 @@ class Store:
     ) -> list[StoredAlert]:
         """The last ``limit`` alerts, oldest first; only those addressed to ``chat_id`` if given
         (whatever their delivery state), only of ``ticker`` if given."""
-        query = select(alerts_t)
+        query = select(*_ALERT_COLUMNS)
         if ticker is not None:
             query = query.where(alerts_t.c.ticker == ticker)
         if chat_id is not None:
@@ -353,10 +356,14 @@ class Store:
         chosen = select(due.c.id).order_by(due.c.rank, due.c.id).limit(limit).subquery()
         query = (
             select(
-                deliveries_t.c.id.label("delivery_id"),
+                *_TICK_COLUMNS,
+                deliveries_t.c.id,
                 deliveries_t.c.chat_id,
                 deliveries_t.c.attempts,
-                alerts_t,
+                alerts_t.c.id,
+                alerts_t.c.rule,
+                alerts_t.c.value,
+                alerts_t.c.message,
             )
             .join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
             .where(deliveries_t.c.id.in_(select(chosen.c.id)))
@@ -364,20 +371,7 @@ class Store:
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [
-            PendingDelivery(
-                id=row.delivery_id,
-                chat_id=row.chat_id,
-                alert_id=row.id,
-                rule=row.rule,
-                ticker=row.ticker,
-                value=row.value,
-                message=row.message,
-                attempts=row.attempts,
-                tick=_tick(row),
-            )
-            for row in rows
-        ]
+        return [_pending(row) for row in rows]
 
     def mark_sent(self, delivery_ids: Collection[int], sent_at: datetime) -> None:
         """The transport confirmed these deliveries (the first confirmation's time is kept)."""
@@ -614,15 +608,25 @@ class Store:
 
 
 def _stored_alert(row: Any) -> StoredAlert:
+    alert_id, rule, value, message, seq, created_at = row[_TICK_WIDTH:]
+    tick = Tick._make(row[:_TICK_WIDTH])
     return StoredAlert(
-        id=row.id,
-        rule=row.rule,
-        ticker=row.ticker,
-        value=row.value,
-        message=row.message,
-        seq=row.seq,
-        tick=_tick(row),
-        created_at=row.created_at,
+        alert_id,
+        rule,
+        ticker=tick.ticker,
+        value=value,
+        message=message,
+        seq=seq,
+        tick=tick,
+        created_at=created_at,
+    )
+
+
+def _pending(row: Any) -> PendingDelivery:
+    delivery_id, chat_id, attempts, alert_id, rule, value, message = row[_TICK_WIDTH:]
+    tick = Tick._make(row[:_TICK_WIDTH])
+    return PendingDelivery(
+        delivery_id, chat_id, alert_id, rule, tick.ticker, value, message, attempts, tick
     )
 
 

@@ -80,6 +80,7 @@ class AlertWriter:
         self._wakeup = asyncio.Event()  # something was submitted, or close/flush asked
         self._hurry = asyncio.Event()  # commit now, without waiting for the batch to fill
         self._stopped = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._running = False
         self._closing = False
@@ -89,6 +90,7 @@ class AlertWriter:
         self.duplicates = 0  # alerts already stored (a replay after restart, say)
         self.refused = 0  # alerts the database refused as bad data
         self.batches = 0
+        self.retries = 0  # batches tried again after a transient failure
 
     # -- the loop side -----------------------------------------------------------------------
 
@@ -202,6 +204,10 @@ class AlertWriter:
 
     async def _commit_next(self) -> None:
         """Store the head of the queue (one batch); on a transient failure, wait and return."""
+        async with self._commit_lock:  # run(), flush() and close() may all want to commit
+            await self._commit_head()
+
+    async def _commit_head(self) -> None:
         batch = list(islice(self._queue, self.batch_size))
         if not batch:
             return
@@ -256,6 +262,7 @@ class AlertWriter:
         return [alert for _, alert in pairs]
 
     async def _backoff(self, exc: BaseException, count: int) -> None:
+        self.retries += 1
         log.warning(
             "alert batch not stored, retrying count=%d queued=%d retry_in=%.2fs error=%r",
             count,
