@@ -130,10 +130,12 @@ class BotService:
         """What the feed should subscribe: every allowed chat's watches and the config's."""
         return self.store.all_watched() | self.static_watch
 
-    def refresh_feed(self) -> set[str]:
+    def refresh_feed(self, asked: Sequence[str] = ()) -> None:
+        """Tell the feed what is wanted; codes just asked for come last, in the order asked,
+        so when slots run short they go to the codes the user named first."""
         wanted = self.wanted()
-        self.feed.set_wanted(sorted(wanted))
-        return wanted
+        first = sorted(wanted.difference(asked))
+        self.feed.set_wanted([*first, *(code for code in asked if code in wanted)])
 
     async def watch(self, chat_id: int, codes: Sequence[str]) -> list[WatchResult]:
         """Watch codes in this chat; one result per distinct code, in the order given."""
@@ -150,7 +152,7 @@ class BotService:
         added = set(self.store.add_watches(chat_id, valid))
         statuses: dict[str, SubStatus] = {}
         if valid:
-            self.refresh_feed()
+            self.refresh_feed(valid)
             statuses = await self.feed.wait_settled(valid, self.settle_timeout)
         dropped = [
             code

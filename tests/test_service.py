@@ -1,0 +1,361 @@
+"""BotService on a real Store (SQLite file) with an in-memory feed whose answers the test sets."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.alerts import Alert
+from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
+from bot.service import NOT_KEPT, BotService, parse_duration
+from bot.store import Store, upgrade
+from bot.ticks import Tick
+
+CHAT, OTHER, ADMIN, STRANGER = 11, 12, 13, 99
+NOW = datetime(2024, 6, 3, 0, 30, tzinfo=UTC)
+
+
+@dataclass
+class MemoryFeed:
+    """The feed's control surface, decided by the test: live up to ``capacity``, some codes
+    rejected by "KIS", some never settling."""
+
+    capacity: int = 3
+    rejected: dict[str, tuple[str, str]] = field(default_factory=dict)
+    slow: set[str] = field(default_factory=set)  # stay pending
+    wanted: list[str] = field(default_factory=list)
+    settle_calls: list[tuple[list[str], float]] = field(default_factory=list)
+
+    def set_wanted(self, tickers: Collection[str]) -> None:
+        """As the real feed: codes already wanted keep their place, new ones queue behind."""
+        kept = [t for t in self.wanted if t in tickers]
+        self.wanted = kept + [t for t in tickers if t not in kept]
+
+    def status(self, ticker: str) -> SubStatus:
+        if ticker not in self.wanted:
+            return SubStatus(ticker, SubState.NOT_WANTED)
+        if ticker in self.rejected:
+            msg_cd, msg = self.rejected[ticker]
+            return SubStatus(ticker, SubState.REJECTED, "main", msg_cd, msg)
+        if ticker in self.slow:
+            return SubStatus(ticker, SubState.PENDING, "main")
+        live = [t for t in self.wanted if t not in self.rejected and t not in self.slow]
+        if live.index(ticker) >= self.capacity:
+            used = min(len(live), self.capacity)
+            msg = f"{used}/{self.capacity} slots in use"
+            return SubStatus(ticker, SubState.NO_CAPACITY, msg=msg)
+        return SubStatus(ticker, SubState.LIVE, "main")
+
+    async def wait_settled(
+        self,
+        tickers: Collection[str],
+        timeout: float,  # noqa: ASYNC109
+    ) -> dict[str, SubStatus]:
+        self.settle_calls.append((list(tickers), timeout))
+        return {t: self.status(t) for t in tickers}
+
+    def stats(self) -> FeedStats:
+        live = [t for t in self.wanted if self.status(t).state is SubState.LIVE]
+        conn = ConnectionStatus("main", True, len(live), self.capacity)
+        return FeedStats([conn], ticks=1234, last_tick_at=NOW, bad_frames=2)
+
+
+@dataclass
+class Rules:
+    lines: list[str] = field(default_factory=lambda: ["net-buy: NTBY_TR_PBMN crosses 10억"])
+    ids: set[str] = field(default_factory=lambda: {"net-buy", "flip", "000660"})
+    last_error: str | None = None
+
+    def summary_lines(self) -> list[str]:
+        return self.lines
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "pgmbot.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def store(template: Path, tmp_path: Path) -> Iterator[Store]:
+    shutil.copy(template, tmp_path / "pgmbot.db")
+    store = Store(f"sqlite:///{tmp_path / 'pgmbot.db'}", allowed_chat_ids=[CHAT, OTHER, ADMIN])
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def feed() -> MemoryFeed:
+    return MemoryFeed()
+
+
+@pytest.fixture
+def rules() -> Rules:
+    return Rules()
+
+
+@pytest.fixture
+def service(store: Store, feed: MemoryFeed, rules: Rules) -> BotService:
+    return BotService(
+        store,
+        feed,
+        rules,
+        allowed_chat_ids=[CHAT, OTHER],
+        admin_chat_ids=[ADMIN],
+        static_watch=["373220"],
+        settle_timeout=0.5,
+        clock=lambda: NOW,
+    )
+
+
+def alert(ticker: str, second: int, rule: str = "net-buy") -> Alert:
+    tick = Tick(ticker, date(2024, 6, 3), "092200", 33720 + second, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+    return Alert(rule, ticker, tick, 6, f"{rule} {ticker} {second}")
+
+
+# -- /watch ----------------------------------------------------------------------------------
+
+
+async def test_watch_reports_live_and_already_watched(
+    service: BotService, feed: MemoryFeed, store: Store
+) -> None:
+    (first,) = await service.watch(CHAT, ["005930"])
+    assert (first.ticker, first.status.state, first.added, first.kept) == (
+        "005930",
+        SubState.LIVE,
+        True,
+        True,
+    )
+    (again,) = await service.watch(CHAT, [" 005930 "])
+    assert (again.added, again.kept, again.status.state) == (False, True, SubState.LIVE)
+    assert store.watches(CHAT) == ["005930"]
+    assert sorted(feed.wanted) == ["005930", "373220"]  # the config's code stays wanted
+    assert feed.settle_calls[0] == (["005930"], 0.5)
+
+
+async def test_watch_explains_an_invalid_code(service: BotService, store: Store) -> None:
+    results = await service.watch(CHAT, ["5930", "0059300", "삼성전자", "00088k"])
+    errors = [r.error for r in results]
+    assert errors[:3] == [
+        "'5930' is not a 6-character stock code such as 005930.",
+        "'0059300' is not a 6-character stock code such as 005930.",
+        "'삼성전자' is not a 6-character stock code such as 005930.",
+    ]
+    assert results[0].status.state is SubState.NOT_WANTED and not results[0].kept
+    assert (results[3].ticker, results[3].error, results[3].kept) == ("00088K", None, True)
+    assert store.watches(CHAT) == ["00088K"]
+
+
+async def test_a_code_kis_rejects_is_not_kept(
+    service: BotService, feed: MemoryFeed, store: Store
+) -> None:
+    feed.rejected["999999"] = ("OPSP0008", "MAX SUBSCRIBE OVER")
+    results = await service.watch(CHAT, ["005930", "999999"])
+    rejected = results[1]
+    assert (rejected.status.state, rejected.added, rejected.kept) == (
+        SubState.REJECTED,
+        False,
+        False,
+    )
+    assert rejected.status.msg_cd == "OPSP0008"
+    assert rejected.status.msg == f"MAX SUBSCRIBE OVER; {NOT_KEPT}"
+    assert store.watches(CHAT) == ["005930"]
+    assert "999999" not in feed.wanted
+
+
+async def test_no_capacity_says_how_full_and_is_not_kept(
+    service: BotService, feed: MemoryFeed, store: Store
+) -> None:
+    feed.capacity = 3
+    await service.watch(OTHER, ["999999"])  # with 373220 from the config: 2 slots used
+    results = await service.watch(CHAT, ["005930", "000660"])  # the first named gets the slot
+    assert [r.status.state for r in results] == [SubState.LIVE, SubState.NO_CAPACITY]
+    assert results[1].status.msg == f"3/3 slots in use; {NOT_KEPT}"
+    assert store.watches(CHAT) == ["005930"]
+    assert sorted(feed.wanted) == ["005930", "373220", "999999"]
+
+
+async def test_a_pending_code_is_kept(service: BotService, feed: MemoryFeed, store: Store) -> None:
+    feed.slow.add("005930")
+    (result,) = await service.watch(CHAT, ["005930"])
+    assert (result.status.state, result.added, result.kept) == (SubState.PENDING, True, True)
+    assert store.watches(CHAT) == ["005930"]
+
+
+async def test_a_rejected_code_another_chat_keeps_stays_wanted(
+    service: BotService, feed: MemoryFeed, store: Store
+) -> None:
+    await service.watch(OTHER, ["005930"])
+    feed.rejected["005930"] = ("OPSP9999", "later refusal")
+    (result,) = await service.watch(CHAT, ["005930"])
+    assert not result.kept
+    assert store.watches(OTHER) == ["005930"]
+    assert "005930" in feed.wanted
+
+
+async def test_watch_needs_codes_and_limits_them(service: BotService) -> None:
+    with pytest.raises(ValueError, match="one or more stock codes"):
+        await service.watch(CHAT, ["  "])
+    with pytest.raises(ValueError, match="at most 50"):
+        await service.watch(CHAT, [f"{n:06d}" for n in range(51)])
+
+
+async def test_strangers_are_refused(service: BotService, store: Store) -> None:
+    with pytest.raises(PermissionError):
+        await service.watch(STRANGER, ["005930"])
+    with pytest.raises(PermissionError):
+        service.list(STRANGER)
+    assert store.watches(STRANGER) == []
+
+
+# -- /unwatch, /list -------------------------------------------------------------------------
+
+
+async def test_unwatch(service: BotService, feed: MemoryFeed, store: Store) -> None:
+    await service.watch(CHAT, ["005930", "000660"])
+    await service.watch(OTHER, ["000660"])
+    removed = await service.unwatch(CHAT, ["005930", "000660", "111111", "bad"])
+    assert removed == ["005930", "000660"]
+    assert store.watches(CHAT) == []
+    assert sorted(feed.wanted) == ["000660", "373220"]  # OTHER still watches 000660
+    assert await service.unwatch(CHAT, ["373220"]) == []
+    assert "373220" in feed.wanted  # the config's codes are never dropped
+
+
+async def test_list_shows_each_code_with_its_state(service: BotService, feed: MemoryFeed) -> None:
+    assert service.list(CHAT) == []
+    feed.slow.add("000660")
+    await service.watch(CHAT, ["005930", "000660"])
+    assert [(s.ticker, s.state) for s in service.list(CHAT)] == [
+        ("000660", SubState.PENDING),
+        ("005930", SubState.LIVE),
+    ]
+
+
+# -- /alerts ---------------------------------------------------------------------------------
+
+
+async def test_alerts_are_this_chats(service: BotService, store: Store) -> None:
+    await service.watch(CHAT, ["005930"])
+    await service.watch(OTHER, ["000660"])
+    store.add_alerts([alert("005930", s) for s in range(4)], NOW)
+    store.add_alerts([alert("000660", s) for s in range(4)], NOW)
+    mine = service.alerts(CHAT, None, 3)
+    assert [a.message for a in mine] == [f"net-buy 005930 {s}" for s in (1, 2, 3)]
+    assert service.alerts(CHAT, "000660", 10) == []
+    assert len(service.alerts(OTHER, "000660", 10)) == 4
+
+
+def test_alerts_check_their_arguments(service: BotService) -> None:
+    with pytest.raises(ValueError, match="between 1 and 50"):
+        service.alerts(CHAT, None, 0)
+    with pytest.raises(ValueError, match="between 1 and 50"):
+        service.alerts(CHAT, None, 51)
+    with pytest.raises(ValueError, match="6-character"):
+        service.alerts(CHAT, "59300", 5)
+
+
+# -- /rules, /mute, /unmute ------------------------------------------------------------------
+
+
+def test_rules(service: BotService, rules: Rules) -> None:
+    assert service.rules() == (["net-buy: NTBY_TR_PBMN crosses 10억"], None)
+    rules.last_error = "rules/a.yaml:3:5: unknown key 'feild'"
+    assert service.rules()[1] == "rules/a.yaml:3:5: unknown key 'feild'"
+
+
+async def test_mute_a_rule_or_a_code(service: BotService, store: Store) -> None:
+    rule = service.mute(CHAT, "net-buy", "1h30m")
+    assert (rule.kind, rule.target, rule.until) == ("rule", "net-buy", NOW + timedelta(hours=1.5))
+    code = service.mute(CHAT, "5930".zfill(6), "30m")
+    assert (code.kind, code.target) == ("ticker", "005930")
+    lower = service.mute(CHAT, "00088k", "2h")
+    assert (lower.kind, lower.target) == ("ticker", "00088K")
+    both = service.mute(CHAT, "000660", "1d")  # a rule id that looks like a code
+    assert both.kind == "rule"
+    assert len(service.mutes(CHAT)) == 4
+
+
+async def test_a_muted_rule_sends_nothing_to_that_chat(service: BotService, store: Store) -> None:
+    await service.watch(CHAT, ["005930"])
+    await service.watch(OTHER, ["005930"])
+    service.mute(CHAT, "net-buy", "30m")
+    store.add_alerts([alert("005930", 0), alert("005930", 1, rule="flip")], NOW)
+    got = {(d.chat_id, d.rule) for d in store.pending_deliveries(now=NOW)}
+    assert got == {(CHAT, "flip"), (OTHER, "net-buy"), (OTHER, "flip")}
+
+
+@pytest.mark.parametrize(
+    ("target", "duration", "message"),
+    [
+        ("net-buy", "30", "Give '30' a unit: 30m, 30h or 30d."),
+        ("net-buy", "soon", "'soon' is not a duration; write it like 30m, 2h, 1d or 1h30m."),
+        ("net-buy", "1h1h", "'1h1h' repeats a unit; write it like 1h30m."),
+        ("net-buy", "0m", "The duration must be more than zero."),
+        ("net-buy", "400d", "Mute for at most 365 days."),
+        ("no-such-rule", "1h", "'no-such-rule' is neither a loaded rule nor a stock code"),
+    ],
+)
+def test_mute_explains_bad_arguments(
+    service: BotService, store: Store, target: str, duration: str, message: str
+) -> None:
+    with pytest.raises(ValueError) as error:
+        service.mute(CHAT, target, duration)
+    assert str(error.value).startswith(message)
+    assert store.mutes(CHAT, NOW) == []
+
+
+def test_unmute(service: BotService) -> None:
+    service.mute(CHAT, "net-buy", "1h")
+    service.mute(CHAT, "005930", "1h")
+    service.mute(CHAT, "flip", "1h")
+    assert service.unmute(CHAT, "net-buy") == 1
+    assert service.unmute(CHAT, "net-buy") == 0
+    assert service.unmute(CHAT, "005930 ") == 1
+    assert service.unmute(CHAT, None) == 1
+    assert service.mutes(CHAT) == []
+
+
+@given(d=st.integers(0, 300), h=st.integers(0, 23), m=st.integers(0, 59), s=st.integers(0, 59))
+def test_durations_add_up(d: int, h: int, m: int, s: int) -> None:
+    parts = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
+    text = "".join(f"{n}{unit}" for n, unit in parts if n)
+    expected = timedelta(days=d, hours=h, minutes=m, seconds=s)
+    if not text:
+        return
+    assert parse_duration(text) == expected
+    assert parse_duration(text.upper()) == expected
+
+
+# -- /status, blocked chats ------------------------------------------------------------------
+
+
+async def test_status(service: BotService, store: Store, rules: Rules) -> None:
+    await service.watch(CHAT, ["005930"])
+    store.add_alerts([alert("005930", 0)], NOW)
+    store.mark_blocked(OTHER, "Forbidden: bot was blocked by the user")
+    rules.last_error = "bad"
+    report = service.status()
+    assert (report.pending, report.rules_loaded, report.rules_error) == (1, 1, "bad")
+    assert (report.wanted, report.blocked_chats) == (2, 1)
+    assert (report.feed.used, report.feed.capacity, report.feed.ticks) == (2, 3, 1234)
+
+
+async def test_a_chat_that_writes_again_is_unblocked(service: BotService, store: Store) -> None:
+    store.mark_blocked(CHAT, "Forbidden: bot was blocked by the user")
+    service.list(CHAT)
+    assert store.blocked_chats() == set()
+
+
+async def test_admins_are_always_allowed(service: BotService, store: Store) -> None:
+    (result,) = await service.watch(ADMIN, ["005930"])
+    assert (result.kept, result.status.state) == (True, SubState.LIVE)
+    assert store.watches(ADMIN) == ["005930"]
