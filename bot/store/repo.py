@@ -341,36 +341,30 @@ class Store:
         now = _aware(now or utc_now(), "now")
         if not self.allowed_chat_ids or limit <= 0:
             return []
-        rank = (
-            func.row_number()
-            .over(partition_by=deliveries_t.c.chat_id, order_by=deliveries_t.c.alert_id)
-            .label("rank")
-        )
-        due = (
-            select(deliveries_t.c.id, rank)
-            .where(deliveries_t.c.state == "pending")
-            .where(deliveries_t.c.next_attempt_at <= now)
-            .where(deliveries_t.c.chat_id.in_(self._allowed))
-            .subquery()
-        )
-        chosen = select(due.c.id).order_by(due.c.rank, due.c.id).limit(limit).subquery()
-        query = (
-            select(
-                *_TICK_COLUMNS,
-                deliveries_t.c.id,
-                deliveries_t.c.chat_id,
-                deliveries_t.c.attempts,
-                alerts_t.c.id,
-                alerts_t.c.rule,
-                alerts_t.c.value,
-                alerts_t.c.message,
-            )
-            .join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
-            .where(deliveries_t.c.id.in_(select(chosen.c.id)))
-            .order_by(deliveries_t.c.chat_id, deliveries_t.c.alert_id)
+        pending = deliveries_t.c.state == "pending"
+        chats_query = (
+            select(deliveries_t.c.chat_id)
+            .distinct()
+            .where(pending, deliveries_t.c.chat_id.in_(self._allowed))
         )
         with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
+            # Per chat, its oldest due rows (an index walk that stops at ``limit``), then
+            # round-robin: every chat's first row, then every chat's second row, ...
+            ranked: list[tuple[int, int, int]] = []  # (rank, chat, delivery id)
+            for chat_id in conn.execute(chats_query).scalars():
+                ids = conn.execute(
+                    select(deliveries_t.c.id)
+                    .where(pending, deliveries_t.c.chat_id == chat_id)
+                    .where(deliveries_t.c.next_attempt_at <= now)
+                    .order_by(deliveries_t.c.alert_id)
+                    .limit(limit)
+                ).scalars()
+                ranked += [(rank, chat_id, i) for rank, i in enumerate(ids)]
+            chosen = [i for _, _, i in sorted(ranked)[:limit]]
+            rows = []
+            for chunk in _chunks(chosen):
+                rows += conn.execute(_PENDING_ROWS.where(deliveries_t.c.id.in_(chunk))).all()
+        rows.sort(key=lambda row: (row.chat_id, row[_TICK_WIDTH + 3]))  # chat, alert id
         return [_pending(row) for row in rows]
 
     def mark_sent(self, delivery_ids: Collection[int], sent_at: datetime) -> None:
@@ -620,6 +614,18 @@ def _stored_alert(row: Any) -> StoredAlert:
         tick=tick,
         created_at=created_at,
     )
+
+
+_PENDING_ROWS = select(
+    *_TICK_COLUMNS,
+    deliveries_t.c.id,
+    deliveries_t.c.chat_id,
+    deliveries_t.c.attempts,
+    alerts_t.c.id,
+    alerts_t.c.rule,
+    alerts_t.c.value,
+    alerts_t.c.message,
+).join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
 
 
 def _pending(row: Any) -> PendingDelivery:
