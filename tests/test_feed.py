@@ -184,32 +184,30 @@ async def test_already_in_use_backs_off_without_a_tight_loop(sim: Simulator) -> 
             await eventually(lambda: second.all)
 
 
-async def test_the_42nd_ticker_goes_to_the_second_account() -> None:
+# 41: the 42nd ticker goes to account 2. 40: KIS holds fewer slots than configured (41), so the
+# 41st gets OPSP0008 on account 1 (and only it) and moves to account 2 with the 42nd.
+@pytest.mark.parametrize("kis_limit", [41, 40])
+async def test_tickers_beyond_an_accounts_slots_go_to_the_next(kis_limit: int) -> None:
     tickers = [f"{n:06d}" for n in range(1, 43)]
-    async with Simulator(rate=5, max_subscriptions=41) as sim:
-        feed = Feed(kis_settings(sim, accounts=2), Ticks(), timing=FAST)
-        feed.set_wanted(tickers)
-        async with running(feed):
-            await live(feed, *tickers)
-            subscriptions = sim.subscriptions
-    assert [key for _, key in subscriptions[appkey(0)]] == tickers[:41]
-    assert [key for _, key in subscriptions[appkey(1)]] == tickers[41:]
-    assert feed.status(tickers[41]).account == "account2"
-
-
-async def test_max_subscribe_over_moves_the_ticker_to_another_account() -> None:
-    # KIS holds fewer slots than configured (41): the 41st is refused on account 1 only.
-    tickers = [f"{n:06d}" for n in range(1, 43)]
-    async with Simulator(rate=5, max_subscriptions=40) as sim:
+    async with Simulator(rate=5, max_subscriptions=kis_limit) as sim:
         feed = Feed(kis_settings(sim, accounts=2), Ticks(), timing=FAST)
         feed.set_wanted(tickers)
         async with running(feed):
             await live(feed, *tickers)
             subscriptions = sim.subscriptions
             stats = feed.stats()
-    assert [key for _, key in subscriptions[appkey(0)]] == tickers[:40]
-    assert sorted(key for _, key in subscriptions[appkey(1)]) == tickers[40:]
-    assert [(c.subscribed, c.limit) for c in stats.connections] == [(40, 40), (2, 41)]
+    assert [key for _, key in subscriptions[appkey(0)]] == tickers[:kis_limit]
+    assert sorted(key for _, key in subscriptions[appkey(1)]) == tickers[kis_limit:]
+    assert [(c.subscribed, c.limit) for c in stats.connections] == [
+        (kis_limit, kis_limit),
+        (42 - kis_limit, 41),
+    ]
+    first = [
+        m
+        for m in requests(sim, "1")
+        if sim.approval_keys[m["header"]["approval_key"]] == appkey(0)
+    ]
+    assert tr_keys(first[kis_limit:]) == tickers[kis_limit:41]  # refused there, then moved
 
 
 async def test_no_capacity_when_every_account_is_full_until_a_slot_frees() -> None:
