@@ -1,107 +1,87 @@
-"""Every command, from Telegram to the service and back, with the real PTB against the fake API.
+"""Every command end to end: Telegram (real PTB, fake Bot API) -> BotService -> Store (SQLite).
 
-The service here is a recording stand-in with BotService's interface (this file checks parsing and
-replies); tests/test_telegram_service.py runs the same commands on the real service and store.
+The feed and the rules are tiny in-test objects behind the service's own interfaces.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date
+from pathlib import Path
 
 import pytest
 from botapi import FakeBotApi, SentMessage, parse_html
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.alerts import Alert
 from bot.config import TelegramSettings
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
-from bot.notify.commands import MAX_ALERTS, alerts_arguments
+from bot.notify.commands import alerts_arguments
 from bot.notify.telegram_bot import TelegramBot
-from bot.ticks import KST
+from bot.service import BotService
+from bot.store import Store, upgrade
+from bot.store.repo import utc_now
+from bot.ticks import Tick
 
-CHAT, ADMIN = 11, 12
-T0 = datetime(2024, 6, 3, 9, 22, 37, tzinfo=KST)
-
-
-@dataclass(frozen=True)
-class Watch:
-    ticker: str
-    status: SubStatus
-    added: bool = True
-
-
-@dataclass(frozen=True)
-class Stored:
-    rule: str
-    ticker: str
-    time: datetime
-    message: str
-
-
-@dataclass(frozen=True)
-class MuteInfo:
-    target: str
-    until: datetime
-
-
-@dataclass(frozen=True)
-class Report:
-    feed: FeedStats
-    pending: int
+CHAT, ADMIN, STRANGER = 11, 12, 77
+REFUSED_CODE = "999999"
 
 
 @dataclass
-class RecordingService:
-    calls: list[tuple[Any, ...]] = field(default_factory=list)
-    watched: dict[int, list[str]] = field(default_factory=dict)
+class FeedControl:
+    """The feed as the service sees it: everything wanted goes live, except one refused code."""
 
-    async def watch(self, chat_id: int, codes: list[str]) -> list[Watch]:
-        self.calls.append(("watch", chat_id, codes))
-        if any(len(c) != 6 for c in codes):
-            raise ValueError(f"{codes[0]!r} is not a 6-character stock code such as 005930")
-        results = []
-        for code in codes:
-            known = code in self.watched.setdefault(chat_id, [])
-            self.watched[chat_id].append(code)
-            state = SubState.NO_CAPACITY if code == "999999" else SubState.LIVE
-            msg = "82/82 slots in use" if code == "999999" else None
-            results.append(Watch(code, SubStatus(code, state, "main", None, msg), not known))
-        return results
+    wanted: set[str] = field(default_factory=set)
 
-    async def unwatch(self, chat_id: int, codes: list[str]) -> list[str]:
-        self.calls.append(("unwatch", chat_id, codes))
-        mine = self.watched.get(chat_id, [])
-        return [c for c in codes if c in mine]
+    def set_wanted(self, tickers: Collection[str]) -> None:
+        self.wanted = set(tickers)
 
-    def list(self, chat_id: int) -> list[SubStatus]:
-        self.calls.append(("list", chat_id))
-        return [SubStatus(c, SubState.PENDING) for c in self.watched.get(chat_id, [])]
+    def status(self, ticker: str) -> SubStatus:
+        if ticker == REFUSED_CODE:
+            return SubStatus(ticker, SubState.REJECTED, "main", "OPSP8992", "invalid <tr_key>")
+        if ticker in self.wanted:
+            return SubStatus(ticker, SubState.LIVE, "main")
+        return SubStatus(ticker, SubState.NOT_WANTED)
 
-    def alerts(self, chat_id: int, ticker: str | None, n: int) -> list[Stored]:
-        self.calls.append(("alerts", chat_id, ticker, n))
-        return [Stored("r<1>", "005930", T0, "순매수 <b>100억</b> & 돌파")][:n]
+    async def wait_settled(
+        self,
+        tickers: Collection[str],
+        timeout: float,  # noqa: ASYNC109
+    ) -> dict[str, SubStatus]:
+        return {t: self.status(t) for t in tickers}
 
-    def rules(self) -> tuple[list[str], str | None]:
-        self.calls.append(("rules",))
-        return ["net-buy: threshold NTBY_TR_PBMN crosses_above 100억"], "rules/a.yaml:3:1: <bad>"
+    def stats(self) -> FeedStats:
+        live = sum(self.status(t).state is SubState.LIVE for t in self.wanted)
+        conn = ConnectionStatus("main", True, live, 41, last_error="PINGPONG <late>")
+        return FeedStats([conn], ticks=12345, bad_frames=1)
 
-    def mute(self, chat_id: int, target: str, duration: str) -> MuteInfo:
-        self.calls.append(("mute", chat_id, target, duration))
-        if duration != "30m":
-            raise ValueError(f"bad duration {duration!r}: use e.g. 30m, 2h, 1h30m")
-        return MuteInfo(target, T0 + timedelta(minutes=30))
 
-    def unmute(self, chat_id: int, target: str | None) -> int:
-        self.calls.append(("unmute", chat_id, target))
-        return 2 if target is None else 1
+@dataclass
+class Rules:
+    last_error: str | None = "rules/a.yaml:3:1: unknown key <bad> & more"
 
-    def status(self) -> Report:
-        self.calls.append(("status",))
-        conn = ConnectionStatus("main", True, 2, 41, last_error="PINGPONG <late>")
-        return Report(FeedStats([conn], ticks=12345, bad_frames=1), pending=3)
+    def summary_lines(self) -> list[str]:
+        return ["net-buy: NTBY_TR_PBMN crosses above 100억 <all tickers>"]
+
+    @property
+    def ids(self) -> Collection[str]:
+        return {"net-buy"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    url = f"sqlite:///{tmp_path / 'pgmbot.db'}"
+    upgrade(url)
+    db = Store(url, allowed_chat_ids=[CHAT, ADMIN])
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def feed() -> FeedControl:
+    return FeedControl()
 
 
 @pytest.fixture
@@ -111,14 +91,12 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-def service() -> RecordingService:
-    return RecordingService()
-
-
-@pytest.fixture
-async def tg(api: FakeBotApi, service: RecordingService) -> AsyncIterator[TelegramBot]:
+async def tg(api: FakeBotApi, store: Store, feed: FeedControl) -> AsyncIterator[TelegramBot]:
     settings = TelegramSettings(
         token=api.token, base_url=api.base_url, allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN]
+    )
+    service = BotService(
+        store, feed, Rules(), allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN], settle_timeout=0.1
     )
     bot = TelegramBot(settings, service, poll_timeout=0.2, request_timeout=2)
     await bot.start()
@@ -129,7 +107,7 @@ async def tg(api: FakeBotApi, service: RecordingService) -> AsyncIterator[Telegr
 
 
 async def ask(api: FakeBotApi, text: str, chat_id: int = CHAT) -> str:
-    """The reply's text as the user sees it (checked to be valid Telegram HTML)."""
+    """The reply as the user reads it (and checked to be valid Telegram HTML)."""
     start = len(api.sent)
     api.push_command(chat_id, text)
     reply: SentMessage = await api.wait_for_message(lambda m: m.chat_id == chat_id, 5, start=start)
@@ -137,86 +115,133 @@ async def ask(api: FakeBotApi, text: str, chat_id: int = CHAT) -> str:
     return parse_html(reply.text)
 
 
-async def test_watch_reports_each_code(
-    tg: TelegramBot, api: FakeBotApi, service: RecordingService
+def alert(n: int, message: str, ticker: str = "005930") -> Alert:
+    tick = Tick(ticker, date(2024, 6, 3), "092237", 33757, 1, 2, 3, 4, 2, 2, 5, 6, 1)
+    return Alert("net-buy", ticker, tick, 2, message, seq=n)
+
+
+async def test_watch_keeps_what_can_work_and_says_why_not(
+    tg: TelegramBot, api: FakeBotApi, store: Store, feed: FeedControl
 ) -> None:
-    text = await ask(api, "/watch 005930 999999")
-    assert service.calls == [("watch", CHAT, ["005930", "999999"])]
-    assert "005930 🟢 live (main)" in text
-    assert "999999 🚫 no free subscription slot — 82/82 slots in use" in text
-    assert "already" in await ask(api, "/watch 005930")
+    text = await ask(api, f"/watch 005930 {REFUSED_CODE} 5930x")
+    lines = text.splitlines()
+    assert lines[0] == "005930 🟢 live (main)"
+    assert lines[1].startswith(f"{REFUSED_CODE} ❌ refused by KIS — invalid <tr_key>")
+    assert "not kept" in lines[1] and "[OPSP8992]" in lines[1]
+    assert lines[2].startswith("❌ '5930x' is not a 6-character stock code")
+    assert "1 of them in this chat's list" in lines[3]
+    assert store.watches(CHAT) == ["005930"]
+    assert feed.wanted == {"005930"}
+    assert "005930 🟢 live (main) (already watched)" in await ask(api, "/watch 005930")
+
+
+async def test_list_and_unwatch(
+    tg: TelegramBot, api: FakeBotApi, store: Store, feed: FeedControl
+) -> None:
+    assert "watches nothing" in await ask(api, "/list")
+    await ask(api, "/watch 005930 000660")
+    text = await ask(api, "/list")
+    assert "Watched here (2)" in text and "000660 🟢 live (main)" in text
+    text = await ask(api, "/unwatch 005930 373220")
+    assert "Stopped watching 005930" in text and "Not watched here: 373220" in text
+    assert store.watches(CHAT) == ["000660"]
+    assert feed.wanted == {"000660"}
+
+
+async def test_alerts_show_the_rule_text_escaped(
+    tg: TelegramBot, api: FakeBotApi, store: Store
+) -> None:
+    await ask(api, "/watch 005930 000660")
+    store.add_alerts([alert(1, "순매수 <b>100억</b> & 돌파"), alert(2, "other", "000660")])
+    text = await ask(api, "/alerts 005930")
+    assert "Last 1 alert(s) for 005930" in text
+    assert "순매수 <b>100억</b> & 돌파" in text  # shown as typed: it was escaped on the wire
+    assert "09:22:37 KST" in text and "net-buy" in text
+    assert "Last 2 alert(s)" in await ask(api, "/alerts 5")
+    assert "No alerts for 373220" in await ask(api, "/alerts 373220")
+    assert "No alerts yet" in await ask(api, "/alerts", chat_id=ADMIN)  # not addressed to it
+
+
+async def test_rules_shows_lines_and_the_reload_error(tg: TelegramBot, api: FakeBotApi) -> None:
+    text = await ask(api, "/rules")
+    assert "1 rule(s) loaded:\n• net-buy: NTBY_TR_PBMN crosses above 100억 <all tickers>" in text
+    assert "Last reload failed:\nrules/a.yaml:3:1: unknown key <bad> & more" in text
+
+
+async def test_mute_and_unmute(tg: TelegramBot, api: FakeBotApi, store: Store) -> None:
+    assert "Stock 005930 muted here until" in await ask(api, "/mute 005930 30m")
+    assert "Rule net-buy muted here until" in await ask(api, "/mute net-buy 1d")
+    assert {(m.kind, m.target) for m in store.mutes(CHAT, utc_now())} == {
+        ("ticker", "005930"),
+        ("rule", "net-buy"),
+    }
+    assert "net-buy unmuted" in await ask(api, "/unmute net-buy")
+    assert "1 mute(s) ended" in await ask(api, "/unmute")
+    assert "No mutes to end" in await ask(api, "/unmute")
+    assert store.mutes(CHAT, utc_now()) == []
+
+
+async def test_status(tg: TelegramBot, api: FakeBotApi, store: Store) -> None:
+    await ask(api, "/watch 005930")
+    store.add_alerts([alert(1, "x")])
+    text = await ask(api, "/status")
+    assert "main 1/41 subscribed — PINGPONG <late>" in text
+    assert "Subscriptions: 1/41 (wanted: 1)" in text
+    assert "Ticks: 12,345 (last never)" in text
+    assert "Rules loaded: 1 — ⚠️ last reload failed" in text
+    assert "Alerts waiting for delivery: 1" in text
 
 
 @pytest.mark.parametrize(
-    ("command", "usage"),
+    ("command", "problem", "usage"),
     [
-        ("/watch", "/watch CODE [CODE…]"),
-        ("/unwatch", "/unwatch CODE [CODE…]"),
-        ("/watch 5930x", "/watch CODE [CODE…]"),
-        ("/alerts 005930 3 7", "/alerts [CODE] [N]"),
-        ("/alerts abc", "/alerts [CODE] [N]"),
-        ("/alerts 0", "/alerts [CODE] [N]"),
-        ("/mute 005930", "/mute RULE|CODE DURATION"),
-        ("/mute 005930 soon", "/mute RULE|CODE DURATION"),
-        ("/unmute a b", "/unmute [RULE|CODE]"),
-        ("/list everything", "/list"),
-        ("/status now", "/status"),
+        ("/watch", "Give one or more stock codes", "/watch CODE [CODE…]"),
+        ("/unwatch", "Give one or more stock codes", "/unwatch CODE [CODE…]"),
+        ("/alerts 005930 3 7", "at most a code and a count", "/alerts [CODE] [N]"),
+        ("/alerts abc", "neither a stock code nor a count", "/alerts [CODE] [N]"),
+        ("/alerts 0", "between 1 and 50", "/alerts [CODE] [N]"),
+        ("/alerts 51", "between 1 and 50", "/alerts [CODE] [N]"),
+        ("/mute 005930", "what to mute and for how long", "/mute RULE|CODE DURATION"),
+        ("/mute 005930 30", "a unit", "/mute RULE|CODE DURATION"),
+        (
+            "/mute nothing 30m",
+            "neither a loaded rule nor a stock code",
+            "/mute RULE|CODE DURATION",
+        ),
+        ("/unmute a b", "at most one", "/unmute [RULE|CODE]"),
+        ("/list everything", "no arguments", "/list"),
+        ("/status now", "no arguments", "/status"),
     ],
 )
 async def test_bad_arguments_get_the_reason_and_usage(
-    tg: TelegramBot, api: FakeBotApi, command: str, usage: str
+    tg: TelegramBot, api: FakeBotApi, store: Store, command: str, problem: str, usage: str
 ) -> None:
     text = await ask(api, command)
-    assert text.startswith("⚠️ ")
+    assert text.startswith("⚠️ ") and problem in text
     assert text.endswith(f"Usage: {usage}")
-    assert "Traceback" not in text
+    assert store.watches(CHAT) == [] and store.mutes(CHAT, utc_now()) == []
 
 
-async def test_unwatch_list_and_alerts(
-    tg: TelegramBot, api: FakeBotApi, service: RecordingService
+async def test_a_stranger_gets_one_refusal_and_changes_nothing(
+    tg: TelegramBot, api: FakeBotApi, store: Store, feed: FeedControl
 ) -> None:
-    assert "watches nothing" in await ask(api, "/list")
-    await ask(api, "/watch 005930")
-    assert "005930 ⏳ subscribing" in await ask(api, "/list")
-    text = await ask(api, "/unwatch 005930 000660")
-    assert "Stopped watching 005930" in text and "Not watched here: 000660" in text
-    text = await ask(api, "/alerts 005930 5")
-    assert ("alerts", CHAT, "005930", 5) in service.calls
-    assert "순매수 <b>100억</b> & 돌파" in text  # the rule's text, escaped on the wire
-    assert "r<1>" in text and "09:22:37 KST" in text
-    await ask(api, "/alerts")
-    assert ("alerts", CHAT, None, 10) in service.calls
+    for text in ("/watch 005930", "/mute 005930 30m", "/unwatch 005930", "/status", "/x"):
+        api.push_command(STRANGER, text)
+    await ask(api, "/help")  # handled after the stranger's updates
+    [refusal] = api.texts_for(STRANGER)
+    assert f"<code>{STRANGER}</code>" in refusal
+    assert store.watches(STRANGER) == [] and store.mutes(STRANGER, utc_now()) == []
+    assert store.all_watched() == set() and feed.wanted == set()
 
 
-async def test_rules_mute_unmute_status(
-    tg: TelegramBot, api: FakeBotApi, service: RecordingService
-) -> None:
-    text = await ask(api, "/rules")
-    assert "1 rule(s) loaded" in text and "crosses_above 100억" in text
-    assert "Last reload failed:\nrules/a.yaml:3:1: <bad>" in text
-    text = await ask(api, "/mute 005930 30m")
-    assert ("mute", CHAT, "005930", "30m") in service.calls
-    assert "005930 muted until" in text and ":52 KST" in text
-    assert "2 mute(s) ended" in await ask(api, "/unmute")
-    assert "005930 unmuted" in await ask(api, "/unmute 005930")
-    text = await ask(api, "/status")
-    assert "main 2/41 subscribed — PINGPONG <late>" in text
-    assert "Ticks: 12,345" in text and "waiting for delivery: 3" in text
-
-
-async def test_a_stranger_changes_nothing(
-    tg: TelegramBot, api: FakeBotApi, service: RecordingService
-) -> None:
-    for text in ("/watch 005930", "/mute 005930 30m", "/unwatch 005930", "/status"):
-        api.push_command(77, text)
-    await ask(api, "/help")
-    assert service.calls == []
-    assert len(api.messages_for(77)) == 1
+async def test_an_admin_may_use_commands(tg: TelegramBot, api: FakeBotApi, store: Store) -> None:
+    await ask(api, "/watch 005930", chat_id=ADMIN)
+    assert store.watches(ADMIN) == ["005930"]
 
 
 @given(
     code=st.one_of(st.none(), st.from_regex(r"[0-9A-Z]{6}", fullmatch=True)),
-    n=st.one_of(st.none(), st.integers(min_value=1, max_value=MAX_ALERTS)),
+    n=st.one_of(st.none(), st.integers(min_value=0, max_value=99_999)),
     swap=st.booleans(),
 )
 def test_alerts_arguments_in_any_order(code: str | None, n: int | None, swap: bool) -> None:

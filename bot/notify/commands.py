@@ -46,7 +46,6 @@ class Command:
 
 REGISTRY: list[Command] = []
 DEFAULT_ALERTS = 10
-MAX_ALERTS = 50
 
 
 class Access:
@@ -153,15 +152,14 @@ async def cmd_start(update: Update, context: Context) -> None:
 @command("watch", "CODE [CODE…]", "watch stocks: their alerts come to this chat")
 async def cmd_watch(update: Update, context: Context) -> None:
     """Watch stock codes (the feed subscribes to them)."""
-    codes = need_some(words(context), "Give one or more stock codes, e.g. 005930.")
-    results = await settle(service_of(context).watch(chat_id_of(update), codes))
+    results = await settle(service_of(context).watch(chat_id_of(update), words(context)))
     await answer(update, replies.watched(results))
 
 
 @command("unwatch", "CODE [CODE…]", "stop watching stocks")
 async def cmd_unwatch(update: Update, context: Context) -> None:
     """Stop watching stock codes."""
-    codes = need_some(words(context), "Give one or more stock codes, e.g. 005930.")
+    codes = words(context)
     results = await settle(service_of(context).unwatch(chat_id_of(update), codes))
     await answer(update, replies.unwatched(codes, results))
 
@@ -226,19 +224,16 @@ async def settle(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def need_some(args: list[str], problem: str) -> list[str]:
-    if not args:
-        raise ValueError(problem)
-    return args
-
-
 def no_arguments(context: Context) -> None:
     if context.args:
         raise ValueError("This command takes no arguments.")
 
 
 def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
-    """``[CODE] [N]`` in either order: a 6-character word is a code, a shorter number is N."""
+    """``[CODE] [N]`` in either order: a 6-character word is a code, a shorter number is N.
+
+    Only the shape is checked here; the service checks the code and the range of N.
+    """
     code: str | None = None
     n = DEFAULT_ALERTS
     for arg in args[:3]:
@@ -250,8 +245,6 @@ def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
             raise ValueError(f"{arg!r} is neither a stock code nor a count.")
     if len(args) > 2:
         raise ValueError("Give at most a code and a count.")
-    if not 1 <= n <= MAX_ALERTS:
-        raise ValueError(f"The count must be between 1 and {MAX_ALERTS}.")
     return code, n
 
 

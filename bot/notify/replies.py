@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from bot.config import normalize_ticker
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
 from bot.notify.format import alert_block, esc, esc_clipped
 from bot.ticks import KST
@@ -49,7 +50,7 @@ def help_text(commands: Sequence[CommandInfo]) -> list[str]:
     lines += [
         "",
         "CODE is a 6-character stock code such as <code>005930</code>. "
-        "DURATION is like <code>30m</code>, <code>2h</code>, <code>1h30m</code>. "
+        "DURATION is like <code>30m</code>, <code>2h</code>, <code>1d</code>, <code>1h30m</code>. "
         "Rules live in the bot's <code>rules/</code> folder.",
     ]
     return lines
@@ -84,14 +85,24 @@ class WatchResult(Protocol):
     @property
     def status(self) -> SubStatus: ...
     @property
-    def added(self) -> bool: ...  # False: the chat already watched it
+    def added(self) -> bool: ...  # newly added to the chat's list
+    @property
+    def kept(self) -> bool: ...  # in the chat's list after the command
+    @property
+    def error(self) -> str | None: ...  # why the code is invalid
 
 
 def watched(results: Sequence[WatchResult]) -> list[str]:
-    lines = ["👀 Watching:"]
+    lines = []
     for result in results:
-        note = "" if result.added else " (already watched)"
-        lines.append(sub_line(result.status) + note)
+        if result.error:
+            lines.append(f"❌ {esc(result.error)}")
+        elif result.kept and not result.added:
+            lines.append(sub_line(result.status) + " (already watched)")
+        else:
+            lines.append(sub_line(result.status))
+    kept = sum(r.kept for r in results)
+    lines.append(f"👀 {kept} of them in this chat's list; /list shows all.")
     return lines
 
 
@@ -99,10 +110,18 @@ def unwatched(asked: Sequence[str], removed: Sequence[str]) -> list[str]:
     lines = []
     if removed:
         lines.append("Stopped watching " + ", ".join(f"<code>{esc(t)}</code>" for t in removed))
-    missing = [t for t in asked if t.strip().upper() not in set(removed)]
+    gone = set(removed)
+    missing = [t for t in asked if t not in gone and _code(t) not in gone]
     if missing:
         lines.append("Not watched here: " + ", ".join(f"<code>{esc(t)}</code>" for t in missing))
     return lines
+
+
+def _code(word: str) -> str | None:
+    try:
+        return normalize_ticker(word)
+    except ValueError:
+        return None
 
 
 def watch_list(statuses: Sequence[SubStatus]) -> list[str]:
@@ -146,6 +165,8 @@ class Mute(Protocol):
     @property
     def target(self) -> str: ...
     @property
+    def kind(self) -> str: ...  # "rule" or "ticker"
+    @property
     def until(self) -> datetime: ...
 
 
@@ -157,7 +178,8 @@ def when(moment: datetime) -> str:
 
 
 def muted(mute: Mute) -> list[str]:
-    return [f"🔕 <code>{esc(mute.target)}</code> muted until {when(mute.until)}."]
+    what = "Rule" if mute.kind == "rule" else "Stock"
+    return [f"🔕 {what} <code>{esc(mute.target)}</code> muted here until {when(mute.until)}."]
 
 
 def unmuted(target: str | None, ended: int) -> list[str]:
@@ -176,6 +198,14 @@ class StatusReport(Protocol):
     def feed(self) -> FeedStats: ...
     @property
     def pending(self) -> int: ...  # deliveries waiting to be sent
+    @property
+    def rules_loaded(self) -> int: ...
+    @property
+    def rules_error(self) -> str | None: ...
+    @property
+    def wanted(self) -> int: ...  # tickers the feed is asked to subscribe
+    @property
+    def blocked_chats(self) -> int: ...
 
 
 def ago(moment: datetime | None) -> str:
@@ -202,9 +232,13 @@ def status(report: StatusReport) -> list[str]:
     lines = ["<b>pgmbot status</b>"]
     lines += [connection_line(c) for c in feed.connections] or ["🔴 no feed connection"]
     lines += [
-        f"Subscriptions: {feed.used}/{feed.capacity}",
+        f"Subscriptions: {feed.used}/{feed.capacity} (wanted: {report.wanted})",
         f"Ticks: {feed.ticks:,} (last {ago(feed.last_tick_at)})",
         f"Malformed frames skipped: {feed.bad_frames:,}",
+        f"Rules loaded: {report.rules_loaded}"
+        + (" — ⚠️ last reload failed, see /rules" if report.rules_error else ""),
         f"Alerts waiting for delivery: {report.pending:,}",
     ]
+    if report.blocked_chats:
+        lines.append(f"Chats that blocked the bot: {report.blocked_chats}")
     return lines

@@ -81,18 +81,22 @@ def utc_now() -> datetime:
 
 
 class Pace:
-    """Spaces calls at least ``1/rate`` seconds apart, in the order they ask."""
+    """Starts callers at least ``1/rate`` seconds apart, one at a time, in the order they ask.
+
+    Measured from when each caller actually went, so a stalled loop cannot cause a burst.
+    """
 
     def __init__(self, rate: float) -> None:
         self._gap = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
+        self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self._gap
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        async with self._lock:
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next = time.monotonic() + self._gap
 
 
 class Sender:
@@ -172,7 +176,7 @@ class Sender:
 
     def _dispatch(self) -> float:
         """Start one send for every due chat; return seconds until the next look."""
-        now = time.monotonic()
+        now = time.monotonic()  # before the store's clock is read: see _reschedule
         next_look = self.settings.poll_interval
         rows = self._store.pending_deliveries(self.settings.batch, self._clock())
         by_chat: dict[int, list[Pending]] = {}
@@ -261,6 +265,9 @@ class Sender:
         """Back off the chat's rows, all of them, so they keep their order after the wait."""
         attempts = max(r.attempts for r in rows)
         delay = min(self.settings.backoff_min * 2 ** min(attempts, 30), self.settings.backoff_max)
+        at = self._clock() + timedelta(seconds=delay)
+        # The chat also waits here, counted from just after ``at`` was taken: once it is ready,
+        # its rescheduled rows are due too, so a newer alert cannot overtake them.
         self._ready_at[chat_id] = time.monotonic() + delay
         log.warning(
             "delivery retry name=%s chat=%s attempts=%d retry_in=%.1fs error=%r",
@@ -270,7 +277,6 @@ class Sender:
             delay,
             reason,
         )
-        at = self._clock() + timedelta(seconds=delay)
         self._store.mark_retry([r.id for r in rows], reason, at)
 
 

@@ -169,7 +169,8 @@ class TelegramBot:
             .get_updates_request(HTTPXRequest(**timeouts))
             .build()
         )
-        access = Access(settings.allowed_chat_ids, refusal_ttl)
+        allowed = {*settings.allowed_chat_ids, *settings.admin_chat_ids}  # admins may always
+        access = Access(allowed, refusal_ttl)
         install(self.app, service, access, settings.admin_chat_ids)
         self.transport = TelegramTransport(self.app.bot)
 
