@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from botapi import FakeBotApi, SentMessage, parse_html
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, NetworkError
 
 from bot.config import TelegramSettings
 from bot.notify.telegram_bot import TelegramBot, file_url
@@ -176,3 +177,26 @@ async def test_html_refused_by_telegram_goes_out_as_plain_text(
     [message] = api.sent
     assert message.parse_mode is None
     assert message.text == "unclosed & raw"
+
+
+async def test_start_waits_for_an_unreachable_bot_api(api: FakeBotApi) -> None:
+    api.set_down(True)
+    bot = TelegramBot(settings_for(api), ExplodingService(), poll_timeout=0.2, request_timeout=2)
+    starting = asyncio.create_task(bot.start(attempts=20, retry_delay=0.05))
+    try:
+        await api.wait_until(lambda: len(api.calls_to("getMe")) >= 2, timeout=5)
+        assert not starting.done()
+        api.set_down(False)
+        await asyncio.wait_for(starting, 5)
+        assert await ask(api, ALLOWED, "/help")
+    finally:
+        await bot.stop()
+
+
+async def test_start_gives_up_after_its_attempts(api: FakeBotApi) -> None:
+    api.set_down(True)
+    bot = TelegramBot(settings_for(api), ExplodingService(), poll_timeout=0.2)
+    with pytest.raises(NetworkError):
+        await bot.start(attempts=2, retry_delay=0.01)
+    await bot.stop()
+    assert len(api.calls_to("getMe")) == 2

@@ -14,6 +14,7 @@ WARNING, and our own log lines name chats, never the bot.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import warnings
@@ -28,6 +29,7 @@ from telegram.error import (
     ChatMigrated,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
     TelegramError,
 )
@@ -174,14 +176,31 @@ class TelegramBot:
         install(self.app, service, access, settings.admin_chat_ids)
         self.transport = TelegramTransport(self.app.bot)
 
-    async def start(self) -> None:
+    async def start(self, *, attempts: int = 5, retry_delay: float = 2.0) -> None:
         """Check the token (getMe), publish the command menu, start polling in the background.
 
-        Raises telegram.error.InvalidToken for a wrong token, NetworkError when the Bot API cannot
-        be reached.
+        The Bot API unreachable is retried ``attempts`` times, the delay doubling from
+        ``retry_delay`` seconds. Raises telegram.error.InvalidToken for a wrong token (at once),
+        NetworkError when the Bot API stays unreachable.
         """
-        await self.app.initialize()
-        await self.app.bot.set_my_commands(COMMANDS)
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.app.initialize()
+                await self.app.bot.set_my_commands(COMMANDS)
+                break
+            except (InvalidToken, RetryAfter):
+                raise
+            except NetworkError as exc:
+                if attempt == attempts:
+                    raise
+                delay = retry_delay * 2 ** (attempt - 1)
+                log.warning(
+                    "telegram unreachable at start attempt=%d retry_in=%.1fs error=%r",
+                    attempt,
+                    delay,
+                    str(exc),
+                )
+                await asyncio.sleep(delay)
         await self.app.start()
         assert self.app.updater is not None
         await self.app.updater.start_polling(
