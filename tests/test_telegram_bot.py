@@ -12,6 +12,7 @@ from botapi import FakeBotApi, SentMessage, parse_html
 from telegram.error import InvalidToken, NetworkError
 
 from bot.config import TelegramSettings
+from bot.notify.commands import Access
 from bot.notify.telegram_bot import TelegramBot, file_url
 from bot.notify.transport import ChatBlocked, RetryLater, TransientError
 
@@ -200,3 +201,14 @@ async def test_start_gives_up_after_its_attempts(api: FakeBotApi) -> None:
         await bot.start(attempts=2, retry_delay=0.01)
     await bot.stop()
     assert len(api.calls_to("getMe")) == 2
+
+
+def test_access_refuses_each_stranger_once_per_ttl() -> None:
+    now = [0.0]
+    access = Access([1, 2], refusal_ttl=10, clock=lambda: now[0])
+    assert access.allows(1) and not access.allows(3)
+    assert access.tell_refusal(3) and access.tell_refusal(4)
+    now[0] = 9.9
+    assert not access.tell_refusal(3)
+    now[0] = 10.1
+    assert access.tell_refusal(3)
