@@ -279,3 +279,15 @@ async def test_close_waits_for_the_send_in_flight_and_marks_it(
     await sender.close()
     assert task.done()
     assert db.pending() == 0 and delivered(api) == {(8, 1): 1}
+
+
+async def test_a_message_telegram_refuses_fails_alone_and_the_chat_goes_on(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    api.fail_next(1, status=400, description="Bad Request: message is too long")
+    for n in range(3):
+        db.add_alert(n, chats=[6], second=n * 10)
+    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: db.pending() == 0)
+    assert delivered(api) == {(6, 1): 1, (6, 2): 1}
+    assert db.store.delivery_counts() == {"failed": 1, "sent": 2}

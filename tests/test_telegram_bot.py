@@ -14,7 +14,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.config import TelegramSettings
 from bot.notify.commands import Access
 from bot.notify.telegram_bot import TelegramBot, file_url
-from bot.notify.transport import ChatBlocked, RetryLater, TransientError
+from bot.notify.transport import ChatBlocked, Rejected, RetryLater, TransientError
 
 ALLOWED, ADMIN, STRANGER = 11, 12, 99
 
@@ -165,8 +165,8 @@ async def test_transport_maps_telegram_failures(tg: TelegramBot, api: FakeBotApi
     api.fail_next(1, status=500)
     with pytest.raises(TransientError):
         await tg.transport.send(ALLOWED, "x")
-    api.fail_next(1, status=400, description="Bad Request: something else")
-    with pytest.raises(TransientError):
+    api.fail_next(1, status=400, description="Bad Request: message is too long")
+    with pytest.raises(Rejected):
         await tg.transport.send(ALLOWED, "x")
     assert api.sent == []
 

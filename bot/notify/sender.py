@@ -8,7 +8,9 @@ slow or failing chat never holds up the others.
 
 Failures: flood control (RetryLater) pauses that chat, or everyone, for the time told; a network or
 server error (TransientError) reschedules the chat's rows with exponential backoff in the store; a
-chat that blocked the bot (ChatBlocked) is marked blocked in the store and skipped from then on.
+chat that blocked the bot (ChatBlocked) is marked blocked in the store and skipped from then on; a
+message Telegram refuses as such (Rejected, a 400 such as "message is too long", which our packing
+should make impossible) is marked failed alone, so it cannot hold the chat's later alerts back.
 
 The one window for a duplicate: the transport confirmed a message and the process dies before
 ``mark_sent`` commits (one SQLite write later); on restart that message is sent again. The same
@@ -28,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.notify.format import alert_block, join, pack
-from bot.notify.transport import ChatBlocked, RetryLater, TransientError, Transport
+from bot.notify.transport import ChatBlocked, Rejected, RetryLater, TransientError, Transport
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class DeliveryStore(Protocol):
     def mark_sent(self, ids: Sequence[int], sent_at: datetime) -> None: ...
     def mark_retry(self, ids: Sequence[int], error: str, next_attempt_at: datetime) -> None: ...
     def mark_blocked(self, chat_id: int, error: str) -> None: ...
+    def mark_failed(self, ids: Sequence[int], error: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +222,8 @@ class Sender:
                 self._retry_later(chat_id, exc)
             except ChatBlocked as exc:
                 self._chat_blocked(chat_id, exc.reason)
+            except Rejected as exc:
+                self._rejected(chat_id, ids, exc.reason)
             except TransientError as exc:
                 self._reschedule(chat_id, chat_rows, exc.reason)
             except Exception as exc:  # a transport bug must not lose the rows: retry them
@@ -260,6 +265,18 @@ class Sender:
         self._ready_at[chat_id] = time.monotonic() + self.settings.blocked_pause
         log.warning("delivery chat blocked name=%s chat=%s reason=%r", self._name, chat_id, reason)
         self._store.mark_blocked(chat_id, reason)
+
+    def _rejected(self, chat_id: int, ids: list[int], reason: str) -> None:
+        """A message that can never go out as it is: give up on it alone, the chat goes on."""
+        self._ready_at[chat_id] = time.monotonic() + self.settings.chat_interval
+        log.error(
+            "delivery refused name=%s chat=%s ids=%s error=%r",
+            self._name,
+            chat_id,
+            _span(ids),
+            reason,
+        )
+        self._store.mark_failed(ids, reason)
 
     def _reschedule(self, chat_id: int, rows: list[Pending], reason: str) -> None:
         """Back off the chat's rows, all of them, so they keep their order after the wait."""

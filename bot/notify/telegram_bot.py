@@ -40,7 +40,13 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.config import TelegramSettings
 from bot.notify.commands import COMMANDS, Access, Service, install
 from bot.notify.format import esc_clipped, to_plain
-from bot.notify.transport import ChatBlocked, DeliveryError, RetryLater, TransientError
+from bot.notify.transport import (
+    ChatBlocked,
+    DeliveryError,
+    Rejected,
+    RetryLater,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +78,10 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
         return ChatBlocked(text)
     if isinstance(exc, ChatMigrated):  # the group became a supergroup with a new id
         return ChatBlocked(f"chat migrated to {exc.new_chat_id}: update allowed_chat_ids")
-    if isinstance(exc, BadRequest) and any(gone in text.lower() for gone in _GONE):
-        return ChatBlocked(text)
+    if isinstance(exc, BadRequest):
+        if any(gone in text.lower() for gone in _GONE):
+            return ChatBlocked(text)
+        return Rejected(text)  # 400: this very request is wrong, e.g. "message is too long"
     if isinstance(exc, InvalidToken):
         return TransientError("invalid bot token")
     return TransientError(f"{type(exc).__name__}: {text}"[:300])

@@ -32,6 +32,10 @@ class ChatBlocked(DeliveryError):
     """The chat cannot receive messages any more (bot blocked, chat not found, kicked)."""
 
 
+class Rejected(DeliveryError):
+    """The service refused this message itself (not the chat): sending it again cannot help."""
+
+
 class TransientError(DeliveryError):
     """A network error, timeout or server error: try again later."""
 
