@@ -149,7 +149,7 @@ def validation_messages(
     """
     lines = []
     for item in error.errors(include_url=False):
-        path = _document_path(doc, (*prefix, *item["loc"]))
+        path = document_path(doc, (*prefix, *item["loc"]))
         where = ".".join(str(p) for p in path[len(prefix) :]) or "(top)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
@@ -158,7 +158,7 @@ def validation_messages(
     return lines
 
 
-def _document_path(doc: Document, loc: Sequence[str | int]) -> Path_:
+def document_path(doc: Document, loc: Sequence[str | int]) -> Path_:
     """Map a pydantic location onto the document, dropping the tags pydantic adds for unions."""
     path: Path_ = ()
     for i, part in enumerate(loc):

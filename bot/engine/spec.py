@@ -1,0 +1,331 @@
+"""Rule files: the models of the three rule types, and loading a rules directory with positions.
+
+Every `*.yaml` file holds ``rules:``, a list of rules (see docs/RULES.md and the contract in
+rules-spec). Loading collects every problem of every file as ``file:line:column: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from bot import yamlpos
+from bot.amounts import format_field
+from bot.config import normalize_ticker
+from bot.engine.durations import format_duration, parse_duration
+from bot.engine.templates import TemplateError, check_template
+from bot.ticks import NUMERIC_FIELDS
+
+#: Readable names accepted for the KIS columns (the KIS names always work).
+FIELD_ALIASES = {
+    "sell_volume": "SELN_CNQN",
+    "sell_value": "SELN_TR_PBMN",
+    "buy_volume": "SHNU_CNQN",
+    "buy_value": "SHNU_TR_PBMN",
+    "net_buy_volume": "NTBY_CNQN",
+    "net_buy_value": "NTBY_TR_PBMN",
+    "sell_remainder": "SELN_RSQN",
+    "buy_remainder": "SHNU_RSQN",
+    "net_bid_remainder": "WHOL_NTBY_QTY",
+}
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_UNITS = {"조": 10**12, "억": 10**8, "만": 10**4}
+_AMOUNT = re.compile(r"([-+]?[0-9][0-9_,]*(?:\.[0-9]+)?)\s*(조|억|만)?\s*(원|주)?")
+
+
+def parse_field(value: object) -> str:
+    if isinstance(value, str):
+        name = FIELD_ALIASES.get(value.strip().lower(), value.strip().upper())
+        if name in NUMERIC_FIELDS:
+            return name
+    raise ValueError(f"{value!r} is not a numeric column; use one of {', '.join(NUMERIC_FIELDS)}")
+
+
+def parse_amount(value: object) -> int | float:
+    """``10000000000``, ``10_000_000_000``, ``"100억"``, ``"1.5조"``, ``"5000만"`` -> a number."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got true/false")
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        match = _AMOUNT.fullmatch(value.strip())
+        if match:
+            number = float(match.group(1).replace("_", "").replace(",", ""))
+            number *= _UNITS.get(match.group(2) or "", 1)
+            return int(number) if number.is_integer() else number
+    raise ValueError(f"{value!r} is not a number (write 10000000000, 10_000_000_000 or 100억)")
+
+
+def _duration(value: object) -> int:
+    return parse_duration(value)
+
+
+Duration = Annotated[int, BeforeValidator(_duration)]
+Amount = Annotated[int | float, BeforeValidator(parse_amount)]
+FieldName = Annotated[str, BeforeValidator(parse_field)]
+Ticker = Annotated[str, BeforeValidator(normalize_ticker)]
+
+
+class _RuleBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str
+    type: str
+    field: FieldName
+    description: str | None = None
+    tickers: tuple[Ticker, ...] | None = None  # None: every ticker
+    cooldown: Duration = 0
+    message: str | None = None
+    enabled: bool = True
+
+    #: Parameters a message template may use, besides the common placeholders.
+    params: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_id(self) -> _RuleBase:
+        if not _ID.fullmatch(self.id):
+            raise ValueError(
+                f"id {self.id!r} must start with a letter or digit and use only letters, digits, "
+                "'_', '.', '-'"
+            )
+        return self
+
+    def param_values(self) -> dict[str, Any]:
+        return {name: getattr(self, _attr(name)) for name in self.params}
+
+    def definition(self) -> dict[str, Any]:
+        """What decides firing: equal definitions keep their state across a reload."""
+        return self.model_dump(exclude={"message", "description"})
+
+    def condition(self) -> str:
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        """One line for `rules check` and /rules."""
+        parts = [f"{self.id}  {self.type} {self.field} {self.condition()}"]
+        if self.tickers:
+            parts.append(f"[{' '.join(self.tickers)}]")
+        if self.cooldown:
+            parts.append(f"cooldown {format_duration(self.cooldown)}")
+        if not self.enabled:
+            parts.append("(disabled)")
+        return "  ".join(parts)
+
+    def amount(self, value: float) -> str:
+        return format_field(self.field, int(value)) if float(value).is_integer() else str(value)
+
+
+def _attr(name: str) -> str:
+    return "for_" if name == "for" else name
+
+
+class ThresholdRule(_RuleBase):
+    type: Literal["threshold"]
+    crosses_above: Amount | None = None
+    crosses_below: Amount | None = None
+    above: Amount | None = None
+    below: Amount | None = None
+    for_: Duration = Field(0, alias="for")
+
+    params: ClassVar[tuple[str, ...]] = ("crosses_above", "crosses_below", "above", "below", "for")
+    _KINDS: ClassVar[tuple[str, ...]] = ("crosses_above", "crosses_below", "above", "below")
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ThresholdRule:
+        given = [kind for kind in self._KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a threshold rule needs exactly one of crosses_above, crosses_below, above, below"
+                + (f" (it has {', '.join(given)})" if given else "")
+            )
+        if self.for_ and given[0].startswith("crosses"):
+            raise ValueError("'for' only works with above and below (a crossing is a moment)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in self._KINDS if getattr(self, kind) is not None)
+
+    @property
+    def threshold(self) -> float:
+        value = getattr(self, self.kind)
+        assert value is not None
+        return value
+
+    def condition(self) -> str:
+        text = f"{self.kind} {self.amount(self.threshold)}"
+        return text + (f" for {format_duration(self.for_)}" if self.for_ else "")
+
+
+class SignFlipRule(_RuleBase):
+    type: Literal["sign_flip"]
+    min_abs: Amount = Field(0, ge=0)
+    direction: Literal["any", "to_positive", "to_negative"] = "any"
+
+    params: ClassVar[tuple[str, ...]] = ("min_abs", "direction")
+
+    def condition(self) -> str:
+        text = self.direction
+        return text + (f" min_abs {self.amount(self.min_abs)}" if self.min_abs else "")
+
+
+class ChangeRule(_RuleBase):
+    type: Literal["change"]
+    window: Duration
+    rise: Amount | None = Field(None, gt=0)
+    fall: Amount | None = Field(None, gt=0)
+    for_: Duration = Field(0, alias="for")
+
+    params: ClassVar[tuple[str, ...]] = ("window", "rise", "fall", "for")
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> ChangeRule:
+        if (self.rise is None) == (self.fall is None):
+            raise ValueError("a change rule needs exactly one of rise, fall (a positive number)")
+        if self.window <= 0:
+            raise ValueError("window must be longer than 0 seconds")
+        return self
+
+    @property
+    def amount_needed(self) -> float:
+        value = self.rise if self.rise is not None else self.fall
+        assert value is not None
+        return value
+
+    def condition(self) -> str:
+        kind = "rise" if self.rise is not None else "fall"
+        text = f"{kind} {self.amount(self.amount_needed)} within {format_duration(self.window)}"
+        return text + (f" for {format_duration(self.for_)}" if self.for_ else "")
+
+
+Rule = Annotated[ThresholdRule | SignFlipRule | ChangeRule, Field(discriminator="type")]
+_RULE = TypeAdapter(Rule)
+
+
+class RulesError(ValueError):
+    """Rule files that cannot be used; ``problems`` are ``file:line:column: ...`` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Validated rules, in file then list order."""
+
+    rules: tuple[ThresholdRule | SignFlipRule | ChangeRule, ...]
+    files: tuple[Path, ...] = ()
+
+    @property
+    def ids(self) -> list[str]:
+        return [rule.id for rule in self.rules]
+
+    @property
+    def enabled(self) -> list[ThresholdRule | SignFlipRule | ChangeRule]:
+        return [rule for rule in self.rules if rule.enabled]
+
+    def summary_lines(self) -> list[str]:
+        return [rule.summary() for rule in self.rules]
+
+
+_FRIENDLY = {
+    "union_tag_not_found": "every rule needs a type: threshold, sign_flip or change",
+    "union_tag_invalid": "unknown rule type: use threshold, sign_flip or change",
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key (check its spelling)",
+}
+
+
+def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...]) -> list[str]:
+    lines = []
+    for item in error.errors(include_url=False):
+        path = yamlpos.document_path(doc, (*prefix, *item["loc"]))
+        where = ".".join(str(p) for p in path[len(prefix) :]) or "rule"
+        message = _FRIENDLY.get(item["type"], item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{doc.position(path)}: {where}: {message}")
+    return lines
+
+
+def _rule_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.yaml") if p.is_file())
+    return [path]
+
+
+def _file_rules(file: Path, problems: list[str]) -> list[tuple[Any, yamlpos.Document, int]]:
+    """Parse one file; return (rule, document, index) of each valid rule, noting problems."""
+    try:
+        doc = yamlpos.load(file.read_text(encoding="utf-8"), str(file))
+    except OSError as exc:
+        problems.append(f"{file}: cannot read: {exc.strerror}")
+        return []
+    except UnicodeDecodeError:
+        problems.append(f"{file}: not UTF-8 text")
+        return []
+    except yamlpos.YamlError as exc:
+        problems.append(str(exc))
+        return []
+    data = doc.data
+    if data is None:
+        return []  # an empty file holds no rules
+    if not isinstance(data, dict) or set(data) != {"rules"}:
+        problems.append(f"{doc.position(())}: a rule file holds one key, 'rules', a list of rules")
+        return []
+    if not isinstance(data["rules"], list):
+        problems.append(f"{doc.position(('rules',))}: 'rules' must be a list of rules")
+        return []
+    found = []
+    for index, raw in enumerate(data["rules"]):
+        try:
+            rule = _RULE.validate_python(raw)
+        except ValidationError as exc:
+            problems.extend(_messages(exc, doc, ("rules", index)))
+            continue
+        if rule.message is not None:
+            try:
+                check_template(rule.message, rule.params)
+            except TemplateError as exc:
+                where = doc.position(("rules", index, "message"))
+                problems.append(f"{where}: rules.{index}.message: {exc}")
+                continue
+        found.append((rule, doc, index))
+    return found
+
+
+def load_rules(path: Path | str, *, files: Iterable[Path] | None = None) -> RuleSet:
+    """Load every ``*.yaml`` of a directory (or one file); RulesError lists every problem."""
+    path = Path(path)
+    if not path.exists():
+        raise RulesError([f"{path}: no such rules file or directory"])
+    chosen = list(files) if files is not None else _rule_files(path)
+    problems: list[str] = []
+    rules: list[Any] = []
+    first_seen: dict[str, str] = {}
+    for file in chosen:
+        for rule, doc, index in _file_rules(file, problems):
+            where = doc.position(("rules", index, "id"))
+            if rule.id in first_seen:
+                problems.append(
+                    f"{where}: rules.{index}.id: duplicate id {rule.id!r} "
+                    f"(first defined at {first_seen[rule.id]})"
+                )
+                continue
+            first_seen[rule.id] = str(where)
+            rules.append(rule)
+    if problems:
+        raise RulesError(problems)
+    return RuleSet(tuple(rules), tuple(chosen))
