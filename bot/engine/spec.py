@@ -213,6 +213,7 @@ class ChangeRule(_RuleBase):
 
 Rule = Annotated[ThresholdRule | SignFlipRule | ChangeRule, Field(discriminator="type")]
 _RULE = TypeAdapter(Rule)
+_TYPES = ("threshold", "sign_flip", "change")
 
 
 class RulesError(ValueError):
@@ -251,12 +252,20 @@ _FRIENDLY = {
 
 
 def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...]) -> list[str]:
+    """``file:line:column: rule 'id': key: what is wrong`` for each error of one rule."""
+    raw = doc.data
+    for part in prefix:
+        raw = raw[part]
+    name = f"rule {raw['id']!r}" if isinstance(raw, dict) and "id" in raw else "rule"
     lines = []
     for item in error.errors(include_url=False):
-        path = yamlpos.document_path(doc, (*prefix, *item["loc"]))
-        where = ".".join(str(p) for p in path[len(prefix) :]) or "rule"
+        loc = item["loc"] if not item["type"].startswith("union_tag") else ("type",)
+        if loc and loc[0] in _TYPES:  # pydantic names the union member first
+            loc = loc[1:]
+        path = yamlpos.document_path(doc, (*prefix, *loc))
+        where = ".".join(str(p) for p in path[len(prefix) :])
         message = _FRIENDLY.get(item["type"], item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{doc.position(path)}: {where}: {message}")
+        lines.append(f"{doc.position(path)}: {name}: {where + ': ' if where else ''}{message}")
     return lines
 
 
@@ -266,8 +275,8 @@ def _rule_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _file_rules(file: Path, problems: list[str]) -> list[tuple[Any, yamlpos.Document, int]]:
-    """Parse one file; return (rule, document, index) of each valid rule, noting problems."""
+def _file_rules(file: Path, problems: list[str]) -> list[Located]:
+    """Parse one file; return each valid rule with where it is, noting problems."""
     try:
         doc = yamlpos.load(file.read_text(encoding="utf-8"), str(file))
     except OSError as exc:
@@ -279,17 +288,25 @@ def _file_rules(file: Path, problems: list[str]) -> list[tuple[Any, yamlpos.Docu
     except yamlpos.YamlError as exc:
         problems.append(str(exc))
         return []
-    data = doc.data
-    if data is None:
+    if doc.data is None:
         return []  # an empty file holds no rules
-    if not isinstance(data, dict) or set(data) != {"rules"}:
+    if not isinstance(doc.data, dict) or set(doc.data) != {"rules"}:
         problems.append(f"{doc.position(())}: a rule file holds one key, 'rules', a list of rules")
         return []
-    if not isinstance(data["rules"], list):
+    return document_rules(doc, problems)
+
+
+Located = tuple[Any, yamlpos.Document, int]
+
+
+def document_rules(doc: yamlpos.Document, problems: list[str]) -> list[Located]:
+    """Validate the ``rules`` list of a loaded document (a rule file or a rule test file)."""
+    items = doc.data.get("rules") if isinstance(doc.data, dict) else None
+    if not isinstance(items, list):
         problems.append(f"{doc.position(('rules',))}: 'rules' must be a list of rules")
         return []
     found = []
-    for index, raw in enumerate(data["rules"]):
+    for index, raw in enumerate(items):
         try:
             rule = _RULE.validate_python(raw)
         except ValidationError as exc:
@@ -300,10 +317,29 @@ def _file_rules(file: Path, problems: list[str]) -> list[tuple[Any, yamlpos.Docu
                 check_template(rule.message, rule.params)
             except TemplateError as exc:
                 where = doc.position(("rules", index, "message"))
-                problems.append(f"{where}: rules.{index}.message: {exc}")
+                problems.append(f"{where}: rule {rule.id!r}: message: {exc}")
                 continue
         found.append((rule, doc, index))
     return found
+
+
+def build_ruleset(located: Iterable[Located], files: Iterable[Path] = ()) -> RuleSet:
+    """A RuleSet from validated rules; duplicate ids are errors. Raises RulesError."""
+    problems: list[str] = []
+    rules: list[Any] = []
+    first_seen: dict[str, str] = {}
+    for rule, doc, index in located:
+        where = doc.position(("rules", index, "id"))
+        if rule.id in first_seen:
+            problems.append(
+                f"{where}: rule {rule.id!r}: duplicate id (first defined at {first_seen[rule.id]})"
+            )
+            continue
+        first_seen[rule.id] = str(where)
+        rules.append(rule)
+    if problems:
+        raise RulesError(problems)
+    return RuleSet(tuple(rules), tuple(files))
 
 
 def load_rules(path: Path | str, *, files: Iterable[Path] | None = None) -> RuleSet:
@@ -313,19 +349,11 @@ def load_rules(path: Path | str, *, files: Iterable[Path] | None = None) -> Rule
         raise RulesError([f"{path}: no such rules file or directory"])
     chosen = list(files) if files is not None else _rule_files(path)
     problems: list[str] = []
-    rules: list[Any] = []
-    first_seen: dict[str, str] = {}
-    for file in chosen:
-        for rule, doc, index in _file_rules(file, problems):
-            where = doc.position(("rules", index, "id"))
-            if rule.id in first_seen:
-                problems.append(
-                    f"{where}: rules.{index}.id: duplicate id {rule.id!r} "
-                    f"(first defined at {first_seen[rule.id]})"
-                )
-                continue
-            first_seen[rule.id] = str(where)
-            rules.append(rule)
+    located = [item for file in chosen for item in _file_rules(file, problems)]
+    try:
+        ruleset = build_ruleset(located, chosen)
+    except RulesError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise RulesError(problems)
-    return RuleSet(tuple(rules), tuple(chosen))
+    return ruleset

@@ -1,0 +1,169 @@
+"""`pgmbot replay`: recorded frames through the same engine the live bot runs.
+
+Input lines are raw KIS data frames or ``ISO-8601-timestamp<TAB>frame`` (as `run --record`
+writes them). The trading date is the timestamp's KST date, or ``--date`` (default: today, KST).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TextIO
+
+from bot.alerts import Alert
+from bot.engine.evaluate import Engine
+from bot.engine.spec import RulesError, load_rules
+from bot.kis.recording import open_text
+from bot.ticks import KST, FrameError, parse_records, split_frame, today_kst
+
+Report = Callable[[str, int, str], None]  # (source, line number, problem)
+_PROGRESS_EVERY = 200_000  # lines
+
+
+@dataclass
+class ReplayStats:
+    lines: int = 0
+    frames: int = 0
+    ticks: int = 0
+    control: int = 0  # JSON control messages (acks, PINGPONG): not data, skipped quietly
+    bad: int = 0  # malformed lines or records, reported and skipped
+    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, ticker) -> count
+
+
+class _Days:
+    """The trading date of a timestamp, cached by its text (lines of a day share a prefix)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, date] = {}
+
+    def of(self, stamp: str) -> date:
+        key = stamp[:10] if stamp.endswith("+09:00") else stamp
+        day = self._cache.get(key)
+        if day is None:
+            day = (
+                datetime.fromisoformat(stamp).astimezone(KST).date()
+                if key == stamp
+                else (date.fromisoformat(key))
+            )
+            self._cache[key] = day
+        return day
+
+
+def replay_lines(
+    lines: Iterable[str],
+    engine: Engine,
+    default_day: date,
+    stats: ReplayStats,
+    report: Report,
+    source: str = "-",
+    progress: Callable[[ReplayStats], None] | None = None,
+) -> Iterator[Alert]:
+    """Yield the alerts of every tick of ``lines``, in firing order; report bad lines."""
+    days = _Days()
+    on_tick = engine.on_tick
+    errors: list[FrameError] = []
+    for number, line in enumerate(lines, start=1):
+        stats.lines += 1
+        if progress is not None and number % _PROGRESS_EVERY == 0:
+            progress(stats)
+        stamp, tab, frame = line.rstrip("\r\n").partition("\t")
+        if not tab:
+            frame, stamp = stamp, ""
+        if not frame.strip():
+            continue
+        if frame[0] == "{":
+            stats.control += 1
+            continue
+        try:
+            day = days.of(stamp) if stamp else default_day
+            envelope = split_frame(frame)
+            if envelope.encrypted:
+                raise FrameError("encrypted", "encrypted frame (recordings hold decrypted frames)")
+            ticks = parse_records(envelope.payload, envelope.count, day, errors)
+        except (FrameError, ValueError) as exc:
+            stats.bad += 1
+            report(source, number, str(exc))
+            continue
+        if errors:
+            stats.bad += len(errors)
+            for error in errors:
+                report(source, number, str(error))
+            errors.clear()
+        stats.frames += 1
+        stats.ticks += len(ticks)
+        for tick in ticks:
+            for alert in on_tick(tick):
+                stats.alerts[alert.rule, alert.ticker] += 1
+                yield alert
+
+
+def _progress(stats: ReplayStats, stream: TextIO = sys.stderr) -> None:
+    alerts = sum(stats.alerts.values())
+    stream.write(f"\r{stats.lines:,} lines  {stats.ticks:,} ticks  {alerts:,} alerts ")
+    stream.flush()
+
+
+def _summary(stats: ReplayStats, out: TextIO) -> None:
+    out.write(
+        f"\n{stats.lines:,} lines, {stats.frames:,} frames, {stats.ticks:,} ticks, "
+        f"{sum(stats.alerts.values()):,} alerts, {stats.bad:,} malformed skipped\n"
+    )
+    if not stats.alerts:
+        return
+    width = max(len(rule) for rule, _ in stats.alerts)
+    out.write(f"\n{'rule':<{width}}  ticker  alerts\n")
+    for (rule, ticker), count in sorted(stats.alerts.items()):
+        out.write(f"{rule:<{width}}  {ticker}  {count:>6}\n")
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """`pgmbot replay FILE... --rules PATH [--date YYYY-MM-DD] [--json]`."""
+    try:
+        engine = Engine(load_rules(args.rules))
+    except RulesError as exc:
+        print("the rules have errors:", *exc.problems, sep="\n", file=sys.stderr)
+        return 2
+    try:
+        default_day = date.fromisoformat(args.date) if args.date else today_kst()
+    except ValueError:
+        print(f"--date {args.date!r}: write the trading date as YYYY-MM-DD", file=sys.stderr)
+        return 2
+    out, err = sys.stdout, sys.stderr
+    show_progress = err.isatty()
+
+    def report(source: str, number: int, problem: str) -> None:
+        if show_progress:
+            err.write("\r")
+        err.write(f"{source}:{number}: skipped: {problem}\n")
+
+    stats = ReplayStats()
+    for name in args.files:
+        try:
+            handle = open_text(name)
+        except OSError as exc:
+            print(f"{name}: cannot read: {exc.strerror}", file=err)
+            return 2
+        with handle:
+            progress = _progress if show_progress else None
+            alerts = replay_lines(handle, engine, default_day, stats, report, str(name), progress)
+            for alert in alerts:
+                if args.json:
+                    out.write(json.dumps(alert.as_json(), ensure_ascii=False) + "\n")
+                else:
+                    out.write(f"{alert.time:%Y-%m-%d %H:%M:%S} {alert.ticker} {alert.rule}  "
+                              f"{' '.join(alert.message.split())}\n")  # fmt: skip
+    if show_progress:
+        _progress(stats, err)
+        err.write("\n")
+    if args.json:
+        if stats.bad:
+            err.write(f"{stats.bad:,} malformed lines or records skipped\n")
+    else:
+        _summary(stats, out)
+    out.flush()
+    return 0
