@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
-from alembic import context
 from bot.store.db import make_engine
 from bot.store.models import Base, UTCDateTime
 

@@ -73,7 +73,7 @@ class SenderSettings:
     chat_interval: float = 1.0  # between two messages to one chat (Telegram: about 1/s)
     global_rate: float = 30.0  # messages per second to all chats together (Telegram: 30/s)
     backoff_min: float = 1.0  # first retry delay after a network or server error, doubled after
-    backoff_max: float = 300.0
+    backoff_max: float = 60.0
     batch: int = 500  # pending rows read per look
     blocked_pause: float = 300.0  # skip a chat that blocked the bot this long (store marks it)
     close_timeout: float = 5.0  # on close, how long to let sends in flight finish

@@ -16,6 +16,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import takewhile
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
@@ -333,7 +334,8 @@ class Store:
         self, limit: int = 1000, now: datetime | None = None
     ) -> list[PendingDelivery]:
         """Deliveries due at ``now`` (state pending, ``next_attempt_at <= now``), ordered by
-        ``(chat_id, alert_id)`` (a chat's alerts in the order they were stored).
+        ``(chat_id, alert_id)`` (a chat's alerts in the order they were stored). A chat's rows
+        are due only up to its first row that is not: alerts never overtake each other.
 
         Fair under a backlog: when more than ``limit`` are due, each chat gets its oldest rows
         first, so one busy chat never hides the others. Chats no longer allowed are left out.
@@ -352,14 +354,16 @@ class Store:
             # round-robin: every chat's first row, then every chat's second row, ...
             ranked: list[tuple[int, int, int]] = []  # (rank, chat, delivery id)
             for chat_id in conn.execute(chats_query).scalars():
-                ids = conn.execute(
-                    select(deliveries_t.c.id)
+                queued = conn.execute(
+                    select(deliveries_t.c.id, deliveries_t.c.next_attempt_at)
                     .where(pending, deliveries_t.c.chat_id == chat_id)
-                    .where(deliveries_t.c.next_attempt_at <= now)
                     .order_by(deliveries_t.c.alert_id)
                     .limit(limit)
-                ).scalars()
-                ranked += [(rank, chat_id, i) for rank, i in enumerate(ids)]
+                ).all()
+                # A chat's alerts go out in order: a row waiting for its retry holds back the
+                # newer ones (after a restart they would otherwise overtake it).
+                due = list(takewhile(lambda row: row.next_attempt_at <= now, queued))
+                ranked += [(rank, chat_id, row.id) for rank, row in enumerate(due)]
             chosen = [i for _, _, i in sorted(ranked)[:limit]]
             rows = []
             for chunk in _chunks(chosen):
