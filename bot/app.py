@@ -17,9 +17,10 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.alerts import Alert
 from bot.config import Account, ConfigError, KisSettings, Settings, load_settings
@@ -35,7 +36,10 @@ from bot.service import BotService
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
 from bot.store.writer import AlertWriter
-from bot.ticks import KST, FrameError, parse_frame, today_kst
+from bot.ticks import KST, FrameError, Tick, parse_frame, today_kst
+
+if TYPE_CHECKING:
+    from bot.notify.telegram_bot import TelegramBot
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +69,9 @@ class Pipeline:
 
     engine: Engine
     writer: AlertWriter
-    echo_console: bool = False
-    fired: int = field(default=0)
+    fired: int = 0
 
-    def on_ticks(self, ticks: list) -> None:
+    def on_ticks(self, ticks: list[Tick]) -> None:
         alerts: list[Alert] = []
         for tick in ticks:
             alerts.extend(self.engine.on_tick(tick))
@@ -112,28 +115,54 @@ def demo_kis(settings: KisSettings, rest_url: str, ws_url: str) -> KisSettings:
     )
 
 
+class StartupError(RuntimeError):
+    """The bot cannot start; the message says why (never a secret)."""
+
+
+async def _exchange(
+    settings: Settings, record_dir: Path | None, stack: contextlib.AsyncExitStack
+) -> tuple[KisSettings, Path | None, list[str]]:
+    """KIS settings, the recording directory and the config's watch list (demo: a simulator)."""
+    if settings.live:
+        return settings.kis, record_dir or settings.record_dir or STATE_DIR, list(settings.watch)
+    from bot.kis.simulator import Simulator
+
+    simulator = await stack.enter_async_context(Simulator(rate=DEMO_RATE))
+    print(
+        "pgmbot: DEMO MODE - the feed is SIMULATED (a KIS-compatible simulator on "
+        f"{simulator.ws_url}); alerts below are not real market data.\n"
+        "To go live, set PGMBOT_KIS_APPKEY and PGMBOT_KIS_APPSECRET (a real-account KIS "
+        "Open API app) or add kis.accounts to config.yaml (see config.example.yaml).",
+        flush=True,
+    )
+    kis = demo_kis(settings.kis, simulator.rest_url, simulator.ws_url)
+    # A demo's market starts over each time: record only when asked, never rebuild from it.
+    return kis, record_dir or settings.record_dir, list(settings.watch) or list(DEMO_WATCH)
+
+
+async def _start_telegram(settings: Settings, service: BotService) -> TelegramBot:
+    from telegram.error import InvalidToken, TelegramError
+
+    from bot.notify.telegram_bot import TelegramBot
+
+    bot = TelegramBot(settings.telegram, service)
+    try:
+        await bot.start()
+    except InvalidToken:
+        raise StartupError("Telegram rejected the bot token (telegram.token)") from None
+    except TelegramError as exc:
+        assert settings.telegram.token is not None
+        reason = str(exc).replace(settings.telegram.token.get_secret_value(), "***")
+        raise StartupError(
+            f"cannot reach the Telegram Bot API at {settings.telegram.base_url}: {reason}"
+        ) from None
+    return bot
+
+
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then shut down in order, flushing everything."""
     async with contextlib.AsyncExitStack() as stack:
-        static_watch = list(settings.watch)
-        if settings.live:
-            kis = settings.kis
-            state_dir = record_dir or settings.record_dir or STATE_DIR
-        else:
-            from bot.kis.simulator import Simulator
-
-            simulator = await stack.enter_async_context(Simulator(rate=DEMO_RATE))
-            kis = demo_kis(settings.kis, simulator.rest_url, simulator.ws_url)
-            state_dir = record_dir or settings.record_dir  # a demo restarts its market: no rebuild
-            static_watch = static_watch or list(DEMO_WATCH)
-            print(
-                "pgmbot: DEMO MODE - the feed is SIMULATED (a KIS-compatible simulator on "
-                f"{simulator.ws_url}); alerts below are not real market data.\n"
-                "To go live, set PGMBOT_KIS_APPKEY and PGMBOT_KIS_APPSECRET (a real-account KIS "
-                "Open API app) or add kis.accounts to config.yaml (see config.example.yaml).",
-                flush=True,
-            )
-
+        kis, state_dir, static_watch = await _exchange(settings, record_dir, stack)
         upgrade(settings.storage.url)
         store = Store(settings.storage.url, allowed_chat_ids=settings.telegram.allowed_chat_ids)
         stack.callback(store.close)
@@ -160,25 +189,18 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
         )
         service.refresh_feed()
 
-        telegram = None
-        transport: Transport | None = None
-        if settings.telegram.token is not None:
-            from bot.notify.telegram_bot import TelegramBot
-
-            telegram = TelegramBot(settings.telegram, service)
-            await telegram.start()
-            transport = telegram.transport
+        telegram = sender = None
+        if settings.telegram.token is None:
+            writer.on_commit(print_alerts)  # no chats: the console is the notifier
+        else:
+            telegram = await _start_telegram(settings, service)
+            transport: Transport = telegram.transport
             if not settings.live:
                 transport = Tee(transport, ConsoleTransport())
-        sender = (
-            Sender(store, transport, SenderSettings(group_window=settings.telegram.group_window))
-            if transport
-            else None
-        )
-        if sender is not None:
+            sender = Sender(
+                store, transport, SenderSettings(group_window=settings.telegram.group_window)
+            )
             writer.on_commit(lambda _alerts: sender.wake())
-        if telegram is None:
-            writer.on_commit(print_alerts)
 
         async def on_rules(ruleset: RuleSet) -> None:
             engine.replace_rules(ruleset)
@@ -256,6 +278,9 @@ def run_command(args: argparse.Namespace) -> int:
     except RulesError as exc:
         print("pgmbot: the rules have errors:", *exc.problems, sep="\n", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"pgmbot: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

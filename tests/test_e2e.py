@@ -244,3 +244,19 @@ async def test_outage_drop_and_restart_deliver_every_alert_exactly_once(
     assert sorted(sent) == sorted(world.stored_alert_keys(CHAT, "sent"))
     assert set(world.delivery_states(CHAT)) <= {"sent", "pending"}  # none failed or lost
     assert len(sent) > len(left) >= 1
+
+
+async def test_a_rejected_bot_token_is_a_clear_error_without_the_token(world: World) -> None:
+    config = world.root / "config.yaml"
+    wrong = "999:WRONG-token-never-shown"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(world.api.token, wrong), encoding="utf-8"
+    )
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--config", str(config), cwd=world.root,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(done.communicate(), timeout=30)
+    assert done.returncode == 1
+    assert b"Telegram rejected the bot token" in err
+    assert b"WRONG-token" not in out + err
