@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -56,6 +56,11 @@ class Document:
     data: Any
     positions: dict[Path_, Position]
     file: str
+    key_positions: dict[Path_, Position] = field(default_factory=dict)  # where each key is written
+
+    def key_position(self, path: Sequence[str | int]) -> Position:
+        """Where the key of the value at ``path`` is written (for "unknown key" errors)."""
+        return self.key_positions.get(tuple(path)) or self.position(path)
 
     def position(self, path: Sequence[str | int]) -> Position:
         """The position of the value at ``path``, or of its nearest ancestor that has one."""
@@ -92,6 +97,7 @@ class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.positions: dict[Path_, Position] = {}
+        self.key_positions: dict[Path_, Position] = {}
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.positions[path] = _mark(self.file, node.start_mark)
@@ -116,6 +122,7 @@ class _Builder:
                         f"duplicate key {key!r} (first at line "
                         f"{self.positions[(*path, key)].line})",
                     )
+                self.key_positions[(*path, key)] = _mark(self.file, key_node.start_mark)
                 result[key] = self.build(value_node, (*path, key))
             return result
         raise YamlError(_mark(self.file, node.start_mark), "unsupported YAML node")
@@ -137,7 +144,7 @@ def load(text: str, file: str) -> Document:
         return Document(None, {(): Position(file, 1, 1)}, file)
     builder = _Builder(file)
     data = builder.build(node, ())
-    return Document(data, builder.positions, file)
+    return Document(data, builder.positions, file, builder.key_positions)
 
 
 def validation_messages(
@@ -152,9 +159,11 @@ def validation_messages(
         path = document_path(doc, (*prefix, *item["loc"]))
         where = ".".join(str(p) for p in path[len(prefix) :]) or "(top)"
         message = item["msg"]
+        position = doc.position(path)
         if item["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
-        lines.append(f"{doc.position(path)}: {where}: {message}")
+            position = doc.key_position(path)
+        lines.append(f"{position}: {where}: {message}")
     return lines
 
 

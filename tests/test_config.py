@@ -94,9 +94,7 @@ def test_every_problem_is_reported_with_its_location(tmp_path: Path) -> None:
     assert len(problems) == 4
     assert problems[0].startswith(f"{path}:2:10: kis.tr_id:")
     assert problems[1].startswith(f"{path}:3:22: kis.max_subscriptions:")
-    assert (
-        problems[2] == f"{path}:5:20: telegram.alowed_chat_ids: unknown key (check its spelling)"
-    )
+    assert problems[2] == f"{path}:5:3: telegram.alowed_chat_ids: unknown key (check its spelling)"
     assert problems[3].startswith(f"{path}:6:15: watch.1:")
 
 

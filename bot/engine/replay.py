@@ -115,7 +115,7 @@ def _summary(stats: ReplayStats, out: TextIO) -> None:
     )
     if not stats.alerts:
         return
-    width = max(len(rule) for rule, _ in stats.alerts)
+    width = max(len("rule"), *(len(rule) for rule, _ in stats.alerts))
     out.write(f"\n{'rule':<{width}}  ticker  alerts\n")
     for (rule, ticker), count in sorted(stats.alerts.items()):
         out.write(f"{rule:<{width}}  {ticker}  {count:>6}\n")

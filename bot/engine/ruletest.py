@@ -11,7 +11,7 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 from pydantic import (
     BaseModel,
@@ -169,8 +169,9 @@ def _ruleset_of(spec: RuleTestFile, doc: yamlpos.Document, path: Path) -> RuleSe
     return RuleSet(tuple(merged), tuple(files))
 
 
-def run_test_file(path: Path, out: Any = sys.stdout) -> tuple[int, int]:
+def run_test_file(path: Path, out: TextIO | None = None) -> tuple[int, int]:
     """Run one rule test file, printing each case; returns (passed, failed). Raises RulesError."""
+    out = out or sys.stdout
     try:
         doc = yamlpos.load(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:

@@ -259,13 +259,15 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
     name = f"rule {raw['id']!r}" if isinstance(raw, dict) and "id" in raw else "rule"
     lines = []
     for item in error.errors(include_url=False):
-        loc = item["loc"] if not item["type"].startswith("union_tag") else ("type",)
+        kind = item["type"]
+        loc = {"union_tag_not_found": (), "union_tag_invalid": ("type",)}.get(kind, item["loc"])
         if loc and loc[0] in _TYPES:  # pydantic names the union member first
             loc = loc[1:]
         path = yamlpos.document_path(doc, (*prefix, *loc))
         where = ".".join(str(p) for p in path[len(prefix) :])
-        message = _FRIENDLY.get(item["type"], item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{doc.position(path)}: {name}: {where + ': ' if where else ''}{message}")
+        message = _FRIENDLY.get(kind, item["msg"]).removeprefix("Value error, ")
+        position = doc.key_position(path) if kind == "extra_forbidden" else doc.position(path)
+        lines.append(f"{position}: {name}: {where + ': ' if where else ''}{message}")
     return lines
 
 

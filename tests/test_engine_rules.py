@@ -1,0 +1,257 @@
+"""Rule files: errors with exact positions, traps, templates, hot reload, and the commands."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+from collections import deque
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.engine.evaluate import Engine
+from bot.engine.reload import RulesWatcher
+from bot.engine.spec import RulesError, RuleSet, load_rules
+from bot.ticks import Tick, parse_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = date(2026, 11, 23)
+GOOD = """\
+rules:
+  - id: up
+    type: threshold
+    field: NTBY_TR_PBMN
+    crosses_above: 100억
+"""
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    return info.value.problems
+
+
+def tick(hhmmss: str, net: int, ticker: str = "005930") -> Tick:
+    return parse_frame(f"0|H0UNPGM0|001|{ticker}^{hhmmss}^1^1^1^1^0^{net}^0^0^-5", DAY)[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("    crosses_above: 1\n    colldown: 5\n", "6:5: rule 'r': colldown: unknown key"),
+        (
+            "    crosses_above: 1\n    cooldown: 5x\n",
+            "6:15: rule 'r': cooldown: '5x' is not a dur",
+        ),
+        ("    above: 1\n    below: 2\n", "2:5: rule 'r': a threshold rule needs exactly one of"),
+        ("    crosses_above: 1\n    for: 5s\n", "2:5: rule 'r': 'for' only works with above"),
+        ("    crosses_above: lots\n", "5:20: rule 'r': crosses_above: 'lots' is not a number"),
+        ("    above: 1\n    message: '{valeu}'\n", "6:14: rule 'r': message: unknown placeholder"),
+        ("    above: 1\n    enabled: maybe\n", "6:14: rule 'r': enabled: Input should be a valid"),
+    ],
+)
+def test_errors_name_file_line_and_column(tmp_path: Path, body: str, expected: str) -> None:
+    head = "rules:\n  - id: r\n    type: threshold\n    field: NTBY_TR_PBMN\n"
+    path = write(tmp_path, "r.yaml", head + body)
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:{expected}"), problem
+
+
+def test_every_error_of_every_file_is_listed(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", GOOD.replace("field: NTBY_TR_PBMN", "field: NOPE"))
+    write(
+        tmp_path, "c.yaml", "rules:\n  - id: up\n    type: sign_flip\n    field: WHOL_NTBY_QTY\n"
+    )
+    write(tmp_path, "d.yaml", "rules:\n  - id: x\n    type: nope\n    field: A\n    id: y\n")
+    found = problems(tmp_path)
+    assert found == [
+        f"{tmp_path / 'b.yaml'}:4:12: rule 'up': field: 'NOPE' is not a numeric column; use one "
+        "of SELN_CNQN, SELN_TR_PBMN, SHNU_CNQN, SHNU_TR_PBMN, NTBY_CNQN, NTBY_TR_PBMN, "
+        "SELN_RSQN, SHNU_RSQN, WHOL_NTBY_QTY",
+        f"{tmp_path / 'd.yaml'}:5:5: duplicate key 'id' (first at line 2)",
+        f"{tmp_path / 'c.yaml'}:2:9: rule 'up': duplicate id (first defined at "
+        f"{tmp_path / 'a.yaml'}:2:9)",
+    ]
+
+
+def test_missing_type_and_unknown_type(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.yaml", "rules:\n  - id: a\n    field: X\n  - id: b\n    type: t\n")
+    assert problems(path) == [
+        f"{path}:2:5: rule 'a': every rule needs a type: threshold, sign_flip or change",
+        f"{path}:5:11: rule 'b': type: unknown rule type: use threshold, sign_flip or change",
+    ]
+
+
+def test_yaml_traps_and_readable_numbers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "rules:\n  - id: NO\n    type: change\n    field: net_buy_value\n    window: 1h30m\n"
+        "    rise: 1.5조\n    tickers: [005930, 000660]\n    description: 12:30\n",
+    )
+    [rule] = load_rules(path).rules
+    assert rule.id == "NO" and rule.description == "12:30"
+    assert rule.field == "NTBY_TR_PBMN" and rule.window == 5400
+    assert rule.rise == 1_500_000_000_000
+    assert rule.tickers == ("005930", "000660")
+
+
+def test_empty_and_broken_files(tmp_path: Path) -> None:
+    write(tmp_path, "empty.yaml", "")
+    assert load_rules(tmp_path).rules == ()
+    (tmp_path / "bad.yaml").write_bytes(b"rules: [\xff]\n")
+    assert problems(tmp_path) == [f"{tmp_path / 'bad.yaml'}: not UTF-8 text"]
+
+
+def test_templates_read_like_a_trader_and_raw_with_a_spec(tmp_path: Path) -> None:
+    text = GOOD + "    message: '{ticker} {value} / {value:,} / {threshold} ({time}) {{x}}'\n"
+    engine = Engine(load_rules(write(tmp_path, "r.yaml", text)))
+    assert engine.on_tick(tick("090000", 9_900_000_000)) == []
+    [alert] = engine.on_tick(tick("090001", 10_230_000_000))
+    assert alert.message == "005930 102.3억 / 10,230,000,000 / 100억 (09:00:01) {x}"
+    assert alert.as_json() == {
+        "rule": "up",
+        "ticker": "005930",
+        "time": "2026-11-23T09:00:01+09:00",
+        "value": 10_230_000_000,
+        "message": alert.message,
+    }
+
+
+def test_default_message_says_what_where_and_against_what(tmp_path: Path) -> None:
+    engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD)))
+    engine.on_tick(tick("090000", 0))
+    [alert] = engine.on_tick(tick("090001", 1_500_000_000_000))
+    assert alert.message == "005930 NTBY_TR_PBMN 100억 상향 돌파 → 현재 1.5조 (09:00:01)"
+
+
+def test_a_new_day_starts_afresh(tmp_path: Path) -> None:
+    engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD)))
+    engine.on_tick(tick("153000", 0))
+    next_day = parse_frame(
+        "0|H0UNPGM0|001|005930^090000^1^1^1^1^0^20000000000^0^0^0", DAY.replace(day=24)
+    )
+    assert engine.on_tick(next_day[0]) == []  # no previous tick on the new day: no crossing
+
+
+def test_change_window_memory_is_bounded(tmp_path: Path) -> None:
+    text = "rules:\n  - {id: c, type: change, field: NTBY_TR_PBMN, window: 10s, rise: 1}\n"
+    engine = Engine(load_rules(write(tmp_path, "r.yaml", text)))
+    for second in range(5000):  # many ticks, 4 per second
+        t = 9 * 3600 + second // 4
+        engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}", second))
+    # White box: the window lives in the step's closure; it holds only the last 10 s of ticks.
+    (step,) = engine._tickers["005930"].steps
+    holds = next(c.cell_contents for c in step.__closure__ if callable(c.cell_contents)
+                 and c.cell_contents.__name__ == "holds")  # fmt: skip
+    window = next(c.cell_contents for c in holds.__closure__ if isinstance(c.cell_contents, deque))
+    assert 40 <= len(window) <= 44  # 4 ticks a second, seconds t-10 .. t
+
+
+async def test_watcher_reloads_valid_edits_and_keeps_the_last_good_rules(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.yaml", GOOD)
+    engine = Engine(load_rules(tmp_path))
+    loaded: asyncio.Queue[RuleSet] = asyncio.Queue()
+    errors: asyncio.Queue[list[str]] = asyncio.Queue()
+
+    async def on_rules(ruleset: RuleSet) -> None:
+        engine.replace_rules(ruleset)
+        await loaded.put(ruleset)
+
+    async def on_error(found: list[str]) -> None:
+        await errors.put(found)
+
+    watcher = RulesWatcher(tmp_path, on_rules, on_error, debounce_ms=50)
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(0.3)
+    engine.on_tick(tick("090000", 0))
+
+    path.write_text(GOOD + "    colldown: 1\n", encoding="utf-8")  # a typo: refused
+    found = await asyncio.wait_for(errors.get(), 10)
+    assert found[0].startswith(f"{path}:6:5: rule 'up': colldown: unknown key")
+    assert [a.rule for a in engine.on_tick(tick("090001", 20_000_000_000))] == ["up"]
+
+    # Saved by rename, as editors do: a changed message keeps the state.
+    temporary = write(tmp_path, ".r.yaml.swp", GOOD + "    message: 'new {value}'\n")
+    os.replace(temporary, path)
+    ruleset = await asyncio.wait_for(loaded.get(), 10)
+    assert ruleset.rules[0].message == "new {value}"
+    engine.on_tick(tick("090002", 0))
+    assert [a.message for a in engine.on_tick(tick("090003", 20_000_000_000))] == ["new 200억"]
+
+    write(tmp_path, "more.yaml", GOOD.replace("id: up", "id: up2"))  # a new file
+    ruleset = await asyncio.wait_for(loaded.get(), 10)
+    assert ruleset.ids == ["up2", "up"]  # files in name order: more.yaml, r.yaml
+    watcher.stop()
+    await asyncio.wait_for(task, 5)
+
+
+def test_rules_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "check", str(ROOT / "rules")]) == 0
+    out = capsys.readouterr().out
+    assert "net-buy-100eok  threshold NTBY_TR_PBMN crosses_above 100억" in out
+    write(tmp_path, "r.yaml", GOOD.replace("NTBY_TR_PBMN", "X"))
+    assert main(["rules", "check", str(tmp_path)]) == 1
+    assert f"{tmp_path / 'r.yaml'}:4:12:" in capsys.readouterr().err
+
+
+def test_shipped_rule_tests_pass_and_a_failing_case_is_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = sorted(str(p) for p in (ROOT / "rules" / "tests").glob("*.yaml"))
+    assert main(["rules", "test", *examples]) == 0
+    assert " 0 failed" in capsys.readouterr().out
+    case = (
+        GOOD + "tests:\n  - name: wrong time\n    series: {NTBY_TR_PBMN: 0 200억}\n"
+        "    expect: [{rule: up, time: '09:00:05'}]\n"
+    )
+    assert main(["rules", "test", str(write(tmp_path, "t.yaml", case))]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out
+    assert "- expected, not fired: up 005930 09:00:05" in out
+    assert "+ fired, not expected: up 005930 09:00:01 value=20000000000" in out
+
+
+def test_replay_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = write(tmp_path, "r.yaml", GOOD)
+    lines = [
+        "0|H0UNPGM0|001|005930^090000^1^1^1^1^0^0^0^0^0",
+        "2026-11-20T09:00:01+09:00\t0|H0UNPGM0|001|005930^090001^1^1^1^1^0^0^0^0^0",
+        "2026-11-20T09:00:02+09:00\t0|H0UNPGM0|002|005930^090002^1^1^1^1^0^20000000000^0^0^0"
+        "^000660^090002^1^1^1^1^0^1^0^0^0",
+        "not a frame",
+        '{"header": {"tr_id": "PINGPONG"}}',
+    ]
+    plain = write(tmp_path, "rec.tsv", "\n".join(lines) + "\n")
+    packed = tmp_path / "rec.tsv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert (
+        main(["replay", str(packed), "--rules", str(rules), "--date", "2026-11-20", "--json"]) == 0
+    )
+    captured = capsys.readouterr()
+    [record] = [json.loads(line) for line in captured.out.splitlines()]
+    assert record["rule"] == "up" and record["time"] == "2026-11-20T09:00:02+09:00"
+    assert record["value"] == 20_000_000_000
+    assert f"{packed}:4: skipped: not a data frame" in captured.err
+
+    assert main(["replay", str(plain), "--rules", str(rules), "--date", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "5 lines, 3 frames, 4 ticks, 1 alerts, 1 malformed skipped" in out
+    assert "up    005930       1" in out
+
+
+def test_replay_with_bad_rules_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = write(tmp_path, "r.yaml", "rules: [1]\n")
+    assert main(["replay", "-", "--rules", str(rules)]) == 2
+    assert "the rules have errors" in capsys.readouterr().err
