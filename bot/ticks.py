@@ -99,14 +99,21 @@ def split_frame(text: str) -> Frame:
     return Frame(flag == "1", tr_id, int(count_text), payload)
 
 
+_SECONDS: dict[str, int] = {}  # valid HHMMSS -> seconds: at most 86,400 entries
+
+
 def hhmmss_seconds(hhmmss: str) -> int:
     """``"092237"`` -> seconds since midnight. Raises FrameError when it is not a valid time."""
+    seconds = _SECONDS.get(hhmmss)
+    if seconds is not None:
+        return seconds
     if len(hhmmss) != 6 or not hhmmss.isdigit():
         raise FrameError("time", f"bad time {hhmmss[:10]!r}")
     h, m, s = int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:])
     if h > 23 or m > 59 or s > 59:
         raise FrameError("time", f"bad time {hhmmss!r}")
-    return h * 3600 + m * 60 + s
+    seconds = _SECONDS[hhmmss] = h * 3600 + m * 60 + s
+    return seconds
 
 
 def parse_records(
@@ -124,16 +131,20 @@ def parse_records(
         raise FrameError(
             "fields", f"{len(fields)} fields do not make {count} records of {RECORD_WIDTH}"
         )
-    make = Tick._make
+    new, seconds_of = tuple.__new__, _SECONDS.get  # bound once: this loop is the hot path
     ticks: list[Tick] = []
     for start in range(0, len(fields), stride):
         ticker, hhmmss = fields[start], fields[start + 1]
         try:
             if not ticker:
                 raise FrameError("ticker", "empty ticker")
-            seconds = hhmmss_seconds(hhmmss)
+            seconds = seconds_of(hhmmss)
+            if seconds is None:
+                seconds = hhmmss_seconds(hhmmss)
             ticks.append(
-                make((ticker, day, hhmmss, seconds, *map(int, fields[start + 2 : start + 11])))
+                new(
+                    Tick, (ticker, day, hhmmss, seconds, *map(int, fields[start + 2 : start + 11]))
+                )
             )
         except FrameError as exc:
             if errors is not None:

@@ -153,9 +153,7 @@ def test_change_window_memory_is_bounded(tmp_path: Path) -> None:
         engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}", second))
     # White box: the window lives in the step's closure; it holds only the last 10 s of ticks.
     (step,) = engine._tickers["005930"].steps
-    holds = next(c.cell_contents for c in step.__closure__ if callable(c.cell_contents)
-                 and c.cell_contents.__name__ == "holds")  # fmt: skip
-    window = next(c.cell_contents for c in holds.__closure__ if isinstance(c.cell_contents, deque))
+    window = next(c.cell_contents for c in step.__closure__ if isinstance(c.cell_contents, deque))
     assert 40 <= len(window) <= 44  # 4 ticks a second, seconds t-10 .. t
 
 

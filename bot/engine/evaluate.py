@@ -19,6 +19,7 @@ from bot.engine.templates import render
 from bot.ticks import FIELD_INDEX, Tick
 
 AnyRule = ThresholdRule | SignFlipRule | ChangeRule
+_NONE: list[Alert] = []  # returned when nothing fires; callers only read it
 Step = Callable[[Tick], Alert | None]
 
 
@@ -80,18 +81,26 @@ def _sign_flip(rule: SignFlipRule, firing: Firing) -> Step:
     return step
 
 
-def _runs(holds: Callable[[Tick], Mapping[str, float | None] | None], rule: AnyRule,
-          firing: Firing) -> Step:  # fmt: skip
-    """A state rule: one candidate per run of ticks on which ``holds``, ``for`` seconds in."""
-    wait = rule.for_  # type: ignore[union-attr]
-    start: int | None = None  # tick second where the current run began
-    spent = False  # the run already yielded its candidate (fired or dropped)
-    index = FIELD_INDEX[rule.field]
+def _level(rule: ThresholdRule, firing: Firing) -> Step:
+    """``above``/``below``: one candidate per run of ticks on which it holds, ``for`` seconds in.
+
+    The run logic is written out here and in ``_change`` rather than shared through a callback:
+    it runs for every tick of every state rule.
+    """
+    index, x, above, wait = (
+        FIELD_INDEX[rule.field],
+        rule.threshold,
+        rule.kind == "above",
+        rule.for_,
+    )
+    extra = {"threshold": x}
+    start: int | None = None
+    spent = False
 
     def step(tick: Tick) -> Alert | None:
         nonlocal start, spent
-        extra = holds(tick)
-        if extra is None:
+        value = tick[index]
+        if not (value > x if above else value < x):
             start = None
             return None
         t = tick.seconds
@@ -100,40 +109,44 @@ def _runs(holds: Callable[[Tick], Mapping[str, float | None] | None], rule: AnyR
         if spent or t - start < wait:
             return None
         spent = True
-        return firing.fire(tick, tick[index], extra)
+        return firing.fire(tick, value, extra)
 
     return step
 
 
-def _level(rule: ThresholdRule, firing: Firing) -> Step:
-    index, x, above = FIELD_INDEX[rule.field], rule.threshold, rule.kind == "above"
-    extra = {"threshold": x}
-
-    def holds(tick: Tick) -> Mapping[str, float | None] | None:
-        value = tick[index]
-        return extra if (value > x if above else value < x) else None
-
-    return _runs(holds, rule, firing)
-
-
 def _change(rule: ChangeRule, firing: Firing) -> Step:
-    index, span, needed = FIELD_INDEX[rule.field], rule.window, rule.amount_needed
+    """``change``: value against the window's baseline; one candidate per run, like ``_level``."""
+    index, span, needed, wait = FIELD_INDEX[rule.field], rule.window, rule.amount_needed, rule.for_
     rising = rule.rise is not None
-    window: deque[tuple[int, int]] = deque()  # (second, value), only what the window needs
+    # The window, only as long as it needs to be: tick seconds and values side by side.
+    times: deque[int] = deque()
+    values: deque[int] = deque()
+    start: int | None = None
+    spent = False
 
-    def holds(tick: Tick) -> Mapping[str, float | None] | None:
+    def step(tick: Tick) -> Alert | None:
+        nonlocal start, spent
         t, value = tick.seconds, tick[index]
-        window.append((t, value))
+        times.append(t)
+        values.append(value)
         oldest = t - span
-        while window[0][0] < oldest:  # stops at the current tick at the latest
-            window.popleft()
-        baseline = window[0][1]
-        moved = value - baseline
-        if (moved >= needed) if rising else (-moved >= needed):
-            return {"threshold": needed, "baseline": baseline, "change": moved}
-        return None
+        while times[0] < oldest:  # stops at the current tick at the latest
+            times.popleft()
+            values.popleft()
+        moved = value - values[0]
+        if not ((moved >= needed) if rising else (-moved >= needed)):
+            start = None
+            return None
+        if start is None:
+            start, spent = t, False
+        if spent or t - start < wait:
+            return None
+        spent = True
+        return firing.fire(
+            tick, value, {"threshold": needed, "baseline": values[0], "change": moved}
+        )
 
-    return _runs(holds, rule, firing)
+    return step
 
 
 def make_step(rule: AnyRule, firing: Firing) -> Step:
@@ -198,7 +211,14 @@ class Engine:
         state = self._tickers.get(tick.ticker)
         if state is None or state.day != tick.day:
             state = self._build(tick.ticker, tick.day)
-        return [alert for step in state.steps if (alert := step(tick)) is not None]
+        alerts = _NONE
+        for step in state.steps:
+            alert = step(tick)
+            if alert is not None:
+                if alerts is _NONE:
+                    alerts = []
+                alerts.append(alert)
+        return alerts
 
     def replace_rules(self, ruleset: RuleSet) -> None:
         """Swap in a new rule set between two ticks; unchanged rules keep their state.
