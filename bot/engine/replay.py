@@ -64,9 +64,10 @@ def replay_lines(
     progress: Callable[[ReplayStats], None] | None = None,
 ) -> Iterator[Alert]:
     """Yield the alerts of every tick of ``lines``, in firing order; report bad lines."""
-    days = _Days()
+    day_of = _Days().of
     on_tick = engine.on_tick
     errors: list[FrameError] = []
+    counts = stats.alerts
     for number, line in enumerate(lines, start=1):
         stats.lines += 1
         if progress is not None and number % _PROGRESS_EVERY == 0:
@@ -74,13 +75,11 @@ def replay_lines(
         stamp, tab, frame = line.rstrip("\r\n").partition("\t")
         if not tab:
             frame, stamp = stamp, ""
-        if not frame.strip():
-            continue
-        if frame[0] == "{":
-            stats.control += 1
+        if not frame or frame[0] == "{":
+            stats.control += frame[:1] == "{"  # acks and PINGPONG: not data
             continue
         try:
-            day = days.of(stamp) if stamp else default_day
+            day = day_of(stamp) if stamp else default_day
             envelope = split_frame(frame)
             if envelope.encrypted:
                 raise FrameError("encrypted", "encrypted frame (recordings hold decrypted frames)")
@@ -98,7 +97,7 @@ def replay_lines(
         stats.ticks += len(ticks)
         for tick in ticks:
             for alert in on_tick(tick):
-                stats.alerts[alert.rule, alert.ticker] += 1
+                counts[alert.rule, alert.ticker] += 1
                 yield alert
 
 
