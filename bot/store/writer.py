@@ -1,9 +1,12 @@
 """AlertWriter: alerts from the event loop into the store, in batches, on a worker thread.
 
 ``submit()`` only appends to a queue, so the engine's tick path never waits for the database. The
-writer's ``run()`` task commits what has gathered every ``interval`` seconds, or at once when
-``batch_size`` alerts are waiting, in one transaction per batch on its own thread (alerts and their
-deliveries together), then calls the ``on_commit`` callbacks (e.g. ``sender.wake``) on the loop.
+writer's ``run()`` task commits what has gathered, in one transaction per batch on its own thread
+(alerts and their deliveries together), then calls the ``on_commit`` callbacks (e.g.
+``sender.wake``) on the loop. By default it commits at once (``interval`` 0): alerts that arrive
+while a commit runs form the next batch, so batches grow with the load and an alert on a quiet
+day waits for nobody (benchmarks/bench_latency.py). ``interval`` > 0 waits that long for a batch
+to gather, up to ``batch_size``.
 
 Nothing queued is dropped for a database that is down or locked: the batch stays at the head of
 the queue and is tried again with backoff. An alert the database refuses as such (bad data) is
@@ -61,7 +64,7 @@ class AlertWriter:
         store: AlertSink,
         *,
         batch_size: int = 500,
-        interval: float = 0.05,
+        interval: float = 0.0,
         retry_min: float = 0.1,
         retry_max: float = 5.0,
     ) -> None:
