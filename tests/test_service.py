@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,7 +13,7 @@ from hypothesis import strategies as st
 from bot.alerts import Alert
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
 from bot.service import NOT_KEPT, BotService, parse_duration
-from bot.store import Store, upgrade
+from bot.store import Store
 from bot.ticks import Tick
 
 CHAT, OTHER, ADMIN, STRANGER = 11, 12, 13, 99
@@ -77,17 +75,9 @@ class Rules:
         return self.lines
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "pgmbot.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-def store(template: Path, tmp_path: Path) -> Iterator[Store]:
-    shutil.copy(template, tmp_path / "pgmbot.db")
-    store = Store(f"sqlite:///{tmp_path / 'pgmbot.db'}", allowed_chat_ids=[CHAT, OTHER, ADMIN])
+def store(url: str) -> Iterator[Store]:
+    store = Store(url, allowed_chat_ids=[CHAT, OTHER, ADMIN])
     yield store
     store.close()
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.alerts import Alert
-from bot.store import Store, upgrade
+from bot.store import Store
 from bot.ticks import KST, Tick
 
 DAY = date(2024, 6, 3)
@@ -41,20 +41,6 @@ def alert(
         message=str(kw.get("message", f"{rule} {ticker} {second}")),
         seq=seq,
     )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated file; each test copies it (migrating every time would be slower)."""
-    path = tmp_path_factory.mktemp("template") / "pgmbot.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def url(template: Path, tmp_path: Path) -> str:
-    shutil.copy(template, tmp_path / "pgmbot.db")
-    return f"sqlite:///{tmp_path / 'pgmbot.db'}"
 
 
 @pytest.fixture

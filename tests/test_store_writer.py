@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.alerts import Alert
-from bot.store import AlertWriter, Store, upgrade
+from bot.store import AlertWriter, Store
 from bot.store.writer import WriterClosed
 from bot.ticks import Tick
 
@@ -59,19 +59,6 @@ class GatedStore(CountingStore):
         self.entered.set()
         assert self.gate.wait(10), "the test never opened the gate"
         return super().insert_alerts(alerts, now)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "pgmbot.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def url(template: Path, tmp_path: Path) -> str:
-    shutil.copy(template, tmp_path / "pgmbot.db")
-    return f"sqlite:///{tmp_path / 'pgmbot.db'}"
 
 
 @pytest.fixture
