@@ -79,6 +79,9 @@ class FrameError(ValueError):
         self.kind = kind
 
 
+_new = tuple.__new__  # builds NamedTuples without their Python-level __new__ (hot path)
+
+
 class Frame(NamedTuple):
     """A data frame's envelope: ``flag|tr_id|count|payload``."""
 
@@ -94,9 +97,10 @@ def split_frame(text: str) -> Frame:
     if len(parts) != 4 or parts[0] not in ("0", "1"):
         raise FrameError("envelope", f"not a data frame: {text[:60]!r}")
     flag, tr_id, count_text, payload = parts
-    if not count_text.isdigit() or int(count_text) < 1:
+    count = int(count_text) if count_text.isdigit() else 0
+    if count < 1:
         raise FrameError("envelope", f"bad record count {count_text[:10]!r}")
-    return Frame(flag == "1", tr_id, int(count_text), payload)
+    return _new(Frame, (flag == "1", tr_id, count, payload))
 
 
 _SECONDS: dict[str, int] = {}  # valid HHMMSS -> seconds: at most 86,400 entries
@@ -131,7 +135,7 @@ def parse_records(
         raise FrameError(
             "fields", f"{len(fields)} fields do not make {count} records of {RECORD_WIDTH}"
         )
-    new, seconds_of = tuple.__new__, _SECONDS.get  # bound once: this loop is the hot path
+    new, seconds_of = _new, _SECONDS.get  # bound once: this loop is the hot path
     ticks: list[Tick] = []
     for start in range(0, len(fields), stride):
         ticker, hhmmss = fields[start], fields[start + 1]
