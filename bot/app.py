@@ -1,6 +1,6 @@
 """`pgmbot run`: the feed, the engine, the store and the notifiers in one asyncio program.
 
-    frames ─▶ Feed ─on_ticks─▶ Engine.on_tick ─alerts─▶ AlertWriter (commit + deliveries)
+    frames ─▶ Feed ─on_ticks─▶ Engine.on_ticks ─alerts─▶ AlertWriter (commit + deliveries)
                                                               │ wake
     Telegram /watch … ─▶ BotService ─▶ Store, Feed.set_wanted  ▼
                                                         Sender ─▶ Telegram / console
@@ -72,9 +72,7 @@ class Pipeline:
     fired: int = 0
 
     def on_ticks(self, ticks: list[Tick]) -> None:
-        alerts: list[Alert] = []
-        for tick in ticks:
-            alerts.extend(self.engine.on_tick(tick))
+        alerts = self.engine.on_ticks(ticks)
         if alerts:
             self.fired += len(alerts)
             self.writer.submit(alerts)
@@ -97,8 +95,7 @@ def rebuild_state(engine: Engine, store: Store, directory: Path, day: date) -> i
             parsed = parse_frame(frame, when.astimezone(KST).date() if when else day)
         except FrameError:
             continue  # the feed already reported it when it arrived
-        for tick in parsed:
-            alerts.extend(engine.on_tick(tick))
+        alerts.extend(engine.on_ticks(parsed))
         ticks += len(parsed)
     if alerts:
         stored = store.add_alerts(alerts)

@@ -138,18 +138,15 @@ def parse_records(
     new, seconds_of = _new, _SECONDS.get  # bound once: this loop is the hot path
     ticks: list[Tick] = []
     for start in range(0, len(fields), stride):
-        ticker, hhmmss = fields[start], fields[start + 1]
+        ticker, hhmmss, a, b, c, d, e, f, g, h, i = fields[start : start + RECORD_WIDTH]
         try:
             if not ticker:
                 raise FrameError("ticker", "empty ticker")
             seconds = seconds_of(hhmmss)
             if seconds is None:
                 seconds = hhmmss_seconds(hhmmss)
-            ticks.append(
-                new(
-                    Tick, (ticker, day, hhmmss, seconds, *map(int, fields[start + 2 : start + 11]))
-                )
-            )
+            ticks.append(new(Tick, (ticker, day, hhmmss, seconds, int(a), int(b), int(c),
+                                    int(d), int(e), int(f), int(g), int(h), int(i))))  # fmt: skip
         except FrameError as exc:
             if errors is not None:
                 errors.append(exc)

@@ -6,7 +6,6 @@ import asyncio
 import gzip
 import json
 import os
-from collections import deque
 from datetime import date
 from pathlib import Path
 
@@ -56,6 +55,7 @@ def tick(hhmmss: str, net: int, ticker: str = "005930") -> Tick:
         ("    above: 1\n    below: 2\n", "2:5: rule 'r': a threshold rule needs exactly one of"),
         ("    crosses_above: 1\n    for: 5s\n", "2:5: rule 'r': 'for' only works with above"),
         ("    crosses_above: lots\n", "5:20: rule 'r': crosses_above: 'lots' is not a number"),
+        ("    above: 1.0e+400\n", "5:12: rule 'r': above: inf is not a number a rule can"),
         ("    above: 1\n    message: '{valeu}'\n", "6:14: rule 'r': message: unknown placeholder"),
         ("    above: 1\n    enabled: maybe\n", "6:14: rule 'r': enabled: Input should be a valid"),
     ],
@@ -151,10 +151,10 @@ def test_change_window_memory_is_bounded(tmp_path: Path) -> None:
     for second in range(5000):  # many ticks, 4 per second
         t = 9 * 3600 + second // 4
         engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}", second))
-    # White box: the window lives in the step's closure; it holds only the last 10 s of ticks.
-    (step,) = engine._tickers["005930"].steps
-    window = next(c.cell_contents for c in step.__closure__ if isinstance(c.cell_contents, deque))
-    assert 40 <= len(window) <= 44  # 4 ticks a second, seconds t-10 .. t
+    # White box: the window keeps the first tick of each second of the last 10 s, nothing older.
+    ((times, values, *_),) = engine._tickers["005930"].export()
+    assert list(times) == [t - 10 + i for i in range(11)]
+    assert len(values) == 11
 
 
 async def test_watcher_reloads_valid_edits_and_keeps_the_last_good_rules(tmp_path: Path) -> None:

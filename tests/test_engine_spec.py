@@ -96,6 +96,25 @@ def test_reloading_the_same_rules_mid_stream_changes_nothing(
     assert got == fire(ruleset, ticks)
 
 
+@settings(max_examples=150, deadline=None)
+@given(rules(), rules(), streams(), st.integers(min_value=0, max_value=40))
+def test_a_reload_carries_state_by_definition_not_by_position(
+    ruleset: list[Any], extra: list[Any], ticks: list[Tick], cut: int
+) -> None:
+    # Mid-stream, the rules come back in reverse order with one new rule among them: the old
+    # ones keep their state wherever they now sit, the new one starts from the cut.
+    new = extra[0].model_copy(update={"id": "new"})
+    engine = Engine(RuleSet(tuple(ruleset)))
+    got = []
+    for i, tick in enumerate(ticks):
+        if i == cut:
+            engine.replace_rules(RuleSet((*reversed(ruleset), new)))
+        got += [(a.rule, i, a.value) for a in engine.on_tick(tick)]
+    later = [(rule, cut + i, value) for rule, i, value in fire([new], ticks[cut:])]
+    expected = fire(ruleset, ticks) + (later if cut < len(ticks) else [])
+    assert sorted(got) == sorted(expected)
+
+
 def _frames(ticks: list[Tick], sizes: list[int]) -> list[str]:
     """The same records in multi-record frames of the given sizes (cycled)."""
     lines, i, k = [], 0, 0

@@ -1,26 +1,31 @@
 """The engine: ticks in, alerts out. Pure and synchronous: no clock, no I/O, no asyncio.
 
-Each (rule, ticker) gets a small step function holding that pair's rolling state in its closure,
-built when the ticker is first seen on a trading date; a new date builds fresh ones (values are
-day-cumulative). Per tick the engine runs the ticker's steps; the common path is a comparison.
-The semantics are rules-spec's, restated in docs/RULES.md.
+Per ticker and trading date the engine holds one step function compiled from the rules that apply
+to that ticker (bot.engine.compiler), with every rule's rolling state inside it; a new date builds
+a fresh one (values are day-cumulative). Cooldowns and alert numbering live here, in ``Firing``:
+they run only when a rule has a candidate. The semantics are rules-spec's, restated in
+docs/RULES.md.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 from bot.alerts import Alert
-from bot.engine.spec import ChangeRule, RuleSet, SignFlipRule, ThresholdRule
+from bot.engine.compiler import (
+    NO_ALERTS,
+    AnyRule,
+    Export,
+    State,
+    Step,
+    compile_rules,
+    fresh_state,
+)
+from bot.engine.spec import RuleSet
 from bot.engine.templates import render
-from bot.ticks import FIELD_INDEX, Tick
-
-AnyRule = ThresholdRule | SignFlipRule | ChangeRule
-_NONE: list[Alert] = []  # returned when nothing fires; callers only read it
-Step = Callable[[Tick], Alert | None]
+from bot.ticks import Tick
 
 
 class Firing:
@@ -45,133 +50,28 @@ class Firing:
         return Alert(self.rule.id, tick.ticker, tick, value, message, self.seq)
 
 
-def _crossing(rule: ThresholdRule, firing: Firing) -> Step:
-    index, x, above = FIELD_INDEX[rule.field], rule.threshold, rule.kind == "crosses_above"
-    prev: int | None = None
-
-    def step(tick: Tick) -> Alert | None:
-        nonlocal prev
-        value, before = tick[index], prev
-        prev = value
-        if before is None:
-            return None
-        if (before < x <= value) if above else (before > x >= value):
-            return firing.fire(tick, value, {"threshold": x, "prev": before})
-        return None
-
-    return step
-
-
-def _sign_flip(rule: SignFlipRule, firing: Firing) -> Step:
-    index, min_abs, direction = FIELD_INDEX[rule.field], rule.min_abs, rule.direction
-    sign = 0  # sign of the last qualifying value; 0 before the first
-
-    def step(tick: Tick) -> Alert | None:
-        nonlocal sign
-        value = tick[index]
-        if value == 0 or abs(value) < min_abs:
-            return None  # does not qualify: leaves the sign unchanged
-        before, sign = sign, (1 if value > 0 else -1)
-        if before == 0 or before == sign:
-            return None
-        if direction == "any" or (direction == "to_positive") == (sign > 0):
-            return firing.fire(tick, value, {"threshold": min_abs})
-        return None
-
-    return step
-
-
-def _level(rule: ThresholdRule, firing: Firing) -> Step:
-    """``above``/``below``: one candidate per run of ticks on which it holds, ``for`` seconds in.
-
-    The run logic is written out here and in ``_change`` rather than shared through a callback:
-    it runs for every tick of every state rule.
-    """
-    index, x, above, wait = (
-        FIELD_INDEX[rule.field],
-        rule.threshold,
-        rule.kind == "above",
-        rule.for_,
-    )
-    extra = {"threshold": x}
-    start: int | None = None
-    spent = False
-
-    def step(tick: Tick) -> Alert | None:
-        nonlocal start, spent
-        value = tick[index]
-        if not (value > x if above else value < x):
-            start = None
-            return None
-        t = tick.seconds
-        if start is None:
-            start, spent = t, False
-        if spent or t - start < wait:
-            return None
-        spent = True
-        return firing.fire(tick, value, extra)
-
-    return step
-
-
-def _change(rule: ChangeRule, firing: Firing) -> Step:
-    """``change``: value against the window's baseline; one candidate per run, like ``_level``."""
-    index, span, needed, wait = FIELD_INDEX[rule.field], rule.window, rule.amount_needed, rule.for_
-    rising = rule.rise is not None
-    # The window, only as long as it needs to be: tick seconds and values side by side.
-    times: deque[int] = deque()
-    values: deque[int] = deque()
-    start: int | None = None
-    spent = False
-
-    def step(tick: Tick) -> Alert | None:
-        nonlocal start, spent
-        t, value = tick.seconds, tick[index]
-        times.append(t)
-        values.append(value)
-        oldest = t - span
-        while times[0] < oldest:  # stops at the current tick at the latest
-            times.popleft()
-            values.popleft()
-        moved = value - values[0]
-        if not ((moved >= needed) if rising else (-moved >= needed)):
-            start = None
-            return None
-        if start is None:
-            start, spent = t, False
-        if spent or t - start < wait:
-            return None
-        spent = True
-        return firing.fire(
-            tick, value, {"threshold": needed, "baseline": values[0], "change": moved}
-        )
-
-    return step
-
-
-def make_step(rule: AnyRule, firing: Firing) -> Step:
-    """The step function of ``rule`` for one ticker, with fresh state."""
-    if isinstance(rule, ThresholdRule):
-        return _crossing(rule, firing) if rule.kind.startswith("crosses") else _level(rule, firing)
-    if isinstance(rule, SignFlipRule):
-        return _sign_flip(rule, firing)
-    return _change(rule, firing)
-
-
 def definition_key(rule: AnyRule) -> str:
     """Equal keys mean equal firing behaviour (message and description do not count)."""
     return json.dumps(rule.definition(), sort_keys=True, default=str)
 
 
 class _Ticker:
-    """One ticker's steps for one trading date."""
+    """One ticker's compiled step for one trading date, and what a reload carries over."""
 
-    __slots__ = ("day", "parts", "steps")
+    __slots__ = ("day", "export", "firings", "keys", "step")
 
-    def __init__(self, day: date) -> None:
+    def __init__(
+        self, day: date, keys: list[str], firings: list[Firing], step: Step, export: Export
+    ) -> None:
         self.day = day
-        self.parts: dict[str, tuple[Step, Firing]] = {}  # definition key -> step, firing
-        self.steps: list[Step] = []
+        self.keys = keys  # definition keys of the step's rules, in order
+        self.firings = firings
+        self.step = step
+        self.export = export  # the rules' states, in order
+
+    def kept(self) -> dict[str, tuple[State, Firing]]:
+        """Each rule's state and firing, by definition key."""
+        return dict(zip(self.keys, zip(self.export(), self.firings, strict=True), strict=True))
 
 
 class Engine:
@@ -194,30 +94,35 @@ class Engine:
         return rules
 
     def _build(self, ticker: str, day: date, old: _Ticker | None = None) -> _Ticker:
-        state = _Ticker(day)
-        for key, rule in self._applicable(ticker):
-            kept = old.parts.get(key) if old is not None else None
-            if kept is not None:
-                kept[1].rule = rule  # same behaviour; new message or description
-                state.parts[key] = kept
-            else:
-                firing = Firing(rule)
-                state.parts[key] = (make_step(rule, firing), firing)
-            state.steps.append(state.parts[key][0])
-        self._tickers[ticker] = state
-        return state
+        kept = old.kept() if old is not None else {}
+        applicable = self._applicable(ticker)
+        states: list[State] = []
+        firings: list[Firing] = []
+        for key, rule in applicable:
+            state, firing = kept.get(key) or (fresh_state(rule), Firing(rule))
+            firing.rule = rule  # same behaviour; maybe a new message or description
+            states.append(state)
+            firings.append(firing)
+        rules = [rule for _, rule in applicable]
+        step, export = compile_rules(rules)([f.fire for f in firings], states)
+        built = _Ticker(day, [key for key, _ in applicable], firings, step, export)
+        self._tickers[ticker] = built
+        return built
 
     def on_tick(self, tick: Tick) -> list[Alert]:
-        state = self._tickers.get(tick.ticker)
-        if state is None or state.day != tick.day:
-            state = self._build(tick.ticker, tick.day)
-        alerts = _NONE
-        for step in state.steps:
-            alert = step(tick)
-            if alert is not None:
-                if alerts is _NONE:
-                    alerts = []
-                alerts.append(alert)
+        return self.on_ticks((tick,))
+
+    def on_ticks(self, ticks: Iterable[Tick]) -> list[Alert]:
+        """The alerts of several ticks in order (a frame's records): one call for all of them."""
+        alerts = NO_ALERTS
+        tickers = self._tickers
+        for tick in ticks:
+            state = tickers.get(tick.ticker)
+            if state is None or state.day != tick.day:
+                state = self._build(tick.ticker, tick.day)
+            fired = state.step(tick)
+            if fired:
+                alerts = [*alerts, *fired]
         return alerts
 
     def replace_rules(self, ruleset: RuleSet) -> None:

@@ -65,7 +65,7 @@ def replay_lines(
 ) -> Iterator[Alert]:
     """Yield the alerts of every tick of ``lines``, in firing order; report bad lines."""
     day_of = _Days().of
-    on_tick = engine.on_tick
+    on_ticks = engine.on_ticks
     errors: list[FrameError] = []
     counts = stats.alerts
     for number, line in enumerate(lines, start=1):
@@ -95,10 +95,9 @@ def replay_lines(
             errors.clear()
         stats.frames += 1
         stats.ticks += len(ticks)
-        for tick in ticks:
-            for alert in on_tick(tick):
-                counts[alert.rule, alert.ticker] += 1
-                yield alert
+        for alert in on_ticks(ticks):
+            counts[alert.rule, alert.ticker] += 1
+            yield alert
 
 
 def _progress(stats: ReplayStats, stream: TextIO = sys.stderr) -> None:

@@ -6,6 +6,7 @@ rules-spec). Loading collects every problem of every file as ``file:line:column:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ def parse_amount(value: object) -> int | float:
     """``10000000000``, ``10_000_000_000``, ``"100억"``, ``"1.5조"``, ``"5000만"`` -> a number."""
     if isinstance(value, bool):
         raise ValueError("expected a number, got true/false")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a number a rule can compare with")
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
