@@ -43,6 +43,11 @@ def test_migrations_make_exactly_the_models(tmp_path: Path) -> None:
     assert schema_diff(url) == []
 
 
+def test_migrations_make_exactly_the_models_on_postgresql(postgres_url: str) -> None:
+    assert current_revision(postgres_url) == head_revision()  # the fixture's upgrade()
+    assert schema_diff(postgres_url) == []
+
+
 def test_a_model_change_without_migration_shows(tmp_path: Path) -> None:
     """The comparison can fail: drop a column the models have, and it reports it."""
     path = tmp_path / "drift.db"
@@ -69,15 +74,24 @@ def test_upgrade_creates_the_directory_and_is_idempotent(tmp_path: Path) -> None
     store.close()
 
 
-def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
-    url = url_of(tmp_path / "down.db")
-    upgrade(url)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_downgrade_to_base_and_up_again(backend: str, request: pytest.FixtureRequest) -> None:
+    if backend == "sqlite":
+        url = url_of(request.getfixturevalue("tmp_path") / "down.db")
+        upgrade(url)
+    else:
+        url = request.getfixturevalue("postgres_url")  # migrated
     downgrade(alembic_config(url), "base")
     engine = make_engine(url)
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     engine.dispose()
     upgrade(url)
     assert schema_diff(url) == []
+
+
+def test_store_refuses_a_database_it_cannot_run_on() -> None:
+    with pytest.raises(StoreError, match="SQLite or PostgreSQL, not mysql"):
+        Store("mysql://pgmbot@127.0.0.1/pgmbot")
 
 
 def test_store_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
@@ -107,6 +121,18 @@ def test_db_upgrade_command_on_a_fresh_file(
     assert schema_diff(url_of(db)) == []
     assert main(["db", "upgrade", "--config", str(config)]) == 0
     assert f"already at {head_revision()}" in capsys.readouterr().out
+
+
+def test_db_upgrade_command_on_postgresql(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    downgrade(alembic_config(postgres_url), "base")  # an empty database
+    config = tmp_path / "config.yaml"
+    config.write_text(f"storage:\n  url: {postgres_url}\n", encoding="utf-8")
+    assert main(["db", "upgrade", "--config", str(config)]) == 0
+    assert f"upgraded empty -> {head_revision()}" in capsys.readouterr().out
+    assert schema_diff(postgres_url) == []
+    Store(postgres_url).close()  # opens: the schema is the one this code needs
 
 
 def test_db_upgrade_reads_config_yaml_in_the_working_directory(

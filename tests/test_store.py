@@ -1,5 +1,5 @@
-"""The Store on real SQLite files: alerts stored once, deliveries per recipient, the outbox states,
-watches and mutes, and what survives a restart."""
+"""The Store on a real SQLite file and a real PostgreSQL server: alerts stored once, deliveries per
+recipient, the outbox states, watches and mutes, and what survives a restart."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Select, create_engine, select
 
 from bot.alerts import Alert
 from bot.store import Store
+from bot.store.models import DeliveryRow
 from bot.ticks import KST, Tick
 
 DAY = date(2024, 6, 3)
@@ -44,19 +47,33 @@ def alert(
 
 
 @pytest.fixture
+def url(each_backend_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (but the SQLite section at the end)."""
+    return each_backend_url
+
+
+@pytest.fixture
 def store(url: str) -> Iterator[Store]:
     store = Store(url, allowed_chat_ids=ALLOWED)
     yield store
     store.close()
 
 
+def read(url: str, query: Select[Any]) -> list[Any]:
+    """Rows as another process would read them, on a connection of its own."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query))
+    finally:
+        engine.dispose()
+
+
 def deliveries(url: str) -> list[tuple[int, int, str]]:
-    """(alert id, chat, state) of every delivery, read with plain sqlite3."""
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        rows = db.execute(
-            "SELECT alert_id, chat_id, state FROM deliveries ORDER BY alert_id, chat_id"
-        )
-        return list(rows)
+    """(alert id, chat, state) of every delivery."""
+    d = DeliveryRow.__table__.c
+    query = select(d.alert_id, d.chat_id, d.state).order_by(d.alert_id, d.chat_id)
+    return [tuple(row) for row in read(url, query)]
 
 
 # -- alerts ----------------------------------------------------------------------------------
@@ -215,11 +232,9 @@ def test_mark_sent(url: str, store: Store) -> None:
     )  # a second confirmation changes nothing
     assert [r.id for r in store.pending_deliveries(now=NOW)] == [rows[1].id]
     assert store.pending_count() == 1
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        (sent_at,) = db.execute(
-            "SELECT sent_at FROM deliveries WHERE id = ?", (rows[0].id,)
-        ).fetchone()
-    assert sent_at.startswith("2024-06-03 00:30:01")
+    d = DeliveryRow.__table__.c
+    [(sent_at,)] = read(url, select(d.sent_at).where(d.id == rows[0].id))
+    assert sent_at == NOW + timedelta(seconds=1)
     assert store.delivery_counts() == {"sent": 1, "pending": 1}
 
 
@@ -324,9 +339,10 @@ def test_mute_checks_its_arguments(store: Store) -> None:
         store.mute(1, "x", datetime(2024, 1, 1), now=NOW)
 
 
-# -- SQLite ----------------------------------------------------------------------------------
+# -- concurrency and SQLite ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("each_backend_url", ["url"], ids=["sqlite"], indirect=True)
 def test_wal_mode_and_foreign_keys(url: str, store: Store) -> None:
     store.add_watches(1, ["005930"])
     path = url.removeprefix("sqlite:///")
@@ -339,8 +355,9 @@ def test_wal_mode_and_foreign_keys(url: str, store: Store) -> None:
 
 
 def test_two_stores_write_at_once_without_locking_errors(url: str) -> None:
-    """Two processes' worth of stores, each a writer thread against the same file: every
-    read-then-write transaction takes the lock first, so none fails with 'database is locked'."""
+    """Two processes' worth of stores, each a writer thread, on one database. SQLite: every
+    read-then-write transaction takes the lock first, so none fails with 'database is locked'.
+    PostgreSQL: inserts that meet on a key skip or update (ON CONFLICT), none fails on it."""
     stores = [Store(url, allowed_chat_ids=ALLOWED) for _ in range(2)]
     stores[0].add_watches(1, ["005930"])
     errors: list[BaseException] = []

@@ -28,9 +28,8 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
+    make_url,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -154,6 +153,7 @@ _ALERT_COLUMNS = [
     *_TICK_COLUMNS,
     *(alerts_t.c[n] for n in ("id", "rule", "value", "message", "seq", "created_at")),
 ]
+_DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}  # the databases pgmbot runs on
 
 
 class Store:
@@ -171,6 +171,9 @@ class Store:
         self.url = url
         self.allowed_chat_ids = frozenset(allowed_chat_ids)
         self._allowed = sorted(self.allowed_chat_ids)  # for IN (...)
+        backend = make_url(url).get_backend_name()
+        if backend not in _DIALECTS:
+            raise StoreError(f"pgmbot keeps its data in SQLite or PostgreSQL, not {backend}")
         self._engine: Engine = make_engine(url, busy_timeout=busy_timeout)
         self._writer = writer(self._engine)
         try:
@@ -247,25 +250,11 @@ class Store:
             for a in alerts
         ]
         key_columns = [alerts_t.c[name] for name in _KEY]
-        statement = _insert_ignoring_duplicates(conn, alerts_t, _KEY)
-        if statement is None:  # another database: look first (we hold the write transaction)
-            existing = self._existing_keys(conn, [alert_key(a) for a in alerts])
-            rows = [r for r in rows if tuple(r[k] for k in _KEY) not in existing]
-            statement = insert(alerts_t)
-        if not rows:
-            return {}
+        statement = _insert_on_conflict(conn, alerts_t, _KEY)
         # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
         # ("insertmanyvalues") and caches one compiled statement for every batch size.
         result = conn.execute(statement.returning(*key_columns, alerts_t.c.id), rows)
         return {tuple(row[:5]): row.id for row in result}  # type: ignore[misc]
-
-    def _existing_keys(self, conn: Connection, keys: list[AlertKey]) -> set[AlertKey]:
-        found: set[AlertKey] = set()
-        columns = tuple_(*(alerts_t.c[name] for name in _KEY))
-        for chunk in _chunks(keys, _CHUNK // len(_KEY)):
-            rows = conn.execute(select(*(alerts_t.c[n] for n in _KEY)).where(columns.in_(chunk)))
-            found.update(tuple(r) for r in rows)  # type: ignore[misc]
-        return found
 
     def _deliveries_for(
         self, conn: Connection, inserted: list[tuple[int, Alert]], now: datetime
@@ -425,9 +414,10 @@ class Store:
         made for it until ``unblock(chat_id)``."""
         now = utc_now()
         error = error[:_ERROR_MAX]
+        row = {"chat_id": chat_id, "error": error, "blocked_at": now}
         with self._writer.begin() as conn:
-            conn.execute(delete(blocked_t).where(blocked_t.c.chat_id == chat_id))
-            conn.execute(insert(blocked_t).values(chat_id=chat_id, error=error, blocked_at=now))
+            block = _insert_on_conflict(conn, blocked_t, ["chat_id"], ["error", "blocked_at"])
+            conn.execute(block, row)
             result = conn.execute(
                 update(deliveries_t)
                 .where(deliveries_t.c.chat_id == chat_id)
@@ -480,15 +470,11 @@ class Store:
         wanted = list(dict.fromkeys(check_ticker(t) for t in tickers))
         if not wanted:
             return []
-        now = utc_now()
+        rows = [{"chat_id": chat_id, "ticker": t, "created_at": utc_now()} for t in wanted]
         with self._writer.begin() as conn:
-            have = self._watched_by(conn, chat_id)
-            added = [t for t in wanted if t not in have]
-            if added:
-                conn.execute(
-                    insert(watches_t),
-                    [{"chat_id": chat_id, "ticker": t, "created_at": now} for t in added],
-                )
+            statement = _insert_on_conflict(conn, watches_t, ("chat_id", "ticker"))
+            new = set(conn.execute(statement.returning(watches_t.c.ticker), rows).scalars())
+        added = [t for t in wanted if t in new]
         if added:
             log.info("watches added chat=%s tickers=%s", chat_id, ",".join(added))
         return added
@@ -556,24 +542,11 @@ class Store:
             raise ValueError(f"mute kind must be 'rule' or 'ticker', not {kind!r}")
         if not target:
             raise ValueError("nothing to mute: the target is empty")
+        row = dict(chat_id=chat_id, kind=kind, target=target, until=until, created_at=now)
         with self._writer.begin() as conn:
-            conn.execute(
-                delete(mutes_t).where(
-                    or_(
-                        and_(
-                            mutes_t.c.chat_id == chat_id,
-                            mutes_t.c.kind == kind,
-                            mutes_t.c.target == target,
-                        ),
-                        mutes_t.c.until <= now,  # expired ones, anyone's: tidy up
-                    )
-                )
-            )
-            conn.execute(
-                insert(mutes_t).values(
-                    chat_id=chat_id, kind=kind, target=target, until=until, created_at=now
-                )
-            )
+            conn.execute(delete(mutes_t).where(mutes_t.c.until <= now))  # anyone's: tidy up
+            key = ["chat_id", "kind", "target"]
+            conn.execute(_insert_on_conflict(conn, mutes_t, key, ["until", "created_at"]), row)
         log.info("muted chat=%s kind=%s target=%s until=%s", chat_id, kind, target, until)
         return Mute(chat_id, target, kind, until.astimezone(UTC))
 
@@ -642,14 +615,19 @@ def _pending(row: Any) -> PendingDelivery:
     )
 
 
-def _insert_ignoring_duplicates(conn: Connection, table: Any, key: Sequence[str]) -> Insert | None:
-    """``INSERT … ON CONFLICT (key) DO NOTHING`` in this connection's dialect, if it has one."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key))
-    if name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key))
-    return None
+def _insert_on_conflict(
+    conn: Connection, table: Any, key: Sequence[str], update: Sequence[str] = ()
+) -> Insert:
+    """``INSERT … ON CONFLICT (key) DO NOTHING``, or ``DO UPDATE`` of the ``update`` columns.
+
+    Never look first, then insert: on PostgreSQL two transactions that both looked and saw
+    nothing would both insert, and the second would fail on the key.
+    """
+    statement = _DIALECTS[conn.dialect.name].insert(table)
+    if update:
+        changed = {name: statement.excluded[name] for name in update}
+        return statement.on_conflict_do_update(index_elements=list(key), set_=changed)
+    return statement.on_conflict_do_nothing(index_elements=list(key))
 
 
 __all__ = [
