@@ -57,7 +57,7 @@ def parse_all(frames: list[str]) -> int:
     ticks = 0
     for text in frames:
         frame = split_frame(text)
-        ticks += len(parse_records(frame.payload, frame.count, DAY))
+        ticks += len(parse_records(frame.payload, frame.records, DAY))
     return ticks
 
 

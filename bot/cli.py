@@ -113,8 +113,9 @@ def config_check_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
     try:
-        return args.handler(args)
+        return handler(args)
     except KeyboardInterrupt:
         return 130
 

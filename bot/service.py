@@ -201,7 +201,7 @@ class BotService:
             self.refresh_feed()
         return removed
 
-    def list(self, chat_id: int) -> list[SubStatus]:
+    def watch_list(self, chat_id: int) -> list[SubStatus]:
         """This chat's codes, sorted, with the feed's state of each."""
         self._chat(chat_id)
         return [self.feed.status(ticker) for ticker in self.store.watches(chat_id)]

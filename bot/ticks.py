@@ -60,11 +60,12 @@ class Tick(NamedTuple):
 
     def value(self, field: str) -> int:
         """A numeric column by its KIS name (e.g. ``NTBY_TR_PBMN``)."""
-        return self[FIELD_INDEX[field]]
+        return self[FIELD_INDEX[field]]  # type: ignore[return-value]  # a numeric column
 
     def columns(self) -> dict[str, int | str]:
         """All 11 columns by KIS name, as received (numbers as ints)."""
-        return dict(zip(COLUMNS, (self.ticker, self.hhmmss, *self[_FIRST_NUMERIC:]), strict=True))
+        numbers: tuple[int, ...] = self[_FIRST_NUMERIC:]  # type: ignore[assignment]
+        return dict(zip(COLUMNS, (self.ticker, self.hhmmss, *numbers), strict=True))
 
 
 #: KIS numeric column name -> index into Tick.
@@ -87,7 +88,7 @@ class Frame(NamedTuple):
 
     encrypted: bool
     tr_id: str
-    count: int
+    records: int  # how many records the payload holds
     payload: str
 
 
@@ -166,7 +167,7 @@ def parse_frame(text: str, day: date, errors: list[FrameError] | None = None) ->
     frame = split_frame(text)
     if frame.encrypted:
         raise FrameError("encrypted", "encrypted frame: decrypt the payload before parsing")
-    return parse_records(frame.payload, frame.count, day, errors)
+    return parse_records(frame.payload, frame.records, day, errors)
 
 
 def today_kst() -> date:

@@ -202,7 +202,7 @@ async def test_strangers_are_refused(service: BotService, store: Store) -> None:
     with pytest.raises(PermissionError):
         await service.watch(STRANGER, ["005930"])
     with pytest.raises(PermissionError):
-        service.list(STRANGER)
+        service.watch_list(STRANGER)
     assert store.watches(STRANGER) == []
 
 
@@ -221,10 +221,10 @@ async def test_unwatch(service: BotService, feed: MemoryFeed, store: Store) -> N
 
 
 async def test_list_shows_each_code_with_its_state(service: BotService, feed: MemoryFeed) -> None:
-    assert service.list(CHAT) == []
+    assert service.watch_list(CHAT) == []
     feed.slow.add("000660")
     await service.watch(CHAT, ["005930", "000660"])
-    assert [(s.ticker, s.state) for s in service.list(CHAT)] == [
+    assert [(s.ticker, s.state) for s in service.watch_list(CHAT)] == [
         ("000660", SubState.PENDING),
         ("005930", SubState.LIVE),
     ]
@@ -341,7 +341,7 @@ async def test_status(service: BotService, store: Store, rules: Rules) -> None:
 
 async def test_a_chat_that_writes_again_is_unblocked(service: BotService, store: Store) -> None:
     store.mark_blocked(CHAT, "Forbidden: bot was blocked by the user")
-    service.list(CHAT)
+    service.watch_list(CHAT)
     assert store.blocked_chats() == set()
 
 

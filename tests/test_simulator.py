@@ -223,8 +223,8 @@ async def test_multi_record_frames_group_one_tr_id() -> None:
     counts = set()
     for text in frames:
         frame = split_frame(text)
-        counts.add(frame.count)
-        assert frame.count <= 2
+        counts.add(frame.records)
+        assert frame.records <= 2
         tickers = {tick.ticker for tick in parse_frame(text, DAY)}
         assert tickers <= wanted[frame.tr_id]
     assert 2 in counts
@@ -423,7 +423,7 @@ async def test_encrypted_frames_decrypt_with_the_ack_key() -> None:
             frame = split_frame(await next_message(ws, lambda m: m[0] in "01"))
     assert frame.encrypted
     payload = decrypt_payload(frame.payload, output["key"], output["iv"])
-    ticks = parse_records(payload, frame.count, DAY)
+    ticks = parse_records(payload, frame.records, DAY)
     assert {t.ticker for t in ticks} <= {"005930", "000660"}
     assert ticks and all(t.ntby_cnqn == t.shnu_cnqn - t.seln_cnqn for t in ticks)
 
@@ -452,7 +452,7 @@ async def test_replay_filters_by_subscription(tmp_path: Path) -> None:
             await subscribe(ws, key, "035720")
             await asyncio.wait_for(sim.replay_finished.wait(), TIMEOUT)
             frames, ticks = await collect_ticks(ws, 6)
-    assert all(split_frame(f).count == 1 for f in frames)
+    assert all(split_frame(f).records == 1 for f in frames)
     assert [(t.ticker, t.hhmmss) for t in ticks] == [
         *(("005930", f"0900{n:02d}") for n in range(5)),
         ("035720", "090009"),

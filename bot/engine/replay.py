@@ -83,7 +83,7 @@ def replay_lines(
             envelope = split_frame(frame)
             if envelope.encrypted:
                 raise FrameError("encrypted", "encrypted frame (recordings hold decrypted frames)")
-            ticks = parse_records(envelope.payload, envelope.count, day, errors)
+            ticks = parse_records(envelope.payload, envelope.records, day, errors)
         except (FrameError, ValueError) as exc:
             stats.bad += 1
             report(source, number, str(exc))

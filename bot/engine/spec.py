@@ -164,7 +164,7 @@ class ThresholdRule(_RuleBase):
 
     @property
     def threshold(self) -> float:
-        value = getattr(self, self.kind)
+        value: float | None = getattr(self, self.kind)
         assert value is not None
         return value
 

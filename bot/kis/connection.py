@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -74,7 +75,7 @@ class Backoff:
         self._attempt = 0
 
     def next(self) -> float:
-        base = self.minimum * 2 ** min(self._attempt, 30)
+        base = self.minimum * math.ldexp(1.0, min(self._attempt, 30))  # doubles each time
         self._attempt += 1
         return min(self.maximum, base * self._rng.uniform(1.0, 1.25))
 
@@ -311,8 +312,8 @@ class Connection:
             except PayloadCryptoError as exc:
                 self.sink.bad("decrypt", f"{exc}: {_show(data)}")
                 return
-            frame = Frame(False, frame.tr_id, frame.count, payload)
-            text = f"0|{frame.tr_id}|{frame.count:03d}|{payload}"
+            frame = Frame(False, frame.tr_id, frame.records, payload)
+            text = f"0|{frame.tr_id}|{frame.records:03d}|{payload}"
         self.sink.data(frame, text)
 
     def _decrypt(self, payload: str) -> str:

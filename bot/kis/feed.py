@@ -154,13 +154,13 @@ class Feed:
                 self._notice("record", "cannot record frames error=%s", exc)
         errors: list[FrameError] = []
         try:
-            ticks = parse_records(frame.payload, frame.count, received.date(), errors)
+            ticks = parse_records(frame.payload, frame.records, received.date(), errors)
         except FrameError as exc:
             self.bad(exc.kind, f"{exc}: {text[:120]!r}")
             return
         for error in errors:
             self.bad(error.kind, str(error))
-        if frame.payload.count("^") + 1 != frame.count * RECORD_WIDTH:
+        if frame.payload.count("^") + 1 != frame.records * RECORD_WIDTH:
             self._notice(
                 "stride",
                 "records wider than %d fields tr_id=%s: the first %d are used",

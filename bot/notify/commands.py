@@ -13,7 +13,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
@@ -28,7 +28,7 @@ from bot.notify.format import MAX_MESSAGE, esc_clipped, join, pack
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
-Handler = Callable[[Update, Context], Awaitable[None]]
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 Service = Any  # bot.service.BotService; typed loosely so that tests may pass their own
 
 
@@ -168,7 +168,7 @@ async def cmd_unwatch(update: Update, context: Context) -> None:
 async def cmd_list(update: Update, context: Context) -> None:
     """List this chat's watched codes with their subscription state."""
     no_arguments(context)
-    statuses = await settle(service_of(context).list(chat_id_of(update)))
+    statuses = await settle(service_of(context).watch_list(chat_id_of(update)))
     await answer(update, replies.watch_list(statuses))
 
 

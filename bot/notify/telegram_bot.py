@@ -143,6 +143,13 @@ def file_url(base_url: str) -> str:
     return f"{root}/file/{last}" if root else f"{base_url}/file"
 
 
+def _request(timeout: float, connection_pool_size: int = 1) -> HTTPXRequest:
+    """PTB's HTTP client with our connect and read timeouts."""
+    return HTTPXRequest(
+        connection_pool_size=connection_pool_size, connect_timeout=timeout, read_timeout=timeout
+    )
+
+
 class TelegramBot:
     """The bot: command handlers, long polling, admin notices, and the transport for alerts.
 
@@ -168,15 +175,14 @@ class TelegramBot:
         self.settings = settings
         self._poll_timeout = poll_timeout
         redact_in_logs(settings.token.get_secret_value())
-        timeouts = {"connect_timeout": request_timeout, "read_timeout": request_timeout}
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.token.get_secret_value())
             .base_url(settings.base_url)
             .base_file_url(file_url(settings.base_url))
             .defaults(Defaults(link_preview_options=_NO_PREVIEW))
-            .request(HTTPXRequest(connection_pool_size=16, **timeouts))
-            .get_updates_request(HTTPXRequest(**timeouts))
+            .request(_request(request_timeout, connection_pool_size=16))
+            .get_updates_request(_request(request_timeout))
             .build()
         )
         allowed = {*settings.allowed_chat_ids, *settings.admin_chat_ids}  # admins may always

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.alerts import Alert
 from bot.store.db import BUSY_TIMEOUT, make_engine, safe_url, writer
 from bot.store.migrate import head_revision, upgrade
-from bot.store.models import AlertRow, BlockedChatRow, DeliveryRow, MuteRow, WatchRow
+from bot.store.models import AlertRow, Base, BlockedChatRow, DeliveryRow, MuteRow, WatchRow
 from bot.store.writer import AlertWriter
 from bot.ticks import NUMERIC_FIELDS, Tick
 
@@ -49,11 +49,10 @@ _NUMERIC = tuple(name.lower() for name in NUMERIC_FIELDS)
 _ERROR_MAX = 500  # characters of a delivery error kept
 _CHUNK = 400  # rows per IN (...) list: under SQLite's bound-parameter limit with room to spare
 
-alerts_t = AlertRow.__table__
-deliveries_t = DeliveryRow.__table__
-watches_t = WatchRow.__table__
-mutes_t = MuteRow.__table__
-blocked_t = BlockedChatRow.__table__
+alerts_t, deliveries_t, watches_t, mutes_t, blocked_t = (
+    Base.metadata.tables[row.__tablename__]
+    for row in (AlertRow, DeliveryRow, WatchRow, MuteRow, BlockedChatRow)
+)
 
 AlertKey = tuple[str, str, date, int, int]  # rule, ticker, day, seconds, seq
 
@@ -254,7 +253,7 @@ class Store:
         # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
         # ("insertmanyvalues") and caches one compiled statement for every batch size.
         result = conn.execute(statement.returning(*key_columns, alerts_t.c.id), rows)
-        return {tuple(row[:5]): row.id for row in result}  # type: ignore[misc]
+        return {tuple(row[:5]): row.id for row in result}
 
     def _deliveries_for(
         self, conn: Connection, inserted: list[tuple[int, Alert]], now: datetime
@@ -265,14 +264,14 @@ class Store:
         tickers = sorted({alert.ticker for _, alert in inserted})
         watchers: dict[str, list[int]] = {}
         for chunk in _chunks(tickers):
-            rows = conn.execute(
+            found = conn.execute(
                 select(watches_t.c.ticker, watches_t.c.chat_id)
                 .where(watches_t.c.ticker.in_(chunk))
                 .where(watches_t.c.chat_id.in_(self._allowed))
                 .where(watches_t.c.chat_id.not_in(select(blocked_t.c.chat_id)))
                 .order_by(watches_t.c.chat_id)
             )
-            for ticker, chat_id in rows:
+            for ticker, chat_id in found:
                 watchers.setdefault(ticker, []).append(chat_id)
         if not watchers:
             return []
@@ -354,7 +353,7 @@ class Store:
                 due = list(takewhile(lambda row: row.next_attempt_at <= now, queued))
                 ranked += [(rank, chat_id, row.id) for rank, row in enumerate(due)]
             chosen = [i for _, _, i in sorted(ranked)[:limit]]
-            rows = []
+            rows: list[Any] = []
             for chunk in _chunks(chosen):
                 rows += conn.execute(_PENDING_ROWS.where(deliveries_t.c.id.in_(chunk))).all()
         rows.sort(key=lambda row: (row.chat_id, row[_TICK_WIDTH + 3]))  # chat, alert id
@@ -623,7 +622,8 @@ def _insert_on_conflict(
     Never look first, then insert: on PostgreSQL two transactions that both looked and saw
     nothing would both insert, and the second would fail on the key.
     """
-    statement = _DIALECTS[conn.dialect.name].insert(table)
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table)
     if update:
         changed = {name: statement.excluded[name] for name in update}
         return statement.on_conflict_do_update(index_elements=list(key), set_=changed)

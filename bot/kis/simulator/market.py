@@ -47,7 +47,7 @@ def base_price(ticker: str) -> int:
     if ticker in PROFILES:
         return PROFILES[ticker][0]
     fraction = zlib.crc32(ticker.encode()) / 0xFFFFFFFF
-    price = 3_000 * 50**fraction  # log-uniform between 3,000 and 150,000
+    price = 3_000 * math.pow(50, fraction)  # log-uniform between 3,000 and 150,000
     return round(price / tick_size(price)) * tick_size(price)
 
 

@@ -127,9 +127,9 @@ def split_records(frame: str) -> tuple[str, list[list[str]]]:
     if envelope.encrypted:
         raise FrameError("encrypted", "encrypted frame in a recording")
     fields = envelope.payload.split("^")
-    stride, rest = divmod(len(fields), envelope.count)
+    stride, rest = divmod(len(fields), envelope.records)
     if rest or stride < 1:
-        raise FrameError("fields", f"{len(fields)} fields do not make {envelope.count} records")
+        raise FrameError("fields", f"{len(fields)} fields do not make {envelope.records} records")
     return envelope.tr_id, [fields[i : i + stride] for i in range(0, len(fields), stride)]
 
 
