@@ -8,8 +8,30 @@ from datetime import date, datetime
 from bot.ticks import Tick
 
 
+class FiredOnTick:
+    """What an alert, stored or about to be sent, tells of the tick it fired on."""
+
+    __slots__ = ()
+    tick: Tick  # all 11 columns
+
+    @property
+    def day(self) -> date:
+        """Trading date, KST."""
+        return self.tick.day
+
+    @property
+    def time(self) -> datetime:
+        """Tick time, KST (ISO 8601 with +09:00 via ``.isoformat()``)."""
+        return self.tick.time
+
+    @property
+    def columns(self) -> dict[str, int | str]:
+        """The tick's 11 columns by KIS name."""
+        return self.tick.columns()
+
+
 @dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(FiredOnTick):
     """A fired rule on one tick; ``(rule, ticker, day, time, seq)`` is the store's unique key."""
 
     rule: str  # rule id
@@ -20,15 +42,6 @@ class Alert:
     # 0 for the first alert of (rule, ticker) at this tick second, 1 for the next, ...: with
     # (rule, ticker, day, time) it makes the store's unique key, deterministic under replay.
     seq: int = 0
-
-    @property
-    def day(self) -> date:
-        return self.tick.day
-
-    @property
-    def time(self) -> datetime:
-        """Tick time, KST (ISO 8601 with +09:00 via ``.isoformat()``)."""
-        return self.tick.time
 
     def as_json(self) -> dict[str, object]:
         """The replay --json record: rule, ticker, time, value, message."""

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.alerts import Alert
+from bot.alerts import Alert, FiredOnTick
 from bot.store.db import BUSY_TIMEOUT, make_engine, safe_url, writer
 from bot.store.migrate import head_revision, upgrade
 from bot.store.models import AlertRow, Base, BlockedChatRow, DeliveryRow, MuteRow, WatchRow
@@ -62,7 +62,7 @@ class StoreError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class StoredAlert:
+class StoredAlert(FiredOnTick):
     """An alert as stored; ``time`` is the tick time in KST."""
 
     id: int
@@ -74,22 +74,9 @@ class StoredAlert:
     tick: Tick  # all 11 columns
     created_at: datetime  # when it was stored (UTC)
 
-    @property
-    def day(self) -> date:
-        return self.tick.day
-
-    @property
-    def time(self) -> datetime:
-        return self.tick.time
-
-    @property
-    def columns(self) -> dict[str, int | str]:
-        """The tick's 11 columns by KIS name."""
-        return self.tick.columns()
-
 
 @dataclass(frozen=True, slots=True)
-class PendingDelivery:
+class PendingDelivery(FiredOnTick):
     """One alert waiting to be sent to one chat (``id`` is the delivery's id)."""
 
     id: int
@@ -101,15 +88,6 @@ class PendingDelivery:
     message: str
     attempts: int  # failed sends so far
     tick: Tick
-
-    @property
-    def time(self) -> datetime:
-        """Tick time, KST."""
-        return self.tick.time
-
-    @property
-    def columns(self) -> dict[str, int | str]:
-        return self.tick.columns()
 
 
 @dataclass(frozen=True, slots=True)
