@@ -27,6 +27,7 @@ from bot.config import Account, ConfigError, KisSettings, Settings, load_setting
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
 from bot.engine.spec import RulesError, RuleSet, load_rules
+from bot.housekeeping import Retention, run_housekeeping
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, read_recording, recording_path
 from bot.notify.console import ConsoleTransport, print_alerts
@@ -214,11 +215,13 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
                 )
 
         watcher = RulesWatcher(settings.rules.path, on_rules, on_rules_error)
+        retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
         tasks = [
             asyncio.create_task(feed.run(), name="feed"),
             asyncio.create_task(writer.run(), name="alert-writer"),
             asyncio.create_task(watcher.run(), name="rules-watcher"),
         ]
+        housekeeping = asyncio.create_task(run_housekeeping(store, retention), name="housekeeping")
         if sender is not None:
             tasks.append(asyncio.create_task(sender.run(), name="sender"))
         log.info(
@@ -232,6 +235,7 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
             await stop.wait()
         finally:
             log.info("pgmbot stopping")
+            housekeeping.cancel()  # it sleeps for hours between rounds
             await feed.stop()  # no more ticks
             watcher.stop()
             await writer.close()  # everything fired is committed
@@ -241,7 +245,7 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
                 recorder.close()
             if telegram is not None:
                 await telegram.stop()
-            for task in tasks:
+            for task in [*tasks, housekeeping]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, timeout=5)
             log.info("pgmbot stopped fired=%d", pipeline.fired)

@@ -118,7 +118,10 @@ class TelegramSettings(_Model):
 
 
 class StorageSettings(_Model):
-    url: str = "sqlite:///pgmbot.db"  # any SQLAlchemy URL; SQLite runs in WAL mode
+    url: str = "sqlite:///pgmbot.db"  # SQLite (WAL mode) or PostgreSQL
+    # Alerts of trading days more than this many days ago are deleted (never one still waiting
+    # to be delivered); null keeps them all.
+    keep_days: int | None = Field(90, ge=1)
 
 
 class RulesSettings(_Model):
@@ -132,6 +135,9 @@ class Settings(_Model):
     rules: RulesSettings = Field(default_factory=RulesSettings)
     watch: list[Ticker] = Field(default_factory=list)  # subscribed at start for the admin chats
     record_dir: Path | None = None  # append raw frames here (same as `run --record DIR`)
+    # Recorded day files: gzipped once older than yesterday, deleted when more than this many
+    # days old; null keeps them all.
+    record_keep_days: int | None = Field(30, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

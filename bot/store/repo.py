@@ -26,6 +26,7 @@ from sqlalchemy import (
     Insert,
     and_,
     delete,
+    exists,
     func,
     insert,
     make_url,
@@ -436,6 +437,22 @@ class Store:
         query = select(deliveries_t.c.state, func.count()).group_by(deliveries_t.c.state)
         with self._engine.connect() as conn:
             return {state: count for state, count in conn.execute(query)}
+
+    def prune(self, before: date) -> tuple[int, int]:
+        """Delete the alerts of trading days before ``before`` with their finished deliveries;
+        an alert with a delivery still pending stays, with it. Returns (alerts, deliveries)."""
+        old = select(alerts_t.c.id).where(alerts_t.c.day < before)
+        undelivered = exists().where(deliveries_t.c.alert_id == alerts_t.c.id)
+        with self._writer.begin() as conn:
+            deliveries = conn.execute(
+                delete(deliveries_t)
+                .where(deliveries_t.c.alert_id.in_(old))
+                .where(deliveries_t.c.state != "pending")
+            ).rowcount
+            alerts = conn.execute(
+                delete(alerts_t).where(alerts_t.c.day < before).where(~undelivered)
+            ).rowcount
+        return alerts, deliveries
 
     # -- watches -----------------------------------------------------------------------------
 
