@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.command import downgrade
+from alembic.command import upgrade as upgrade_to
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
@@ -19,6 +20,7 @@ from bot.store.db import make_engine
 from bot.store.migrate import alembic_config, current_revision, head_revision, script_location
 from bot.store.models import Base
 from bot.store.repo import StoreError
+from bot.ticks import NUMERIC_FIELDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,6 +89,26 @@ def test_downgrade_to_base_and_up_again(backend: str, request: pytest.FixtureReq
     engine.dispose()
     upgrade(url)
     assert schema_diff(url) == []
+
+
+def test_a_database_of_the_first_release_upgrades_with_its_alerts(tmp_path: Path) -> None:
+    url = url_of(tmp_path / "old.db")
+    upgrade_to(alembic_config(url), "0001")
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        columns = [name.lower() for name in NUMERIC_FIELDS]
+        db.execute(
+            "INSERT INTO alerts (rule, ticker, day, hhmmss, seconds, seq, value, message, "
+            f"created_at, {', '.join(columns)}) VALUES ('r', '005930', '2026-11-20', '090000',"
+            f" 32400, 0, 7, 'kept', '2026-11-20 00:00:01', {', '.join('1' * len(columns))})"
+        )
+    with pytest.raises(StoreError, match="pgmbot db upgrade"):
+        Store(url, allowed_chat_ids=[1])
+    upgrade(url)
+    assert current_revision(url) == head_revision() != "0001"
+    assert schema_diff(url) == []
+    store = Store(url, allowed_chat_ids=[1])
+    assert [a.message for a in store.recent_alerts(limit=10)] == ["kept"]
+    store.close()
 
 
 def test_store_refuses_a_database_it_cannot_run_on() -> None:

@@ -71,6 +71,7 @@ class AlertRow(Base):
     __table_args__ = (
         UniqueConstraint("rule", "ticker", "day", "seconds", "seq"),
         Index(None, "ticker", "id"),
+        Index(None, "day"),  # retention prunes by trading day
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -440,17 +440,32 @@ class Store:
 
     def prune(self, before: date) -> tuple[int, int]:
         """Delete the alerts of trading days before ``before`` with their finished deliveries;
-        an alert with a delivery still pending stays, with it. Returns (alerts, deliveries)."""
-        old = select(alerts_t.c.id).where(alerts_t.c.day < before)
+        an alert with a delivery still pending stays, with it. Returns (alerts, deliveries).
+
+        One trading day per transaction, so that the first prune of a database kept for years
+        never holds the write lock (and the alert writer) for long."""
+        with self._engine.connect() as conn:
+            days = conn.execute(
+                select(alerts_t.c.day).where(alerts_t.c.day < before).distinct().order_by("day")
+            ).scalars()
+            old_days = list(days)
+        alerts = deliveries = 0
+        for day in old_days:
+            a, d = self._prune_day(day)
+            alerts, deliveries = alerts + a, deliveries + d
+        return alerts, deliveries
+
+    def _prune_day(self, day: date) -> tuple[int, int]:
+        of_day = select(alerts_t.c.id).where(alerts_t.c.day == day)
         undelivered = exists().where(deliveries_t.c.alert_id == alerts_t.c.id)
         with self._writer.begin() as conn:
             deliveries = conn.execute(
                 delete(deliveries_t)
-                .where(deliveries_t.c.alert_id.in_(old))
+                .where(deliveries_t.c.alert_id.in_(of_day))
                 .where(deliveries_t.c.state != "pending")
             ).rowcount
             alerts = conn.execute(
-                delete(alerts_t).where(alerts_t.c.day < before).where(~undelivered)
+                delete(alerts_t).where(alerts_t.c.day == day).where(~undelivered)
             ).rowcount
         return alerts, deliveries
 
