@@ -6,9 +6,10 @@ The database URL comes from the Alembic config's attributes (``url``), or an ope
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
@@ -19,7 +20,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes our UTC type as the plain DateTime it stores."""
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"

@@ -236,10 +236,10 @@ class FakeBotApi:
 
     def push_update(self, update: dict[str, Any]) -> int:
         """Queue any update (``update_id`` is assigned); returns its update_id."""
-        update = {**update, "update_id": next(self._update_ids)}
-        self._updates.append(update)
+        update_id: int = next(self._update_ids)
+        self._updates.append({**update, "update_id": update_id})
         self._notify()
-        return update["update_id"]
+        return update_id
 
     @property
     def pending_updates(self) -> int:

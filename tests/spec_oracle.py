@@ -26,12 +26,12 @@ def _event(rule: Any, ticks: list[Tick], i: int) -> bool:
             return False
         prev = ticks[earlier[-1]].value(rule.field)
         if rule.crosses_above is not None:
-            return prev < rule.crosses_above <= value
-        return prev > rule.crosses_below >= value
+            return bool(prev < rule.crosses_above <= value)
+        return bool(prev > rule.crosses_below >= value)
 
     # sign_flip
     def qualifies(v: int) -> bool:
-        return v != 0 and abs(v) >= rule.min_abs
+        return v != 0 and bool(abs(v) >= rule.min_abs)
 
     if not qualifies(value):
         return False
@@ -40,19 +40,19 @@ def _event(rule: Any, ticks: list[Tick], i: int) -> bool:
     ]
     if not signs or signs[-1] == (value > 0):
         return False
-    return rule.direction == "any" or (rule.direction == "to_positive") == (value > 0)
+    return bool(rule.direction == "any" or (rule.direction == "to_positive") == (value > 0))
 
 
 def _holds(rule: Any, ticks: list[Tick], i: int) -> bool:
     value = ticks[i].value(rule.field)
     if rule.type == "threshold":
-        return value > rule.above if rule.above is not None else value < rule.below
+        return bool(value > rule.above if rule.above is not None else value < rule.below)
     t = ticks[i].seconds
     window = [j for j in [*_history(ticks, i), i] if ticks[j].seconds >= t - rule.window]
     baseline = ticks[window[0]].value(rule.field)
     if rule.rise is not None:
-        return value - baseline >= rule.rise
-    return baseline - value >= rule.fall
+        return bool(value - baseline >= rule.rise)
+    return bool(baseline - value >= rule.fall)
 
 
 def _is_state_rule(rule: Any) -> bool:

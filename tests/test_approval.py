@@ -14,7 +14,7 @@ from bot.kis.approval import ApprovalError, ApprovalKeys
 from bot.kis.simulator import Simulator
 
 APPKEY, SECRET = "APPKEY-approval-3c9e", "APPSECRET-approval-8d1f"
-ACCOUNT = Account(appkey=APPKEY, appsecret=SECRET)  # type: ignore[arg-type]
+ACCOUNT = Account(appkey=APPKEY, appsecret=SECRET)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -75,7 +75,7 @@ async def test_renewed_when_old_or_invalidated(sim: Simulator) -> None:
 
 async def test_one_key_per_appkey(sim: Simulator) -> None:
     keys = ApprovalKeys(sim.rest_url)
-    other = Account(appkey="APPKEY-other", appsecret="s")  # type: ignore[arg-type]
+    other = Account(appkey="APPKEY-other", appsecret="s")
     mine, theirs = await keys.get(ACCOUNT, "a"), await keys.get(other, "b")
     assert sim.approval_keys[mine] == APPKEY and sim.approval_keys[theirs] == "APPKEY-other"
     keys.invalidate(other)

@@ -13,9 +13,10 @@ import signal
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botapi import FakeBotApi, SentMessage
@@ -54,7 +55,7 @@ class World:
     def subscribed(self) -> set[str]:
         return {key for _tr, key in self.sim.subscriptions.get(APPKEY, [])}
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.db) as conn:
             return conn.execute(sql).fetchall()
 
@@ -162,11 +163,11 @@ async def bot(world: World) -> AsyncIterator[BotProcess]:
     await process.kill()
 
 
-def replies_to(chat: int, needle: str):
+def replies_to(chat: int, needle: str) -> Callable[[SentMessage], bool]:
     return lambda m: m.chat_id == chat and needle in m.text
 
 
-def is_alert(chat: int):
+def is_alert(chat: int) -> Callable[[SentMessage], bool]:
     return lambda m: m.chat_id == chat and "🔔" in m.text
 
 

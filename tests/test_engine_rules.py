@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import os
+from collections import deque
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from bot.cli import main
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.spec import RulesError, RuleSet, load_rules
+from bot.engine.spec import ChangeRule, RulesError, RuleSet, load_rules
 from bot.ticks import Tick, parse_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,7 @@ def test_yaml_traps_and_readable_numbers(tmp_path: Path) -> None:
     )
     [rule] = load_rules(path).rules
     assert rule.id == "NO" and rule.description == "12:30"
+    assert isinstance(rule, ChangeRule)
     assert rule.field == "NTBY_TR_PBMN" and rule.window == 5400
     assert rule.rise == 1_500_000_000_000
     assert rule.tickers == ("005930", "000660")
@@ -153,6 +155,7 @@ def test_change_window_memory_is_bounded(tmp_path: Path) -> None:
         engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}", second))
     # White box: the window keeps the first tick of each second of the last 10 s, nothing older.
     ((times, values, *_),) = engine._tickers["005930"].export()
+    assert isinstance(times, deque) and isinstance(values, deque)
     assert list(times) == [t - 10 + i for i in range(11)]
     assert len(values) == 11
 

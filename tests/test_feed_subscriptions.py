@@ -48,7 +48,9 @@ class FakeKis:
         self.registered[index].clear()  # a closed session loses its registrations
 
 
-def drain(subs: Subscriptions, kis: FakeKis, *, connected: list[int] | None = None) -> list:
+def drain(
+    subs: Subscriptions, kis: FakeKis, *, connected: list[int] | None = None
+) -> list[tuple[int, str, str]]:
     """Send every request and deliver every reply, in order; returns the requests sent."""
     sent = []
     indexes = range(len(kis.limits)) if connected is None else connected

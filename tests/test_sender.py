@@ -165,7 +165,10 @@ async def test_an_outage_delays_but_neither_drops_nor_duplicates(
     for n in range(6):
         db.add_alert(n, chats=[1, 2, 3], second=n * 5)
     async with running(Sender(db.store, TelegramTransport(bot), FAST)) as sender:
-        failed = lambda: sum(c.status == 502 for c in api.calls_to("sendMessage"))  # noqa: E731
+
+        def failed() -> int:
+            return sum(c.status == 502 for c in api.calls_to("sendMessage"))
+
         await api.wait_until(lambda: failed() >= 9, timeout=5)  # each chat tried 3 times
         assert api.sent == []
         assert db.sent_count() == 0  # nothing marked sent while Telegram was away

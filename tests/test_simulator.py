@@ -54,7 +54,8 @@ async def approve(sim: Simulator | str, appkey: str = "APPKEY-1") -> str:
             json={"grant_type": "client_credentials", "appkey": appkey, "secretkey": "secret"},
         )
     assert response.status_code == 200, response.text
-    return response.json()["approval_key"]
+    key: str = response.json()["approval_key"]
+    return key
 
 
 def request(key: str, tr_key: str, *, tr_type: str = "1", tr_id: str = "H0UNPGM0") -> str:
@@ -101,7 +102,8 @@ def is_control(message: str) -> bool:
 
 async def control(ws: ClientConnection) -> dict[str, Any]:
     """The next control message (ack or error), skipping data frames and PINGPONG."""
-    return json.loads(await next_message(ws, is_control))
+    message: dict[str, Any] = json.loads(await next_message(ws, is_control))
+    return message
 
 
 async def subscribe(ws: ClientConnection, key: str, tr_key: str, **kw: str) -> dict[str, Any]:
@@ -250,7 +252,8 @@ async def test_each_connection_gets_only_its_own_subscriptions(sim: Simulator) -
 
 
 def code_of(message: dict[str, Any]) -> str:
-    return message["body"]["msg_cd"]
+    code: str = message["body"]["msg_cd"]
+    return code
 
 
 async def test_max_subscriptions_refuses_only_the_extra_key() -> None:

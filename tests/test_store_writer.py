@@ -72,7 +72,8 @@ def store(url: str) -> Iterator[CountingStore]:
 def stored_count(url: str) -> int:
     """What another process would see in the file."""
     with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        return db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        count: int = db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        return count
 
 
 @asynccontextmanager
