@@ -26,7 +26,7 @@ from bot.alerts import Alert
 from bot.config import Account, ConfigError, KisSettings, Settings, load_settings
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.spec import RulesError, RuleSet, load_rules
+from bot.engine.spec import RulesError, RuleSet, load_rules, rule_changes
 from bot.housekeeping import Retention, run_housekeeping
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, read_recording, recording_path
@@ -201,9 +201,19 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
             writer.on_commit(lambda _alerts: sender.wake())
 
         async def on_rules(ruleset: RuleSet) -> None:
+            changes = rule_changes(rules.ruleset, ruleset)
             engine.replace_rules(ruleset)
+            was_broken = rules.last_error is not None
             rules.ruleset, rules.last_error = ruleset, None
-            log.info("rules reloaded count=%d", len(ruleset.rules))
+            log.info(
+                "rules reloaded count=%d %s",
+                len(ruleset.rules),
+                " ".join(f"{kind}={','.join(ids)}" for kind, ids in changes.items()),
+            )
+            if was_broken and telegram is not None:  # the admins were told of the errors
+                await telegram.notify_admins(
+                    f"Rule files fixed: {len(ruleset.rules)} rules loaded."
+                )
 
         async def on_rules_error(problems: list[str]) -> None:
             rules.last_error = "\n".join(problems)

@@ -200,6 +200,27 @@ async def test_watch_subscribes_and_alerts_reach_the_chat_and_strangers_are_refu
     assert "E2E-SECRET" not in output and APPKEY not in output
 
 
+async def test_a_broken_rule_edit_reaches_the_admins_and_so_does_the_fix(
+    world: World, bot: BotProcess
+) -> None:
+    await bot.start()
+    api = world.api
+    await api.wait_until(lambda: bool(api.calls_to("getUpdates")), timeout=15)
+    rules = world.root / "rules" / "e2e.yaml"
+    rules.write_text(RULES.replace("rise: 1", "rise: lots"), encoding="utf-8")
+    error = await api.wait_for_message(lambda m: m.chat_id == ADMIN, timeout=10)
+    assert "the last good rules keep running" in error.text
+    assert f"{rules}:6:11: rule 'e2e-book-rise': rise: 'lots' is not a number" in error.text
+
+    seen = len(api.sent)
+    rules.write_text(RULES.replace("rise: 1", "rise: 2"), encoding="utf-8")
+    fixed = await api.wait_for_message(lambda m: m.chat_id == ADMIN, timeout=10, start=seen)
+    assert fixed.text == "Rule files fixed: 1 rules loaded."
+    assert api.messages_for(CHAT) == []  # the admins only
+    assert await bot.stop() == 0
+    assert "rules reloaded count=1 added= removed= changed=e2e-book-rise" in bot.output()
+
+
 async def test_outage_drop_and_restart_deliver_every_alert_exactly_once(
     world: World, bot: BotProcess
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 from bot.cli import main
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.spec import ChangeRule, RulesError, RuleSet, load_rules
+from bot.engine.spec import _RULE, ChangeRule, RulesError, RuleSet, load_rules, rule_changes
 from bot.ticks import Tick, parse_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,10 +110,19 @@ def test_yaml_traps_and_readable_numbers(tmp_path: Path) -> None:
 
 
 def test_empty_and_broken_files(tmp_path: Path) -> None:
-    write(tmp_path, "empty.yaml", "")
+    write(tmp_path, "commented.yaml", "# rules:\n#   - id: later\n")
+    assert load_rules(tmp_path).rules == ()  # comments only: no rules, no error
+    write(tmp_path, "empty.yaml", " \n")  # a save caught half-way, most likely
+    assert problems(tmp_path) == [
+        f"{tmp_path / 'empty.yaml'}: the file is empty"
+        " (write 'rules: []' for a file with no rules)"
+    ]
+    write(tmp_path, "empty.yaml", "rules: []\n")
     assert load_rules(tmp_path).rules == ()
-    (tmp_path / "bad.yaml").write_bytes(b"rules: [\xff]\n")
-    assert problems(tmp_path) == [f"{tmp_path / 'bad.yaml'}: not UTF-8 text"]
+    (tmp_path / "bad.yaml").write_bytes("rules: []\n# 규칙 ".encode() + b"\xff\n# \xff\n")
+    assert problems(tmp_path) == [
+        f"{tmp_path / 'bad.yaml'}:2:6: not UTF-8 text (save the file as UTF-8)"
+    ]
 
 
 def test_templates_read_like_a_trader_and_raw_with_a_spec(tmp_path: Path) -> None:
@@ -173,7 +182,7 @@ async def test_watcher_reloads_valid_edits_and_keeps_the_last_good_rules(tmp_pat
     async def on_error(found: list[str]) -> None:
         await errors.put(found)
 
-    watcher = RulesWatcher(tmp_path, on_rules, on_error, debounce_ms=50)
+    watcher = RulesWatcher(tmp_path, on_rules, on_error, settle_ms=100)
     task = asyncio.create_task(watcher.run())
     await asyncio.sleep(0.3)
     engine.on_tick(tick("090000", 0))
@@ -196,6 +205,57 @@ async def test_watcher_reloads_valid_edits_and_keeps_the_last_good_rules(tmp_pat
     assert ruleset.ids == ["up2", "up"]  # files in name order: more.yaml, r.yaml
     watcher.stop()
     await asyncio.wait_for(task, 5)
+
+
+async def test_a_save_in_two_steps_is_read_once_and_keeps_the_state(tmp_path: Path) -> None:
+    # Some editors (and `git checkout`) empty or delete a file, then write it: read half-way,
+    # the rules would vanish for a moment and come back fresh, firing again.
+    text = "rules:\n  - {id: high, type: threshold, field: NTBY_TR_PBMN, above: 100억}\n"
+    path = write(tmp_path, "r.yaml", text)
+    engine = Engine(load_rules(tmp_path))
+    reloads: list[RuleSet] = []
+    errors: list[list[str]] = []
+    outcome = asyncio.Event()
+
+    async def on_rules(ruleset: RuleSet) -> None:
+        reloads.append(ruleset)
+        engine.replace_rules(ruleset)
+        outcome.set()
+
+    async def on_error(found: list[str]) -> None:
+        errors.append(found)
+        outcome.set()
+
+    watcher = RulesWatcher(tmp_path, on_rules, on_error, settle_ms=500)
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(0.3)
+    assert [a.rule for a in engine.on_tick(tick("090000", 20_000_000_000))] == ["high"]
+    for first_step in (lambda: path.write_text(""), path.unlink):
+        first_step()
+        await asyncio.sleep(0.05)
+        path.write_text(text, encoding="utf-8")
+        await asyncio.wait_for(outcome.wait(), 10)
+        await asyncio.sleep(0.7)  # a second reload, if any, would have come by now
+        assert errors == [] and [r.ids for r in reloads] == [["high"]]
+        assert engine.on_tick(tick("090001", 20_000_000_000)) == []  # the same run: no repeat
+        reloads.clear()
+        outcome.clear()
+    watcher.stop()
+    await asyncio.wait_for(task, 5)
+
+
+def test_rule_changes_name_what_a_reload_added_removed_and_changed() -> None:
+    def ruleset(*rules: dict[str, object]) -> RuleSet:
+        common = {"type": "threshold", "field": "NTBY_TR_PBMN"}
+        return RuleSet(tuple(_RULE.validate_python({**common, **rule}) for rule in rules))
+
+    old = ruleset({"id": "a", "above": 1}, {"id": "b", "above": 1}, {"id": "c", "above": 1})
+    new = ruleset(
+        {"id": "a", "above": 1, "message": "new words"},  # same behaviour
+        {"id": "c", "above": 2},
+        {"id": "d", "below": 0},
+    )
+    assert rule_changes(old, new) == {"added": ["d"], "removed": ["b"], "changed": ["c"]}
 
 
 def test_rules_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

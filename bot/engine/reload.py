@@ -22,15 +22,20 @@ OnError = Callable[[list[str]], Awaitable[None]]
 
 
 class RulesWatcher:
-    """Calls ``on_rules(ruleset)`` after a valid change, ``on_error(problems)`` after a bad one."""
+    """Calls ``on_rules(ruleset)`` after a valid change, ``on_error(problems)`` after a bad one.
+
+    A reload waits until the directory has been quiet for ``settle_ms``: a save made of several
+    steps (truncate then write, delete then create, ``git checkout``) is read once, whole, so the
+    rules it leaves unchanged keep their state.
+    """
 
     def __init__(
-        self, path: Path, on_rules: OnRules, on_error: OnError, *, debounce_ms: int = 300
+        self, path: Path, on_rules: OnRules, on_error: OnError, *, settle_ms: int = 500
     ) -> None:
         self.path = Path(path)
         self._on_rules = on_rules
         self._on_error = on_error
-        self._debounce_ms = debounce_ms
+        self._settle_ms = settle_ms
         self._stop = asyncio.Event()
         self.reloads = 0  # successful reloads, for tests and /status
         self.failures = 0
@@ -48,7 +53,8 @@ class RulesWatcher:
         async for changes in awatch(
             directory,
             stop_event=self._stop,
-            debounce=self._debounce_ms,
+            step=self._settle_ms,  # quiet this long before a reload
+            debounce=20 * self._settle_ms,  # however busy the directory, reload by then
             watch_filter=self._relevant,
             recursive=False,
         ):

@@ -246,6 +246,21 @@ class RuleSet:
         return [rule.summary() for rule in self.rules]
 
 
+def rule_changes(old: RuleSet, new: RuleSet) -> dict[str, list[str]]:
+    """The ids added, removed and changed (in what makes them fire) from ``old`` to ``new``."""
+    before = {rule.id: rule for rule in old.rules}
+    after = {rule.id: rule for rule in new.rules}
+    return {
+        "added": [id_ for id_ in after if id_ not in before],
+        "removed": [id_ for id_ in before if id_ not in after],
+        "changed": [
+            id_
+            for id_, rule in after.items()
+            if id_ in before and rule.definition() != before[id_].definition()
+        ],
+    }
+
+
 _FRIENDLY = {
     "union_tag_not_found": "every rule needs a type: threshold, sign_flip or change",
     "union_tag_invalid": "unknown rule type: use threshold, sign_flip or change",
@@ -283,18 +298,27 @@ def _rule_files(path: Path) -> list[Path]:
 def _file_rules(file: Path, problems: list[str]) -> list[Located]:
     """Parse one file; return each valid rule with where it is, noting problems."""
     try:
-        doc = yamlpos.load(file.read_text(encoding="utf-8"), str(file))
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
+        doc = yamlpos.load(text, str(file))
     except OSError as exc:
         problems.append(f"{file}: cannot read: {exc.strerror}")
         return []
-    except UnicodeDecodeError:
-        problems.append(f"{file}: not UTF-8 text")
+    except UnicodeDecodeError as exc:
+        start = raw.rfind(b"\n", 0, exc.start) + 1  # of the line; what precedes is valid
+        line = raw.count(b"\n", 0, exc.start) + 1
+        where = f"{line}:{len(raw[start : exc.start].decode()) + 1}"
+        problems.append(f"{file}:{where}: not UTF-8 text (save the file as UTF-8)")
         return []
     except yamlpos.YamlError as exc:
         problems.append(str(exc))
         return []
     if doc.data is None:
-        return []  # an empty file holds no rules
+        if text.strip():
+            return []  # comments only: no rules
+        # Most likely a save caught half-way; a file meant to hold no rules says so.
+        problems.append(f"{file}: the file is empty (write 'rules: []' for a file with no rules)")
+        return []
     if not isinstance(doc.data, dict) or set(doc.data) != {"rules"}:
         problems.append(f"{doc.position(())}: a rule file holds one key, 'rules', a list of rules")
         return []
