@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TextIO
 
 from bot.alerts import Alert
@@ -45,11 +46,17 @@ class _Days:
         key = stamp[:10] if stamp.endswith("+09:00") else stamp
         day = self._cache.get(key)
         if day is None:
-            day = (
-                datetime.fromisoformat(stamp).astimezone(KST).date()
-                if key == stamp
-                else (date.fromisoformat(key))
-            )
+            try:
+                day = (
+                    datetime.fromisoformat(stamp).astimezone(KST).date()
+                    if key == stamp
+                    else (date.fromisoformat(key))
+                )
+            except ValueError:
+                raise ValueError(
+                    f"bad timestamp {stamp[:40]!r} (expected ISO 8601, "
+                    "e.g. 2026-11-20T09:00:01+09:00)"
+                ) from None
             self._cache[key] = day
         return day
 
@@ -106,17 +113,33 @@ def _progress(stats: ReplayStats, stream: TextIO = sys.stderr) -> None:
     stream.flush()
 
 
-def _summary(stats: ReplayStats, out: TextIO) -> None:
+def _summary(stats: ReplayStats, rules: list[str], out: TextIO) -> None:
     out.write(
         f"\n{stats.lines:,} lines, {stats.frames:,} frames, {stats.ticks:,} ticks, "
         f"{sum(stats.alerts.values()):,} alerts, {stats.bad:,} malformed skipped\n"
     )
-    if not stats.alerts:
-        return
-    width = max(len("rule"), *(len(rule) for rule, _ in stats.alerts))
-    out.write(f"\n{'rule':<{width}}  ticker  alerts\n")
-    for (rule, ticker), count in sorted(stats.alerts.items()):
-        out.write(f"{rule:<{width}}  {ticker}  {count:>6}\n")
+    if stats.alerts:
+        width = max(len("rule"), *(len(rule) for rule, _ in stats.alerts))
+        out.write(f"\n{'rule':<{width}}  ticker  alerts\n")
+        for (rule, ticker), count in sorted(stats.alerts.items()):
+            out.write(f"{rule:<{width}}  {ticker}  {count:>6}\n")
+    fired = {rule for rule, _ in stats.alerts}
+    silent = [rule for rule in rules if rule not in fired]
+    if silent:
+        out.write(f"\nno alerts: {', '.join(silent)}\n")
+
+
+def _shown(alert: Alert, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(alert.as_json(), ensure_ascii=False) + "\n"
+    message = " ".join(alert.message.split())  # one line
+    return f"{alert.time:%Y-%m-%d %H:%M:%S} {alert.ticker} {alert.rule}  {message}\n"
+
+
+def _read_problem(exc: OSError | EOFError) -> str:
+    if isinstance(exc, EOFError):  # gzip's word for a file cut short
+        return "compressed data ends early (truncated file?)"
+    return exc.strerror or str(exc)
 
 
 def replay_command(args: argparse.Namespace) -> int:
@@ -139,22 +162,25 @@ def replay_command(args: argparse.Namespace) -> int:
             err.write("\r")
         err.write(f"{source}:{number}: skipped: {problem}\n")
 
+    missing = [name for name in args.files if name != "-" and not Path(name).is_file()]
+    if missing:
+        print(*(f"{name}: no such file" for name in missing), sep="\n", file=err)
+        return 2
     stats = ReplayStats()
+    progress = _progress if show_progress else None
+    unread = 0  # inputs that could not be read to their end
     for name in args.files:
         try:
-            handle = open_text(name)
-        except OSError as exc:
-            print(f"{name}: cannot read: {exc.strerror}", file=err)
-            return 2
-        with handle:
-            progress = _progress if show_progress else None
-            alerts = replay_lines(handle, engine, default_day, stats, report, str(name), progress)
-            for alert in alerts:
-                if args.json:
-                    out.write(json.dumps(alert.as_json(), ensure_ascii=False) + "\n")
-                else:
-                    out.write(f"{alert.time:%Y-%m-%d %H:%M:%S} {alert.ticker} {alert.rule}  "
-                              f"{' '.join(alert.message.split())}\n")  # fmt: skip
+            with open_text(name) as handle:
+                for alert in replay_lines(
+                    handle, engine, default_day, stats, report, name, progress
+                ):
+                    out.write(_shown(alert, args.json))
+        except BrokenPipeError:
+            raise  # stdout, not the input: main() ends quietly
+        except (OSError, EOFError) as exc:
+            unread += 1
+            err.write(f"{name}: cannot read further: {_read_problem(exc)}\n")
     if show_progress:
         _progress(stats, err)
         err.write("\n")
@@ -162,6 +188,11 @@ def replay_command(args: argparse.Namespace) -> int:
         if stats.bad:
             err.write(f"{stats.bad:,} malformed lines or records skipped\n")
     else:
-        _summary(stats, out)
+        _summary(stats, engine.ruleset.ids, out)
     out.flush()
+    if unread:
+        return 2
+    if stats.bad and not stats.frames:
+        err.write("no data frame in the input: is it a recording of KIS frames?\n")
+        return 1
     return 0

@@ -2,7 +2,7 @@
 
 Written by ``pgmbot run --record DIR`` (and by the live bot, to rebuild engine state after a
 restart); read by ``pgmbot replay`` and the simulator's replay mode. Lines without a tab are raw
-frames with no timestamp. ``.gz`` files are read transparently.
+frames with no timestamp. Gzip files are read transparently.
 """
 
 from __future__ import annotations
@@ -59,11 +59,20 @@ class Recorder:
         self._path = None
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def open_text(path: str | Path) -> IO[str]:
-    """Open a recording: ``-`` is stdin, ``*.gz`` is gunzipped; bad UTF-8 is replaced."""
+    """Open a recording: ``-`` is stdin; gzip data (by its first bytes, whatever the name) is
+    gunzipped; bad UTF-8 is replaced. A truncated gzip file raises EOFError when read."""
     if str(path) == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    if str(path).endswith(".gz"):
+        stdin = sys.stdin.buffer
+        if isinstance(stdin, io.BufferedReader) and stdin.peek(2)[:2] == _GZIP_MAGIC:
+            stdin = gzip.GzipFile(fileobj=stdin)
+        return io.TextIOWrapper(stdin, encoding="utf-8", errors="replace")
+    with open(path, "rb") as probe:
+        packed = probe.read(2) == _GZIP_MAGIC
+    if packed:
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
 

@@ -1,0 +1,125 @@
+"""`pgmbot replay` on awkward input: gzip whatever its name, cut-short files, missing files,
+nothing usable, and a reader that stops early. Run as a process where stdin or stdout matter."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+RULES = """\
+rules:
+  - {id: up, type: threshold, field: NTBY_TR_PBMN, crosses_above: 100}
+  - {id: never, type: threshold, field: NTBY_TR_PBMN, below: -1000}
+"""
+
+
+def frames(count: int) -> str:
+    """``count`` ticks of 005930 whose net-buy value crosses 100 on every second tick."""
+    lines = []
+    for n in range(count):
+        t = 9 * 3600 + n
+        hhmmss = f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}"
+        net = 150 if n % 2 else 50
+        lines.append(f"2026-11-20T{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}+09:00\t"
+                     f"0|H0UNPGM0|001|005930^{hhmmss}^1^1^1^1^0^{net}^0^0^0")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES, encoding="utf-8")
+    return path
+
+
+def replay(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    command = [sys.executable, "-m", "bot", "replay", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, timeout=60, check=False)
+
+
+def test_gzip_is_recognised_by_its_bytes_on_stdin_and_under_any_name(
+    tmp_path: Path, rules: Path
+) -> None:
+    packed = gzip.compress(frames(10).encode())
+    from_stdin = replay("-", "--rules", str(rules), "--json", stdin=packed)
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    alerts = [json.loads(line) for line in from_stdin.stdout.splitlines()]
+    assert [a["time"][11:19] for a in alerts] == ["09:00:01", "09:00:03", "09:00:05", "09:00:07",
+                                                  "09:00:09"]  # fmt: skip
+    renamed = tmp_path / "recording.tsv"  # gzip data, plain name
+    renamed.write_bytes(packed)
+    assert main(["replay", str(renamed), "--rules", str(rules), "--json"]) == 0
+
+
+def test_a_truncated_gzip_file_keeps_what_was_read_and_says_so(
+    tmp_path: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = gzip.compress(frames(2000).encode())
+    cut = tmp_path / "cut.tsv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    assert main(["replay", str(cut), "--rules", str(rules), "--json"]) == 2
+    captured = capsys.readouterr()
+    read = len(captured.out.splitlines())
+    assert 0 < read < 1000  # the alerts before the cut, not the file's 1000
+    assert f"{cut}: cannot read further: compressed data ends early" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_missing_files_are_named_before_anything_runs(
+    tmp_path: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.tsv"
+    good.write_text(frames(4), encoding="utf-8")
+    args = [str(good), str(tmp_path / "nope.tsv"), str(tmp_path / "gone.tsv")]
+    assert main(["replay", *args, "--rules", str(rules)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [f"{tmp_path / 'nope.tsv'}: no such file",
+                                         f"{tmp_path / 'gone.tsv'}: no such file"]  # fmt: skip
+
+
+def test_input_without_a_single_frame_is_an_error(
+    tmp_path: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello\nworld\n2026-11-20Tbad\t0|H0UNPGM0|001|x\n", encoding="utf-8")
+    assert main(["replay", str(junk), "--rules", str(rules), "--date", "2026-11-20"]) == 1
+    err = capsys.readouterr().err
+    assert f"{junk}:1: skipped: not a data frame" in err
+    assert f"{junk}:3: skipped: bad timestamp '2026-11-20Tbad' (expected ISO 8601" in err
+    assert "no data frame in the input" in err
+
+
+def test_the_summary_names_the_rules_that_never_fired(
+    tmp_path: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recording = tmp_path / "r.tsv"
+    recording.write_text(frames(4), encoding="utf-8")
+    assert main(["replay", str(recording), "--rules", str(rules)]) == 0
+    out = capsys.readouterr().out
+    assert "2026-11-20 09:00:01 005930 up  " in out
+    assert "up    005930       2" in out
+    assert out.rstrip().endswith("no alerts: never")
+
+
+def test_a_reader_that_stops_early_ends_the_replay_quietly(tmp_path: Path, rules: Path) -> None:
+    recording = tmp_path / "big.tsv"
+    recording.write_text(frames(50_000), encoding="utf-8")
+    command = [sys.executable, "-m", "bot", "replay", str(recording), "--rules", str(rules)]
+    with subprocess.Popen(
+        [*command, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()  # like `| head -1`
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 1
+    assert json.loads(first)["rule"] == "up"
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
