@@ -159,6 +159,7 @@ async def _start_telegram(settings: Settings, service: BotService) -> TelegramBo
 
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then shut down in order, flushing everything."""
+    rules = LoadedRules(load_rules(settings.rules.path))  # before anything starts or is made
     async with contextlib.AsyncExitStack() as stack:
         kis, state_dir, static_watch = await _exchange(settings, record_dir, stack)
         upgrade(settings.storage.url)
@@ -167,7 +168,6 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
         for admin in settings.telegram.admin_chat_ids:
             store.add_watches(admin, static_watch)
 
-        rules = LoadedRules(load_rules(settings.rules.path))
         engine = Engine(rules.ruleset)
         log.info("rules loaded path=%s count=%d", settings.rules.path, len(rules.ruleset.rules))
         if state_dir is not None and settings.live:

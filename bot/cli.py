@@ -99,16 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
 def config_check_command(args: argparse.Namespace) -> int:
     """`pgmbot config check [FILE]`: every problem with its location, exit 1 if any."""
     from bot.config import ConfigError, load_settings
+    from bot.engine.spec import RulesError, load_rules
 
     try:
         settings = load_settings(args.file)
-    except ConfigError as exc:
+        rules = load_rules(settings.rules.path)  # what `pgmbot run` would load
+    except (ConfigError, RulesError) as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
     mode = f"live, {len(settings.kis.accounts)} KIS account(s)" if settings.live else "demo feed"
     telegram = "Telegram on" if settings.telegram.token else "console only"
-    print(f"{args.file}: OK ({mode}, {settings.kis.tr_id}, {telegram})")
+    print(
+        f"{args.file}: OK ({mode}, {settings.kis.tr_id}, {telegram}, "
+        f"{len(rules.rules)} rules from {settings.rules.path})"
+    )
     return 0
 
 

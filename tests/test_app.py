@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -102,3 +103,19 @@ async def test_demo_starts_simulated_and_stops_cleanly_on_sigint(tmp_path: Path)
     with sqlite3.connect(db) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     assert {"alerts", "deliveries", "watches"} <= tables
+
+
+def test_run_without_rules_says_where_it_looked_before_starting_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMBOT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,  # no config.yaml, no rules/
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"{tmp_path / 'rules'}: no such rules file or directory (set rules.path" in done.stderr
+    assert "DEMO MODE" not in done.stdout  # no simulator was started
+    assert list(tmp_path.iterdir()) == []  # no database, no recordings

@@ -130,12 +130,13 @@ def test_bad_tickers_are_refused(raw: object) -> None:
 
 def test_config_check_command(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    good = write(tmp_path, "watch: ['005930']\n")
+    shipped = Path(__file__).resolve().parents[1] / "rules"
+    good = write(tmp_path, f"watch: ['005930']\nrules: {{path: {shipped}}}\n")
     done = subprocess.run(
         [sys.executable, "-m", "bot", "config", "check", str(good)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert "OK (demo feed" in done.stdout
+    assert "OK (demo feed" in done.stdout and f"rules from {shipped}" in done.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("kis:\n  paper: true\nwatch: [x]\n", encoding="utf-8")
     done = subprocess.run(
@@ -143,3 +144,12 @@ def test_config_check_command(tmp_path: Path, caplog: pytest.LogCaptureFixture) 
     )
     assert done.returncode == 1
     assert done.stderr.count(str(bad)) == 2
+    nowhere = write(tmp_path, "rules: {path: nowhere}\n")  # what `run` would refuse
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "config", "check", str(nowhere)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert f"{tmp_path / 'nowhere'}: no such rules file or directory" in done.stderr

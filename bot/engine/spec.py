@@ -375,7 +375,12 @@ def load_rules(path: Path | str, *, files: Iterable[Path] | None = None) -> Rule
     """Load every ``*.yaml`` of a directory (or one file); RulesError lists every problem."""
     path = Path(path)
     if not path.exists():
-        raise RulesError([f"{path}: no such rules file or directory"])
+        raise RulesError(
+            [
+                f"{path.resolve()}: no such rules file or directory (set rules.path in the config;"
+                " the pgmbot repository ships a starter set in rules/)"
+            ]
+        )
     chosen = list(files) if files is not None else _rule_files(path)
     problems: list[str] = []
     located = [item for file in chosen for item in _file_rules(file, problems)]
