@@ -53,12 +53,24 @@ def tick(hhmmss: str, net: int, ticker: str = "005930") -> Tick:
             "    crosses_above: 1\n    cooldown: 5x\n",
             "6:15: rule 'r': cooldown: '5x' is not a dur",
         ),
-        ("    above: 1\n    below: 2\n", "2:5: rule 'r': a threshold rule needs exactly one of"),
-        ("    crosses_above: 1\n    for: 5s\n", "2:5: rule 'r': 'for' only works with above"),
+        ("    above: 1\n    below: 2\n", "6:5: rule 'r': a threshold rule needs exactly one of"),
+        ("    crosses_above: 1\n    for: 5s\n", "6:5: rule 'r': 'for' only works with above"),
         ("    crosses_above: lots\n", "5:20: rule 'r': crosses_above: 'lots' is not a number"),
         ("    above: 1.0e+400\n", "5:12: rule 'r': above: inf is not a number a rule can"),
         ("    above: 1\n    message: '{valeu}'\n", "6:14: rule 'r': message: unknown placeholder"),
-        ("    above: 1\n    enabled: maybe\n", "6:14: rule 'r': enabled: Input should be a valid"),
+        ("    above: 1\n    enabled: maybe\n", "6:14: rule 'r': enabled: write true or false"),
+        (
+            "    above: 1\n    message: '{prev}'\n",
+            "6:14: rule 'r': message: unknown placeholder {prev} for",
+        ),
+        (
+            "    above: 1\n    message: '{value!r}'\n",
+            "6:14: rule 'r': message: {value!r}: write {value}",
+        ),
+        (
+            "    above: 1\n    message: '{time:,}'\n",
+            "6:14: rule 'r': message: bad format in template",
+        ),
     ],
 )
 def test_errors_name_file_line_and_column(tmp_path: Path, body: str, expected: str) -> None:
@@ -76,14 +88,43 @@ def test_every_error_of_every_file_is_listed(tmp_path: Path) -> None:
     )
     write(tmp_path, "d.yaml", "rules:\n  - id: x\n    type: nope\n    field: A\n    id: y\n")
     found = problems(tmp_path)
-    assert found == [
+    assert found == [  # in file, line, column order; a rule with errors still has its id
+        f"{tmp_path / 'b.yaml'}:2:9: rule 'up': duplicate id (first defined at "
+        f"{tmp_path / 'a.yaml'}:2:9)",
         f"{tmp_path / 'b.yaml'}:4:12: rule 'up': field: 'NOPE' is not a numeric column; use one "
         "of SELN_CNQN, SELN_TR_PBMN, SHNU_CNQN, SHNU_TR_PBMN, NTBY_CNQN, NTBY_TR_PBMN, "
         "SELN_RSQN, SHNU_RSQN, WHOL_NTBY_QTY",
-        f"{tmp_path / 'd.yaml'}:5:5: duplicate key 'id' (first at line 2)",
         f"{tmp_path / 'c.yaml'}:2:9: rule 'up': duplicate id (first defined at "
         f"{tmp_path / 'a.yaml'}:2:9)",
+        f"{tmp_path / 'd.yaml'}:5:5: duplicate key 'id' (first at line 2)",
     ]
+
+
+def test_a_rule_with_several_mistakes_gets_them_all_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "rules:\n  - id: r\n    type: change\n    field: NTBY_TR_PBMN\n    rise: -20억\n"
+        "    message: '{baseline} {zz}'\n    tickers: '005930'\n  - id: r\n    type: sign_flip\n"
+        "    field: WHOL_NTBY_QTY\n",
+    )
+    assert problems(path) == [
+        f"{path}:2:5: rule 'r': window: required key is missing",
+        f"{path}:5:11: rule 'r': rise: must be more than 0",
+        f"{path}:6:14: rule 'r': message: unknown placeholder {{zz}} for a change rule; "
+        "available: " + ", ".join(sorted(ChangeRule.type_placeholders())),
+        f"{path}:8:9: rule 'r': duplicate id (first defined at {path}:2:9)",
+    ]
+
+
+def test_one_ticker_needs_no_brackets_and_a_numeric_id_is_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "rules:\n  - {id: 12345, type: sign_flip, field: WHOL_NTBY_QTY, tickers: 005930}\n",
+    )
+    [rule] = load_rules(path).rules
+    assert rule.id == "12345" and rule.tickers == ("005930",)
 
 
 def test_missing_type_and_unknown_type(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from bot import yamlpos
 from bot.amounts import format_field
 from bot.config import normalize_ticker
 from bot.engine.durations import format_duration, parse_duration
-from bot.engine.templates import TemplateError, check_template
+from bot.engine.templates import COMMON, TemplateError, check_placeholders, check_template
 from bot.ticks import NUMERIC_FIELDS
 
 #: Readable names accepted for the KIS columns (the KIS names always work).
@@ -72,6 +72,24 @@ def parse_amount(value: object) -> int | float:
     raise ValueError(f"{value!r} is not a number (write 10000000000, 10_000_000_000 or 100억)")
 
 
+class KeyProblem(ValueError):
+    """A problem of a whole rule that is best shown at one of its keys."""
+
+    def __init__(self, message: str, key: str | None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _text(value: object) -> object:
+    """Numbers where text is expected are text (``id: 12345``, ``description: 2024``)."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _listed(value: object) -> object:
+    """One ticker needs no brackets: ``tickers: "005930"`` is ``tickers: ["005930"]``."""
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
 def _duration(value: object) -> int:
     return parse_duration(value)
 
@@ -80,18 +98,19 @@ Duration = Annotated[int, BeforeValidator(_duration)]
 Amount = Annotated[int | float, BeforeValidator(parse_amount)]
 FieldName = Annotated[str, BeforeValidator(parse_field)]
 Ticker = Annotated[str, BeforeValidator(normalize_ticker)]
+Text = Annotated[str, BeforeValidator(_text)]
 
 
 class _RuleBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    id: str
+    id: Text
     type: str
     field: FieldName
-    description: str | None = None
-    tickers: tuple[Ticker, ...] | None = None  # None: every ticker
+    description: Text | None = None
+    tickers: Annotated[tuple[Ticker, ...] | None, BeforeValidator(_listed)] = None  # None: all
     cooldown: Duration = 0
-    message: str | None = None
+    message: Text | None = None
     enabled: bool = True
 
     #: Parameters a message template may use, besides the common placeholders.
@@ -100,14 +119,30 @@ class _RuleBase(BaseModel):
     @model_validator(mode="after")
     def _check_id(self) -> _RuleBase:
         if not _ID.fullmatch(self.id):
-            raise ValueError(
+            raise KeyProblem(
                 f"id {self.id!r} must start with a letter or digit and use only letters, digits, "
-                "'_', '.', '-'"
+                "'_', '.', '-'",
+                "id",
             )
         return self
 
     def param_values(self) -> dict[str, Any]:
         return {name: getattr(self, _attr(name)) for name in self.params}
+
+    def placeholders(self) -> tuple[str, ...]:
+        """What this rule's message may use: the common ones and those of its kind."""
+        return (*COMMON, *self.own_placeholders())
+
+    def own_placeholders(self) -> tuple[str, ...]:
+        return self.params
+
+    #: Values besides the parameters that some rules of the type have (``prev``, ``baseline``).
+    extras: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def type_placeholders(cls) -> tuple[str, ...]:
+        """What some rule of this type may use (for a rule whose kind is not known yet)."""
+        return (*COMMON, *cls.params, *cls.extras)
 
     def definition(self) -> dict[str, Any]:
         """What decides firing: equal definitions keep their state across a reload."""
@@ -144,23 +179,32 @@ class ThresholdRule(_RuleBase):
     for_: Duration = Field(0, alias="for")
 
     params: ClassVar[tuple[str, ...]] = ("crosses_above", "crosses_below", "above", "below", "for")
+    extras: ClassVar[tuple[str, ...]] = ("prev",)
     _KINDS: ClassVar[tuple[str, ...]] = ("crosses_above", "crosses_below", "above", "below")
 
     @model_validator(mode="after")
     def _one_condition(self) -> ThresholdRule:
         given = [kind for kind in self._KINDS if getattr(self, kind) is not None]
         if len(given) != 1:
-            raise ValueError(
+            raise KeyProblem(
                 "a threshold rule needs exactly one of crosses_above, crosses_below, above, below"
-                + (f" (it has {', '.join(given)})" if given else "")
+                + (f" (it has {', '.join(given)})" if given else ""),
+                given[1] if given else None,
             )
         if self.for_ and given[0].startswith("crosses"):
-            raise ValueError("'for' only works with above and below (a crossing is a moment)")
+            raise KeyProblem(
+                "'for' only works with above and below (a crossing is a moment)", "for"
+            )
         return self
 
     @property
     def kind(self) -> str:
         return next(kind for kind in self._KINDS if getattr(self, kind) is not None)
+
+    def own_placeholders(self) -> tuple[str, ...]:
+        if self.kind.startswith("crosses"):
+            return (self.kind, "prev")  # a crossing has a previous value, and no `for`
+        return (self.kind, "for")
 
     @property
     def threshold(self) -> float:
@@ -193,14 +237,22 @@ class ChangeRule(_RuleBase):
     for_: Duration = Field(0, alias="for")
 
     params: ClassVar[tuple[str, ...]] = ("window", "rise", "fall", "for")
+    extras: ClassVar[tuple[str, ...]] = ("baseline", "change")
 
     @model_validator(mode="after")
     def _one_direction(self) -> ChangeRule:
         if (self.rise is None) == (self.fall is None):
-            raise ValueError("a change rule needs exactly one of rise, fall (a positive number)")
+            raise KeyProblem(
+                "a change rule needs exactly one of rise, fall (a positive number)",
+                "fall" if self.rise is not None else None,
+            )
         if self.window <= 0:
-            raise ValueError("window must be longer than 0 seconds")
+            raise KeyProblem("window must be longer than 0 seconds", "window")
         return self
+
+    def own_placeholders(self) -> tuple[str, ...]:
+        kind = "rise" if self.rise is not None else "fall"
+        return ("window", kind, "for", "baseline", "change")
 
     @property
     def amount_needed(self) -> float:
@@ -214,6 +266,12 @@ class ChangeRule(_RuleBase):
         return text + (f" for {format_duration(self.for_)}" if self.for_ else "")
 
 
+AnyRule = ThresholdRule | SignFlipRule | ChangeRule
+_MODELS: dict[object, type[AnyRule]] = {
+    "threshold": ThresholdRule,
+    "sign_flip": SignFlipRule,
+    "change": ChangeRule,
+}
 Rule = Annotated[ThresholdRule | SignFlipRule | ChangeRule, Field(discriminator="type")]
 _RULE = TypeAdapter(Rule)
 _TYPES = ("threshold", "sign_flip", "change")
@@ -266,7 +324,26 @@ _FRIENDLY = {
     "union_tag_invalid": "unknown rule type: use threshold, sign_flip or change",
     "missing": "required key is missing",
     "extra_forbidden": "unknown key (check its spelling)",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write text here",
+    "tuple_type": "write a list, e.g. [005930, 000660]",
+    "model_type": "a rule is a set of keys (id: …, type: …, field: …), one per line",
+    "model_attributes_type": "a rule is a set of keys (id: …, type: …, field: …), one per line",
 }
+
+
+def _wording(item: Any) -> str:
+    """A pydantic error in a trader's words."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if kind in _FRIENDLY:
+        return _FRIENDLY[kind]
+    if kind == "greater_than":
+        return f"must be more than {ctx['gt']}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx['ge']} or more"
+    message: str = item["msg"]
+    return message.removeprefix("Value error, ").replace("Input should be", "must be")
 
 
 def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...]) -> list[str]:
@@ -281,11 +358,15 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
         loc = {"union_tag_not_found": (), "union_tag_invalid": ("type",)}.get(kind, item["loc"])
         if loc and loc[0] in _TYPES:  # pydantic names the union member first
             loc = loc[1:]
+        cause = (item.get("ctx") or {}).get("error")
+        key = cause.key if isinstance(cause, KeyProblem) else None
+        if key is not None:
+            loc = (*loc, key)
         path = yamlpos.document_path(doc, (*prefix, *loc))
-        where = ".".join(str(p) for p in path[len(prefix) :])
-        message = _FRIENDLY.get(kind, item["msg"]).removeprefix("Value error, ")
-        position = doc.key_position(path) if kind == "extra_forbidden" else doc.position(path)
-        lines.append(f"{position}: {name}: {where + ': ' if where else ''}{message}")
+        where = "" if key else ".".join(str(p) for p in path[len(prefix) :])  # else: in words
+        by_key = kind == "extra_forbidden" or key is not None
+        at = doc.key_position(path) if by_key else doc.position(path)
+        lines.append(f"{at}: {name}: {where + ': ' if where else ''}{_wording(item)}")
     return lines
 
 
@@ -325,31 +406,58 @@ def _file_rules(file: Path, problems: list[str]) -> list[Located]:
     return document_rules(doc, problems)
 
 
-Located = tuple[Any, yamlpos.Document, int]
+Located = tuple[Any | None, yamlpos.Document, int]
 
 
 def document_rules(doc: yamlpos.Document, problems: list[str]) -> list[Located]:
-    """Validate the ``rules`` list of a loaded document (a rule file or a rule test file)."""
+    """Validate the ``rules`` list of a loaded document (a rule file or a rule test file).
+
+    A rule with errors comes back as ``(None, doc, index)``: its id still counts for duplicates.
+    """
     items = doc.data.get("rules") if isinstance(doc.data, dict) else None
     if not isinstance(items, list):
         problems.append(f"{doc.position(('rules',))}: 'rules' must be a list of rules")
         return []
-    found = []
+    found: list[Located] = []
     for index, raw in enumerate(items):
         try:
             rule = _RULE.validate_python(raw)
         except ValidationError as exc:
             problems.extend(_messages(exc, doc, ("rules", index)))
+            problems.extend(_template_problems(raw, doc, index, None))
+            found.append((None, doc, index))
             continue
-        if rule.message is not None:
-            try:
-                check_template(rule.message, rule.params)
-            except TemplateError as exc:
-                where = doc.position(("rules", index, "message"))
-                problems.append(f"{where}: rule {rule.id!r}: message: {exc}")
-                continue
-        found.append((rule, doc, index))
+        template = _template_problems(raw, doc, index, rule)
+        problems.extend(template)
+        found.append((None if template else rule, doc, index))
     return found
+
+
+def _template_problems(
+    raw: Any, doc: yamlpos.Document, index: int, rule: AnyRule | None
+) -> list[str]:
+    """The message's problem, if any. For a rule with other errors, only placeholders that no
+    rule of its type has (what else it may use depends on what is wrong)."""
+    message = raw.get("message") if isinstance(raw, dict) else None
+    model = _MODELS.get(raw.get("type")) if isinstance(raw, dict) else None
+    if not isinstance(message, str) or (rule is None and model is None):
+        return []
+    try:
+        if rule is not None:
+            check_template(rule)
+        else:
+            assert model is not None
+            check_placeholders(message, model.type_placeholders(), raw["type"])
+    except TemplateError as exc:
+        name = f"rule {raw['id']!r}" if "id" in raw else "rule"
+        return [f"{doc.position(('rules', index, 'message'))}: {name}: message: {exc}"]
+    return []
+
+
+def _raw_id(doc: yamlpos.Document, index: int) -> str | None:
+    raw = doc.data["rules"][index]
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return _text(value) if isinstance(value, str | int) else None  # type: ignore[return-value]
 
 
 def build_ruleset(located: Iterable[Located], files: Iterable[Path] = ()) -> RuleSet:
@@ -358,17 +466,32 @@ def build_ruleset(located: Iterable[Located], files: Iterable[Path] = ()) -> Rul
     rules: list[Any] = []
     first_seen: dict[str, str] = {}
     for rule, doc, index in located:
+        id_ = rule.id if rule is not None else _raw_id(doc, index)
+        if id_ is None:
+            continue
         where = doc.position(("rules", index, "id"))
-        if rule.id in first_seen:
+        if id_ in first_seen:
             problems.append(
-                f"{where}: rule {rule.id!r}: duplicate id (first defined at {first_seen[rule.id]})"
+                f"{where}: rule {id_!r}: duplicate id (first defined at {first_seen[id_]})"
             )
             continue
-        first_seen[rule.id] = str(where)
-        rules.append(rule)
+        first_seen[id_] = str(where)
+        if rule is not None:
+            rules.append(rule)
     if problems:
         raise RulesError(problems)
     return RuleSet(tuple(rules), tuple(files))
+
+
+_POSITION = re.compile(r"(.*?):(\d+):(\d+): ")
+
+
+def _by_position(problem: str) -> tuple[str, int, int]:
+    """Sort key: file, line, column (a problem without a position first in its file)."""
+    match = _POSITION.match(problem)
+    if match is None:
+        return problem.partition(": ")[0], 0, 0
+    return match.group(1), int(match.group(2)), int(match.group(3))
 
 
 def load_rules(path: Path | str, *, files: Iterable[Path] | None = None) -> RuleSet:
@@ -389,5 +512,5 @@ def load_rules(path: Path | str, *, files: Iterable[Path] | None = None) -> Rule
     except RulesError as exc:
         problems.extend(exc.problems)
     if problems:
-        raise RulesError(problems)
+        raise RulesError(sorted(problems, key=_by_position))
     return ruleset

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from bot.amounts import format_field
 from bot.engine.durations import format_duration
 from bot.ticks import COLUMNS, NUMERIC_FIELDS, Tick
 
-#: Placeholders every rule's message may use (besides the rule's own parameters).
-COMMON = (
-    "rule", "ticker", "time", "date", "value", "field", "description", "threshold", "prev",
-    "baseline", "change", *COLUMNS,
-)  # fmt: skip
+#: Placeholders every rule's message may use (besides those of its type and parameters).
+COMMON = ("rule", "ticker", "time", "date", "value", "field", "description", "threshold", *COLUMNS)
 
 
 class TemplateError(ValueError):
@@ -65,26 +63,39 @@ def placeholders(template: str) -> list[str]:
             f"bad template: {exc} (write {{{{ and }}}} for literal braces)"
         ) from None
     names = []
-    for _text, name, _spec, _conversion in parsed:
+    for _text, name, _spec, conversion in parsed:
         if name is None:
             continue
         if not name or not name.replace("_", "").isalnum():
             raise TemplateError(f"placeholder {{{name}}} is not a name; use e.g. {{value}}")
+        if conversion is not None:
+            raise TemplateError(f"{{{name}!{conversion}}}: write {{{name}}} (no !{conversion})")
         names.append(name)
     return names
 
 
-def check_template(template: str, params: Iterable[str]) -> None:
-    """Raise TemplateError if the template uses an unknown placeholder or cannot render."""
-    allowed = {*COMMON, *params}
-    unknown = [name for name in placeholders(template) if name not in allowed]
+_SAMPLE = Tick("005930", date(2026, 1, 2), "090000", 9 * 3600, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def check_placeholders(template: str, allowed: Iterable[str], rule_type: str) -> None:
+    """Raise TemplateError if the template uses a placeholder not in ``allowed``."""
+    known = set(allowed)
+    unknown = [name for name in placeholders(template) if name not in known]
     if unknown:
         raise TemplateError(
-            f"unknown placeholder {{{unknown[0]}}}; available: " + ", ".join(sorted(allowed))
+            f"unknown placeholder {{{unknown[0]}}} for a {rule_type} rule; available: "
+            + ", ".join(sorted(known))
         )
-    sample = {name: Number(0, "NTBY_TR_PBMN") for name in allowed}
+
+
+def check_template(rule: Any) -> None:
+    """Raise TemplateError if the rule's message uses a placeholder its rule does not have, or
+    cannot render (a format spec that does not fit, e.g. ``{time:,}``)."""
+    template: str = rule.message
+    check_placeholders(template, rule.placeholders(), rule.type)
+    extra = dict.fromkeys(("threshold", "prev", "baseline", "change"), 0.0)
     try:
-        template.format_map(sample)
+        template.format_map(context(rule, _SAMPLE, 0, extra))
     except (ValueError, TypeError) as exc:
         raise TemplateError(f"bad format in template: {exc}") from None
 
