@@ -1,8 +1,51 @@
-"""Numbers as a Korean trader reads them: won in 억/조, shares with thousands separators."""
+"""Numbers as a Korean trader writes and reads them: won in 억/조, shares with separators."""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from bot.ticks import VALUE_FIELDS
+
+_BIG = {"조": 10**12, "억": 10**8, "만": 10**4}  # each closes a group of four digits
+_SMALL = {"천": 1000, "백": 100, "십": 10}  # within a group: 3천만 = 3,000 x 만
+_TOKEN = re.compile(r"(?P<num>[0-9][0-9,_]*(?:\.[0-9]+)?)|(?P<unit>[조억만천백십])|\s+")
+UNIT_WORDS = {"원": "won", "주": "shares"}
+
+
+def parse_korean(text: str) -> tuple[Decimal, str | None]:
+    """``"1억5000만원"`` -> (150000000, "원"); ``"-3천만"``, ``"1.5조"``, ``"10_000"`` too.
+
+    Returns the number and its trailing unit word (원, 주) if any. Raises ValueError.
+    """
+    body = text.strip()
+    unit = body[-1] if body[-1:] in UNIT_WORDS else None
+    body = body.removesuffix(unit or "").strip()
+    sign = -1 if body.startswith("-") else 1
+    body = body[1:].strip() if body[:1] in ("+", "-") else body
+    total, group, pending, last_big, position = Decimal(0), Decimal(0), None, 10**13, 0
+    for token in _TOKEN.finditer(body):
+        if token.start() != position:
+            break  # something that is neither a number nor a unit
+        position = token.end()
+        number, word = token.group("num"), token.group("unit")
+        if number is not None:
+            if pending is not None:
+                raise ValueError(f"{text!r}: two numbers in a row")
+            pending = Decimal(number.replace(",", "").replace("_", ""))
+        elif word in _SMALL:
+            group += (Decimal(1) if pending is None else pending) * _SMALL[word]
+            pending = None
+        elif word is not None:
+            if _BIG[word] >= last_big:
+                raise ValueError(f"{text!r}: write the units from big to small (조, 억, 만)")
+            amount = group + (pending or 0)
+            total += (amount if amount or pending is not None else Decimal(1)) * _BIG[word]
+            group, pending, last_big = Decimal(0), None, _BIG[word]
+    if position != len(body) or not body:
+        raise ValueError(f"{text!r} is not a number")
+    return sign * (total + group + (pending or 0)), unit
+
 
 _EOK = 100_000_000  # 1억 = 10^8 won
 _JO = 10_000 * _EOK  # 1조 = 10^12 won

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.amounts import format_field, format_krw, format_shares
+from bot.amounts import format_field, format_krw, format_shares, parse_korean
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,50 @@ def test_fields_use_their_unit() -> None:
 @given(st.integers(min_value=-(10**16), max_value=10**16))
 def test_sign_is_kept(won: int) -> None:
     assert format_krw(won).startswith("-") == (won < 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "unit"),
+    [
+        ("100억", 10**10, None),
+        ("1.5조", 15 * 10**11, None),
+        ("1억5000만", 150_000_000, None),
+        ("1억 5천만원", 150_000_000, "원"),
+        ("3천만", 30_000_000, None),
+        ("5천억", 5 * 10**11, None),
+        ("1조2000억", 12 * 10**11, None),
+        ("-100억", -(10**10), None),
+        ("억", 10**8, None),
+        ("10_000_000_000", 10**10, None),
+        ("12,345주", 12_345, "주"),
+        ("9007199254740993", 9_007_199_254_740_993, None),  # exact beyond float's 2**53
+    ],
+)
+def test_korean_amounts_are_read_as_written(text: str, number: int, unit: str | None) -> None:
+    assert parse_korean(text) == (number, unit)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("1만1억", "from big to small"),
+        ("1 2", "two numbers"),
+        ("lots", "not a number"),
+        ("", "not a number"),
+    ],
+)
+def test_what_is_not_an_amount_is_refused(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_korean(text)
+
+
+digits = st.integers(min_value=0, max_value=9999)
+
+
+@given(digits, digits, digits, digits, st.booleans())
+def test_any_amount_written_in_groups_of_four_digits_reads_back(
+    jo: int, eok: int, man: int, rest: int, spaced: bool
+) -> None:
+    parts = [f"{n}{unit}" for n, unit in ((jo, "조"), (eok, "억"), (man, "만")) if n]
+    text = (" " if spaced else "").join([*parts, str(rest)] if rest or not parts else parts)
+    assert parse_korean(text)[0] == jo * 10**12 + eok * 10**8 + man * 10**4 + rest

@@ -357,3 +357,13 @@ def test_replay_with_bad_rules_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     rules = write(tmp_path, "r.yaml", "rules: [1]\n")
     assert main(["replay", "-", "--rules", str(rules)]) == 2
     assert "the rules have errors" in capsys.readouterr().err
+
+
+def test_an_amount_in_the_wrong_unit_for_its_column_is_refused(tmp_path: Path) -> None:
+    body = "rules:\n  - id: r\n    type: threshold\n    field: NTBY_CNQN\n    above: 100억원\n"
+    assert problems(write(tmp_path, "r.yaml", body)) == [
+        f"{tmp_path / 'r.yaml'}:5:5: rule 'r': above: '100억원' is in won, but NTBY_CNQN counts "
+        "shares (주)"
+    ]
+    [rule] = load_rules(write(tmp_path, "r.yaml", body.replace("100억원", "1억5천만주"))).rules
+    assert rule.summary() == "r  threshold NTBY_CNQN above 150,000,000주"

@@ -24,11 +24,11 @@ from pydantic import (
 )
 
 from bot import yamlpos
-from bot.amounts import format_field
+from bot.amounts import UNIT_WORDS, format_field, parse_korean
 from bot.config import normalize_ticker
 from bot.engine.durations import format_duration, parse_duration
 from bot.engine.templates import COMMON, TemplateError, check_placeholders, check_template
-from bot.ticks import NUMERIC_FIELDS
+from bot.ticks import NUMERIC_FIELDS, VALUE_FIELDS
 
 #: Readable names accepted for the KIS columns (the KIS names always work).
 FIELD_ALIASES = {
@@ -43,8 +43,7 @@ FIELD_ALIASES = {
     "net_bid_remainder": "WHOL_NTBY_QTY",
 }
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_UNITS = {"조": 10**12, "억": 10**8, "만": 10**4}
-_AMOUNT = re.compile(r"([-+]?[0-9][0-9_,]*(?:\.[0-9]+)?)\s*(조|억|만)?\s*(원|주)?")
+_AMOUNT_KEYS = ("crosses_above", "crosses_below", "above", "below", "min_abs", "rise", "fall")
 
 
 def parse_field(value: object) -> str:
@@ -56,7 +55,8 @@ def parse_field(value: object) -> str:
 
 
 def parse_amount(value: object) -> int | float:
-    """``10000000000``, ``10_000_000_000``, ``"100억"``, ``"1.5조"``, ``"5000만"`` -> a number."""
+    """``10000000000``, ``10_000_000_000``, ``"100억"``, ``"1.5조"``, ``"1억5000만"``, ``"3천만"``
+    -> a number (an int when whole, exact however large)."""
     if isinstance(value, bool):
         raise ValueError("expected a number, got true/false")
     if isinstance(value, float) and not math.isfinite(value):
@@ -64,12 +64,15 @@ def parse_amount(value: object) -> int | float:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        match = _AMOUNT.fullmatch(value.strip())
-        if match:
-            number = float(match.group(1).replace("_", "").replace(",", ""))
-            number *= _UNITS.get(match.group(2) or "", 1)
-            return int(number) if number.is_integer() else number
-    raise ValueError(f"{value!r} is not a number (write 10000000000, 10_000_000_000 or 100억)")
+        try:
+            number, _unit = parse_korean(value)
+        except ValueError:
+            pass
+        else:
+            return int(number) if number == number.to_integral_value() else float(number)
+    raise ValueError(
+        f"{value!r} is not a number (write 10000000000, 10_000_000_000, 100억 or 1억5000만)"
+    )
 
 
 class KeyProblem(ValueError):
@@ -115,6 +118,28 @@ class _RuleBase(BaseModel):
 
     #: Parameters a message template may use, besides the common placeholders.
     params: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units_fit_the_field(cls, data: Any) -> Any:
+        """``100억원`` on a share column (or ``5000주`` on a won column) is a mistake."""
+        try:
+            field = parse_field(data.get("field")) if isinstance(data, dict) else None
+        except ValueError:
+            return data  # the field's own error says it
+        if field is None:
+            return data
+        counts = "원" if field in VALUE_FIELDS else "주"
+        for key in _AMOUNT_KEYS:
+            text = data.get(key)
+            unit = text.strip()[-1:] if isinstance(text, str) else ""
+            if unit in UNIT_WORDS and unit != counts:
+                raise KeyProblem(
+                    f"{key}: {text!r} is in {UNIT_WORDS[unit]}, but {field} counts "
+                    f"{UNIT_WORDS[counts]} ({counts})",
+                    key,
+                )
+        return data
 
     @model_validator(mode="after")
     def _check_id(self) -> _RuleBase:
