@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,7 +56,7 @@ def test_sign_is_kept(won: int) -> None:
     ],
 )
 def test_korean_amounts_are_read_as_written(text: str, number: int, unit: str | None) -> None:
-    assert parse_korean(text) == (number, unit)
+    assert parse_korean(text) == (Decimal(number), unit)
 
 
 @pytest.mark.parametrize(
