@@ -147,6 +147,35 @@ def load(text: str, file: str) -> Document:
     return Document(data, builder.positions, file, builder.key_positions)
 
 
+_WORDS = {
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key (check its spelling)",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write text here",
+    "tuple_type": "write a list, e.g. [005930, 000660]",
+    "list_type": "write a list",
+    "dict_type": "write keys and values (key: value), one per line",
+    "model_type": "write keys and values (key: value), one per line",
+    "model_attributes_type": "write keys and values (key: value), one per line",
+}
+
+
+def wording(item: Any, words: dict[str, str] | None = None) -> str:
+    """A pydantic error in plain words (``words`` first: a caller's own, by error type)."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if words and kind in words:
+        return words[kind]
+    if kind in _WORDS:
+        return _WORDS[kind]
+    if kind == "greater_than":
+        return f"must be more than {ctx['gt']}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx['ge']} or more"
+    message: str = item["msg"]
+    return message.removeprefix("Value error, ").replace("Input should be", "must be")
+
+
 def validation_messages(
     error: ValidationError, doc: Document, prefix: Sequence[str | int] = ()
 ) -> list[str]:
@@ -158,12 +187,9 @@ def validation_messages(
     for item in error.errors(include_url=False):
         path = document_path(doc, (*prefix, *item["loc"]))
         where = ".".join(str(p) for p in path[len(prefix) :]) or "(top)"
-        message = item["msg"]
-        position = doc.position(path)
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling)"
-            position = doc.key_position(path)
-        lines.append(f"{position}: {where}: {message}")
+        unknown = item["type"] == "extra_forbidden"
+        position = doc.key_position(path) if unknown else doc.position(path)
+        lines.append(f"{position}: {where}: {wording(item)}")
     return lines
 
 

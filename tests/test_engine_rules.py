@@ -322,7 +322,42 @@ def test_shipped_rule_tests_pass_and_a_failing_case_is_shown(
     out = capsys.readouterr().out
     assert "FAIL" in out
     assert "- expected, not fired: up 005930 09:00:05" in out
-    assert "+ fired, not expected: up 005930 09:00:01 value=20000000000" in out
+    assert "+ fired, not expected: up 005930 09:00:01 value=20,000,000,000" in out
+    assert f"FAIL {tmp_path / 't.yaml'}:7:5: wrong time" in out  # where the case is
+
+
+def test_rules_test_names_the_line_of_a_bad_input_and_runs_every_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = "tests:\n  - name: c\n    ticks:\n      - {time: '9:0:1', NTBY_TR_PBMN: 1}\n"
+    bad_inputs = {
+        "typo.yaml": "      - {tim: '09:00:02', NTBY_TR_PBMN: 1}\n",
+        "late.yaml": "      - {time: '25:00:00', NTBY_TR_PBMN: 1}\n",
+        "back.yaml": "      - {time: '09:00:00', NTBY_TR_PBMN: 1}\n",
+        "amount.yaml": "      - {time: '09:00:02', NTBY_TR_PBMN: lots}\n",
+    }
+    files = [write(tmp_path, name, GOOD + case + line) for name, line in bad_inputs.items()]
+    files.append(
+        write(
+            tmp_path, "unknown.yaml", GOOD + case + "    expect: [{rule: upp, time: '09:00:01'}]\n"
+        )
+    )
+    files.append(write(tmp_path, "empty.yaml", ""))
+    files.append(write(tmp_path, "fine.yaml", GOOD + case))
+    assert main(["rules", "test", *map(str, files)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f'{tmp_path / "typo.yaml"}:10:9: c: a tick needs a time (time: "09:00:05")',
+        f"{tmp_path / 'late.yaml'}:10:16: c: '25:00:00' is not a time of day (write \"09:00:05\")",
+        f"{tmp_path / 'back.yaml'}:10:16: c: time goes back: 09:00:00 after 09:00:01 (list a "
+        "stock's ticks in time order)",
+        f"{tmp_path / 'amount.yaml'}:10:42: c: 'lots' is not a number (write 10000000000, "
+        "10_000_000_000, 100억 or 1억5000만)",
+        f"{tmp_path / 'unknown.yaml'}:10:21: no rule 'upp' here (the rules: up)",
+        f"{tmp_path / 'empty.yaml'}:1:1: a rule test file holds 'rules' (or 'rule_files') and "
+        "'tests'",
+    ]
+    assert captured.out.endswith("\n1 passed, 0 failed, 6 file(s) with errors\n")  # fine.yaml ran
 
 
 def test_replay_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -42,10 +42,24 @@ DEFAULT_DAY = dt.date(2026, 1, 2)
 
 
 def _clock(value: object) -> str:
-    """``"09:00:05"`` or ``"090005"`` -> ``"090005"`` (quote times in YAML)."""
-    text = str(value).replace(":", "")
-    hhmmss_seconds(text)  # raises on a bad time
+    """``"09:00:05"``, ``"9:0:5"`` or ``"090005"`` -> ``"090005"``."""
+    text = str(value).strip()
+    parts = text.split(":")
+    if len(parts) == 3 and all(part.isdigit() and len(part) <= 2 for part in parts):
+        text = "".join(part.zfill(2) for part in parts)
+    try:
+        hhmmss_seconds(text)
+    except ValueError:
+        raise ValueError(f'{value!r} is not a time of day (write "09:00:05")') from None
     return text
+
+
+class CaseProblem(ValueError):
+    """A case's input that cannot be used; ``path`` leads to it from the case."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 Clock = Annotated[str, BeforeValidator(_clock)]
@@ -75,7 +89,7 @@ class ExpectedAlert(_Model):
 
     def describe(self, ticker: str) -> str:
         text = f"{self.rule} {self.ticker or ticker} {_show(self.time)}"
-        text += f" value={self.value:g}" if self.value is not None else ""
+        text += f" value={_number(self.value)}" if self.value is not None else ""
         return text + (f" message={self.message!r}" if self.message is not None else "")
 
 
@@ -96,34 +110,67 @@ class Case(_Model):
         return self
 
     def input_ticks(self) -> list[Tick]:
-        """The ticks this case feeds the engine. Raises ValueError with a readable message."""
+        """The ticks this case feeds the engine. Raises CaseProblem."""
         if self.series is not None:
-            columns = {
-                parse_field(name): values.split() if isinstance(values, str) else values
-                for name, values in self.series.items()
-            }
-            length = max(len(v) for v in columns.values())
-            start = hhmmss_seconds(self.start)
-            rows = []
-            for i in range(length):
-                t = start + i * self.interval
-                row: dict[str, Any] = {"time": f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}"}
-                for name, values in columns.items():
-                    row[name] = values[min(i, len(values) - 1)]  # a short series holds its last
-                rows.append(row)
+            rows, paths = self._series_rows(self.series), None
         else:
             rows = self.ticks or []
-        return [self._tick(row) for row in rows]
+            paths = [("ticks", i) for i in range(len(rows))]
+        ticks: list[Tick] = []
+        last: dict[str, Tick] = {}
+        for i, row in enumerate(rows):
+            at = paths[i] if paths else ("series",)
+            tick = self._tick(row, at)
+            before = last.get(tick.ticker)
+            if before is not None and tick.seconds < before.seconds:
+                raise CaseProblem(
+                    f"time goes back: {_show(tick.hhmmss)} after {_show(before.hhmmss)} "
+                    "(list a stock's ticks in time order)",
+                    (*at, "time"),
+                )
+            last[tick.ticker] = tick
+            ticks.append(tick)
+        return ticks
 
-    def _tick(self, row: dict[str, Any]) -> Tick:
+    def _series_rows(self, series: dict[str, list[Any] | str]) -> list[dict[str, Any]]:
+        columns = {}
+        for name, values in series.items():
+            try:
+                columns[parse_field(name)] = values.split() if isinstance(values, str) else values
+            except ValueError as exc:
+                raise CaseProblem(str(exc), ("series", name)) from None
+        length = max((len(v) for v in columns.values()), default=0)
+        start = hhmmss_seconds(self.start)
+        rows = []
+        for i in range(length):
+            t = start + i * self.interval
+            row: dict[str, Any] = {"time": f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}"}
+            for name, values in columns.items():
+                row[name] = values[min(i, len(values) - 1)]  # a short series holds its last
+            rows.append(row)
+        return rows
+
+    def _tick(self, row: dict[str, Any], at: tuple[str | int, ...]) -> Tick:
+        """One input tick; ``at`` locates it in the case (a series' ticks share one place)."""
         row = dict(row)
-        hhmmss = _clock(row.pop("time", None))
-        ticker = normalize_ticker(row.pop("ticker", self.ticker))
+        if "time" not in row:
+            raise CaseProblem('a tick needs a time (time: "09:00:05")', at)
+        listed = at[0] == "ticks"
+        parsers = {"time": _clock, "ticker": normalize_ticker}
+        parsed = {key: row.pop(key, self.ticker if key == "ticker" else None) for key in parsers}
+        for key, parse in parsers.items():
+            try:
+                parsed[key] = parse(parsed[key])
+            except ValueError as exc:
+                raise CaseProblem(str(exc), (*at, key) if listed else at) from None
         values = [0] * len(NUMERIC_FIELDS)
         for name, raw in row.items():
-            number = parse_amount(raw)
-            values[FIELD_INDEX[parse_field(name)] - 4] = int(number)
-        return Tick(ticker, self.date, hhmmss, hhmmss_seconds(hhmmss), *values)
+            try:
+                values[FIELD_INDEX[parse_field(name)] - 4] = int(parse_amount(raw))
+            except ValueError as exc:
+                raise CaseProblem(str(exc), (*at, name) if listed else ("series", name)) from None
+        hhmmss = parsed["time"]
+        return Tick(parsed["ticker"], self.date, hhmmss, hhmmss_seconds(hhmmss), *values)
 
 
 class RuleTestFile(_Model):
@@ -134,6 +181,11 @@ class RuleTestFile(_Model):
 
 def _show(hhmmss: str) -> str:
     return f"{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}"
+
+
+def _number(value: float) -> str:
+    """Raw, with separators: the same on the expected and the fired side of a diff."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
 
 
 def run_case(ruleset: RuleSet, case: Case) -> tuple[list[str], list[str]]:
@@ -149,7 +201,8 @@ def run_case(ruleset: RuleSet, case: Case) -> tuple[list[str], list[str]]:
         else:
             left.remove(match)
     unexpected = [
-        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)} value={a.value} message={a.message!r}"
+        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)} value={_number(a.value)} "
+        f"message={a.message!r}"
         for a in left
     ]
     return missing, unexpected
@@ -169,50 +222,76 @@ def _ruleset_of(spec: RuleTestFile, doc: yamlpos.Document, path: Path) -> RuleSe
     return RuleSet(tuple(merged), tuple(files))
 
 
-def run_test_file(path: Path, out: TextIO | None = None) -> tuple[int, int]:
-    """Run one rule test file, printing each case; returns (passed, failed). Raises RulesError."""
-    out = out or sys.stdout
+def _load_test_file(path: Path) -> tuple[RuleTestFile, yamlpos.Document, RuleSet]:
     try:
         doc = yamlpos.load(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:
         raise RulesError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise RulesError([f"{path}: not UTF-8 text (save the file as UTF-8)"]) from None
     except yamlpos.YamlError as exc:
         raise RulesError([str(exc)]) from None
+    if not isinstance(doc.data, dict):
+        raise RulesError(
+            [f"{doc.position(())}: a rule test file holds 'rules' (or 'rule_files') and 'tests'"]
+        )
     try:
         spec = RuleTestFile.model_validate(doc.data)
     except ValidationError as exc:
         raise RulesError(yamlpos.validation_messages(exc, doc)) from None
     ruleset = _ruleset_of(spec, doc, path)
+    unknown = [
+        f"{doc.position(('tests', i, 'expect', j, 'rule'))}: no rule {expected.rule!r} here "
+        f"(the rules: {', '.join(ruleset.ids)})"
+        for i, case in enumerate(spec.tests)
+        for j, expected in enumerate(case.expect)
+        if expected.rule not in ruleset.ids
+    ]
+    if unknown:
+        raise RulesError(unknown)
+    return spec, doc, ruleset
+
+
+def run_test_file(path: Path, out: TextIO | None = None) -> tuple[int, int]:
+    """Run one rule test file, printing each case; returns (passed, failed). Raises RulesError."""
+    out = out or sys.stdout
+    spec, doc, ruleset = _load_test_file(path)
     passed = failed = 0
     for index, case in enumerate(spec.tests):
+        where = doc.position(("tests", index))
         try:
             missing, unexpected = run_case(ruleset, case)
-        except (ValueError, KeyError) as exc:
-            where = doc.position(("tests", index))
-            raise RulesError([f"{where}: tests.{index}: {exc}"]) from None
+        except CaseProblem as exc:
+            spot = doc.position(("tests", index, *exc.path))
+            raise RulesError([f"{spot}: {case.name}: {exc}"]) from None
         if missing or unexpected:
             failed += 1
-            out.write(f"FAIL {path}: {case.name}\n")
+            out.write(f"FAIL {where}: {case.name}\n")
             out.writelines(f"  - expected, not fired: {line}\n" for line in missing)
             out.writelines(f"  + fired, not expected: {line}\n" for line in unexpected)
         else:
             passed += 1
-            out.write(f"ok   {path}: {case.name}\n")
+            out.write(f"ok   {where}: {case.name}\n")
     return passed, failed
 
 
 def test_command(args: argparse.Namespace) -> int:
-    """`pgmbot rules test FILE...`: exit 0 when every case passes."""
-    passed = failed = 0
+    """`pgmbot rules test FILE...`: exit 0 when every case of every file passes, 1 when one
+    fails, 2 when a file cannot be run (every file is still tried)."""
+    passed = failed = broken = 0
     for path in args.files:
         try:
             ok, bad = run_test_file(Path(path))
         except RulesError as exc:
+            broken += 1
             print(*exc.problems, sep="\n", file=sys.stderr)
-            return 2
+            continue
         passed, failed = passed + ok, failed + bad
-    print(f"\n{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(
+        f"\n{passed} passed, {failed} failed"
+        + (f", {broken} file(s) with errors" if broken else "")
+    )
+    return 2 if broken else 1 if failed else 0
 
 
 test_command.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -344,31 +344,12 @@ def rule_changes(old: RuleSet, new: RuleSet) -> dict[str, list[str]]:
     }
 
 
-_FRIENDLY = {
+_RULE_WORDS = {
     "union_tag_not_found": "every rule needs a type: threshold, sign_flip or change",
     "union_tag_invalid": "unknown rule type: use threshold, sign_flip or change",
-    "missing": "required key is missing",
-    "extra_forbidden": "unknown key (check its spelling)",
-    "bool_parsing": "write true or false",
-    "bool_type": "write true or false",
-    "string_type": "write text here",
-    "tuple_type": "write a list, e.g. [005930, 000660]",
     "model_type": "a rule is a set of keys (id: …, type: …, field: …), one per line",
     "model_attributes_type": "a rule is a set of keys (id: …, type: …, field: …), one per line",
 }
-
-
-def _wording(item: Any) -> str:
-    """A pydantic error in a trader's words."""
-    kind, ctx = item["type"], item.get("ctx") or {}
-    if kind in _FRIENDLY:
-        return _FRIENDLY[kind]
-    if kind == "greater_than":
-        return f"must be more than {ctx['gt']}"
-    if kind == "greater_than_equal":
-        return f"must be {ctx['ge']} or more"
-    message: str = item["msg"]
-    return message.removeprefix("Value error, ").replace("Input should be", "must be")
 
 
 def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...]) -> list[str]:
@@ -391,7 +372,9 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
         where = "" if key else ".".join(str(p) for p in path[len(prefix) :])  # else: in words
         by_key = kind == "extra_forbidden" or key is not None
         at = doc.key_position(path) if by_key else doc.position(path)
-        lines.append(f"{at}: {name}: {where + ': ' if where else ''}{_wording(item)}")
+        lines.append(
+            f"{at}: {name}: {where + ': ' if where else ''}{yamlpos.wording(item, _RULE_WORDS)}"
+        )
     return lines
 
 
