@@ -26,7 +26,7 @@ from bot.alerts import Alert
 from bot.config import Account, ConfigError, KisSettings, Settings, load_settings
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.spec import RulesError, RuleSet, load_rules, rule_changes
+from bot.engine.spec import RulesError, RuleSet, load_rules, overlooked_files, rule_changes
 from bot.housekeeping import Retention, run_housekeeping
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, read_recording, recording_path
@@ -160,6 +160,8 @@ async def _start_telegram(settings: Settings, service: BotService) -> TelegramBo
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then shut down in order, flushing everything."""
     rules = LoadedRules(load_rules(settings.rules.path))  # before anything starts or is made
+    for file in overlooked_files(settings.rules.path):
+        log.warning("rules file not read (rule files end in .yaml) file=%s", file)
     async with contextlib.AsyncExitStack() as stack:
         kis, state_dir, static_watch = await _exchange(settings, record_dir, stack)
         upgrade(settings.storage.url)

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="check or test rule files")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rules_commands.add_parser("check", help="validate rule files")
-    check.add_argument("path", nargs="?", type=Path, default=Path("rules"))
+    check.add_argument("paths", nargs="*", type=Path, default=[Path("rules")], metavar="PATH")
     check.set_defaults(handler=_lazy("bot.engine.ruletest:check_command"))
     test = rules_commands.add_parser("test", help="run rule unit tests")
     test.add_argument("files", nargs="+", type=Path, metavar="FILE")

@@ -114,6 +114,11 @@ class _Builder:
                     raise YamlError(
                         _mark(self.file, key_node.start_mark), "keys must be plain text"
                     )
+                if key_node.tag.endswith(":merge"):
+                    raise YamlError(
+                        _mark(self.file, key_node.start_mark),
+                        "'<<' (merging keys from an anchor) is not supported: write the keys out",
+                    )
                 key = _scalar(key_node)
                 key = key if isinstance(key, str) else str(key_node.value)
                 if key in result:
@@ -128,6 +133,29 @@ class _Builder:
         raise YamlError(_mark(self.file, node.start_mark), "unsupported YAML node")
 
 
+#: PyYAML's words for common slips -> what to do about them, and whether the slip is best shown
+#: where the broken construct starts (its context mark) rather than where PyYAML gave up.
+_HINTS = (
+    ("could not find expected ':'", "a key needs a colon and a space after it (key: value)", 1),
+    ("that cannot start any token", "indent with spaces; YAML does not allow tabs there", 0),
+    ("found unexpected end of stream", "a quote or bracket is opened and never closed", 1),
+    ("expected <block end>", "the indentation of this line does not match the lines above", 0),
+    ("mapping values are not allowed here", "a value holds ': '; put the value in quotes", 0),
+    ("expected ',' or ']'", "a [list] is not closed with ]", 1),
+    ("expected ',' or '}'", "a {mapping} is not closed with }", 1),
+)
+
+
+def _explained(exc: yaml.MarkedYAMLError, file: str) -> YamlError:
+    """A syntax error, placed where the slip is and said in plain words."""
+    words = exc.problem or exc.context or "bad syntax"
+    found = next(((advice, start) for pattern, advice, start in _HINTS if pattern in words), None)
+    at_start = found is not None and found[1] and exc.context_mark is not None
+    mark = (exc.context_mark if at_start else exc.problem_mark) or exc.context_mark
+    message = f"{found[0]} (YAML: {words})" if found else f"invalid YAML: {words}"
+    return YamlError(_mark(file, mark) if mark else Position(file, 1, 1), message)
+
+
 def load(text: str, file: str) -> Document:
     """Parse one YAML document; YamlError (with position) on bad syntax or a duplicate key.
 
@@ -136,8 +164,7 @@ def load(text: str, file: str) -> Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise YamlError(_mark(file, mark), f"invalid YAML: {exc.problem or exc.context}") from None
+        raise _explained(exc, file) from None
     except yaml.YAMLError as exc:
         raise YamlError(Position(file, 1, 1), f"invalid YAML: {exc}") from None
     if node is None:

@@ -402,3 +402,19 @@ def test_an_amount_in_the_wrong_unit_for_its_column_is_refused(tmp_path: Path) -
     ]
     [rule] = load_rules(write(tmp_path, "r.yaml", body.replace("100억원", "1억5천만주"))).rules
     assert rule.summary() == "r  threshold NTBY_CNQN above 150,000,000주"
+
+
+def test_rules_check_takes_several_paths_and_notes_files_it_does_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    write(one, "a.yaml", GOOD)
+    write(two, "b.yml", GOOD.replace("id: up", "id: up2"))
+    assert main(["rules", "check", str(one), str(two)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.endswith("1 rules OK in 1 file(s)\n")
+    assert f"note: {two / 'b.yml'} is not read: rule files end in .yaml" in captured.err
+    write(two, "b.yaml", GOOD)  # the same id in another directory
+    assert main(["rules", "check", str(one), str(two)]) == 1
+    assert f"{two / 'b.yaml'}:2:9: rule 'up': duplicate id" in capsys.readouterr().err

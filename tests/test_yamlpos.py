@@ -40,11 +40,31 @@ def test_duplicate_keys_are_errors_with_position() -> None:
     assert str(info.value) == "d.yaml:4:3: duplicate key 'c' (first at line 3)"
 
 
-def test_syntax_errors_have_positions() -> None:
+@pytest.mark.parametrize(
+    ("text", "where", "advice"),
+    [
+        ("a: 1\nb c\nd: 2\n", "2:1", "a key needs a colon and a space after it"),
+        ('a: 1\nb: "open\nc: 2\n', "2:4", "a quote or bracket is opened and never closed"),
+        ("a:\n  b: 1\n c: 2\n", "3:2", "the indentation of this line does not match"),
+        ("a:\n\t- 1\n", "2:1", "indent with spaces; YAML does not allow tabs there"),
+        ("a: [1, 2\nb: 3\n", "1:4", "a [list] is not closed with ]"),
+        ("a: {b: 1\n", "1:4", "a {mapping} is not closed with }"),
+        ("a: x: y\n", "1:5", "a value holds ': '; put the value in quotes"),
+    ],
+)
+def test_syntax_errors_say_what_to_do_where_the_slip_is(
+    text: str, where: str, advice: str
+) -> None:
     with pytest.raises(YamlError) as info:
-        load("a: [1, 2\nb: 3\n", "s.yaml")
-    assert info.value.position.file == "s.yaml"
-    assert info.value.position.line >= 2
+        load(text, "s.yaml")
+    assert str(info.value).startswith(f"s.yaml:{where}: {advice}"), str(info.value)
+    assert "(YAML: " in str(info.value)  # PyYAML's own words, for whoever knows them
+
+
+def test_merge_keys_are_refused_rather_than_half_understood() -> None:
+    with pytest.raises(YamlError) as info:
+        load("base: &b {type: threshold}\nrules:\n  - <<: *b\n    id: e\n", "m.yaml")
+    assert str(info.value).startswith("m.yaml:3:5: '<<' (merging keys from an anchor) is not")
 
 
 def test_python_tags_are_refused() -> None:

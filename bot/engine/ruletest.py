@@ -33,6 +33,7 @@ from bot.engine.spec import (
     build_ruleset,
     document_rules,
     load_rules,
+    overlooked_files,
     parse_amount,
     parse_field,
 )
@@ -298,14 +299,21 @@ test_command.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 def check_command(args: argparse.Namespace) -> int:
-    """`pgmbot rules check [PATH]`: a line per rule and exit 0, or every error and exit 1."""
+    """`pgmbot rules check [PATH...]`: a line per rule and exit 0, or every error and exit 1."""
+    paths: list[Path] = args.paths
+    where = " ".join(map(str, paths))
+    for path in paths:
+        for file in overlooked_files(path):
+            print(f"note: {file} is not read: rule files end in .yaml", file=sys.stderr)
     try:
-        ruleset = load_rules(args.path)
+        ruleset = load_rules(*paths)
     except RulesError as exc:
         print(*exc.problems, sep="\n", file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) in {args.path}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in {where}", file=sys.stderr)
         return 1
     for line in ruleset.summary_lines():
         print(line)
     print(f"{len(ruleset.rules)} rules OK in {len(ruleset.files)} file(s)")
+    if not ruleset.files:
+        print(f"note: no rule files (*.yaml) in {where}", file=sys.stderr)
     return 0

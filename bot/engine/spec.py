@@ -378,6 +378,16 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
     return lines
 
 
+def overlooked_files(path: Path | str) -> list[Path]:
+    """Files of a rules directory that look like rules but are not read (``*.yml``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    return sorted(
+        p for p in path.iterdir() if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"
+    )
+
+
 def _rule_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.glob("*.yaml") if p.is_file())
@@ -502,17 +512,19 @@ def _by_position(problem: str) -> tuple[str, int, int]:
     return match.group(1), int(match.group(2)), int(match.group(3))
 
 
-def load_rules(path: Path | str, *, files: Iterable[Path] | None = None) -> RuleSet:
-    """Load every ``*.yaml`` of a directory (or one file); RulesError lists every problem."""
-    path = Path(path)
-    if not path.exists():
+def load_rules(*paths: Path | str) -> RuleSet:
+    """Load every ``*.yaml`` of each directory (or each file) as one rule set: ids are unique
+    across all of them. RulesError lists every problem."""
+    missing = [Path(path) for path in paths if not Path(path).exists()]
+    if missing:
         raise RulesError(
             [
                 f"{path.resolve()}: no such rules file or directory (set rules.path in the config;"
                 " the pgmbot repository ships a starter set in rules/)"
+                for path in missing
             ]
         )
-    chosen = list(files) if files is not None else _rule_files(path)
+    chosen = [file for path in paths for file in _rule_files(Path(path))]
     problems: list[str] = []
     located = [item for file in chosen for item in _file_rules(file, problems)]
     try:
