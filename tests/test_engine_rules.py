@@ -408,7 +408,8 @@ def test_rules_check_takes_several_paths_and_notes_files_it_does_not_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
-    one.mkdir(), two.mkdir()
+    for directory in (one, two):
+        directory.mkdir()
     write(one, "a.yaml", GOOD)
     write(two, "b.yml", GOOD.replace("id: up", "id: up2"))
     assert main(["rules", "check", str(one), str(two)]) == 0
