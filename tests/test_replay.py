@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.ticks import today_kst
 
 RULES = """\
 rules:
@@ -123,3 +124,18 @@ def test_a_reader_that_stops_early_ends_the_replay_quietly(tmp_path: Path, rules
         assert proc.wait(timeout=60) == 1
     assert json.loads(first)["rule"] == "up"
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_lines_without_a_timestamp_are_dated_by_date_or_today_with_a_note(
+    tmp_path: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text("".join(line.partition("\t")[2] + "\n" for line in frames(2).splitlines()))
+    assert main(["replay", str(raw), "--rules", str(rules), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["time"].startswith(today_kst().isoformat())
+    assert "note: 2 lines without a timestamp were taken as of today" in captured.err
+    assert main(["replay", str(raw), "--rules", str(rules), "--json", "--date", "2026-11-20"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["time"] == "2026-11-20T09:00:01+09:00"
+    assert captured.err == ""

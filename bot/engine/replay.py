@@ -33,6 +33,7 @@ class ReplayStats:
     ticks: int = 0
     control: int = 0  # JSON control messages (acks, PINGPONG): not data, skipped quietly
     bad: int = 0  # malformed lines or records, reported and skipped
+    undated: int = 0  # data lines without a timestamp: dated by --date (or today)
     alerts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, ticker) -> count
 
 
@@ -86,7 +87,10 @@ def replay_lines(
             stats.control += frame[:1] == "{"  # acks and PINGPONG: not data
             continue
         try:
-            day = day_of(stamp) if stamp else default_day
+            if stamp:
+                day = day_of(stamp)
+            else:
+                day, stats.undated = default_day, stats.undated + 1
             envelope = split_frame(frame)
             if envelope.encrypted:
                 raise FrameError("encrypted", "encrypted frame (recordings hold decrypted frames)")
@@ -184,6 +188,11 @@ def replay_command(args: argparse.Namespace) -> int:
     if show_progress:
         _progress(stats, err)
         err.write("\n")
+    if stats.undated and not args.date:
+        err.write(
+            f"note: {stats.undated:,} lines without a timestamp were taken as of today, "
+            f"{default_day} (KST); give --date for another day\n"
+        )
     if args.json:
         if stats.bad:
             err.write(f"{stats.bad:,} malformed lines or records skipped\n")
