@@ -127,6 +127,11 @@ def test_one_ticker_needs_no_brackets_and_a_numeric_id_is_text(tmp_path: Path) -
     assert rule.id == "12345" and rule.tickers == ("005930",)
 
 
+def test_a_key_beside_rules_is_named_where_it_is(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.yaml", "rules: []\n\nversion: 2\n")
+    assert problems(path) == [f"{path}:3:1: a rule file holds one key, 'rules', a list of rules"]
+
+
 def test_missing_type_and_unknown_type(tmp_path: Path) -> None:
     path = write(tmp_path, "r.yaml", "rules:\n  - id: a\n    field: X\n  - id: b\n    type: t\n")
     assert problems(path) == [

@@ -419,7 +419,9 @@ def _file_rules(file: Path, problems: list[str]) -> list[Located]:
         problems.append(f"{file}: the file is empty (write 'rules: []' for a file with no rules)")
         return []
     if not isinstance(doc.data, dict) or set(doc.data) != {"rules"}:
-        problems.append(f"{doc.position(())}: a rule file holds one key, 'rules', a list of rules")
+        extra = [key for key in doc.data if key != "rules"] if isinstance(doc.data, dict) else []
+        where = doc.key_position((extra[0],)) if extra else doc.position(())
+        problems.append(f"{where}: a rule file holds one key, 'rules', a list of rules")
         return []
     return document_rules(doc, problems)
 
