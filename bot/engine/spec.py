@@ -420,8 +420,8 @@ def _file_rules(file: Path, problems: list[str]) -> list[Located]:
         return []
     if not isinstance(doc.data, dict) or set(doc.data) != {"rules"}:
         extra = [key for key in doc.data if key != "rules"] if isinstance(doc.data, dict) else []
-        where = doc.key_position((extra[0],)) if extra else doc.position(())
-        problems.append(f"{where}: a rule file holds one key, 'rules', a list of rules")
+        at = doc.key_position((extra[0],)) if extra else doc.position(())
+        problems.append(f"{at}: a rule file holds one key, 'rules', a list of rules")
         return []
     return document_rules(doc, problems)
 
