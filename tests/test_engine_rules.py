@@ -214,6 +214,11 @@ def test_change_window_memory_is_bounded(tmp_path: Path) -> None:
     assert list(times) == [t - 10 + i for i in range(11)]
     assert len(values) == 11
 
+    for second in range(5000):  # times stepping back and forth add nothing
+        engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60 - second % 2:02d}", 0))
+    ((times, values, *_),) = engine._tickers["005930"].export()
+    assert isinstance(times, deque) and len(times) == len(values) == 11
+
 
 async def test_watcher_reloads_valid_edits_and_keeps_the_last_good_rules(tmp_path: Path) -> None:
     path = write(tmp_path, "r.yaml", GOOD)

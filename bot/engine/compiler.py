@@ -107,8 +107,10 @@ def _sign_flip(n: int, rule: SignFlipRule, v: str) -> _Part:
 
 
 def _change(n: int, rule: ChangeRule, v: str) -> _Part:
-    """The window keeps the first tick of each second: a later one of the same second can never
-    be the baseline (it leaves the window with the first). ``base`` is the window's oldest value.
+    """The window keeps a tick only if its time is later than every time before it: one of the
+    same second, or of an earlier one (a step back), leaves the window no later than the tick
+    before it, so it could never be the baseline. ``base`` is the window's oldest value; the
+    window holds at most ``window + 1`` values.
     """
     needed = _const(rule.amount_needed)
     moved = f"{v} - base{n}"
@@ -117,7 +119,7 @@ def _change(n: int, rule: ChangeRule, v: str) -> _Part:
     return _Part(
         ("times", "values", "last", "base", "start", "spent"),
         [
-            f"if t != last{n}:",
+            f"if t > last{n}:",
             f"    last{n} = t",
             f"    times{n}.append(t)",
             f"    values{n}.append({v})",
@@ -133,7 +135,7 @@ def _change(n: int, rule: ChangeRule, v: str) -> _Part:
 def fresh_state(rule: AnyRule) -> State:
     """A rule's state at the start of a trading date, in the order of its part's names."""
     if isinstance(rule, ChangeRule):
-        return (deque(), deque(), None, 0, None, False)
+        return (deque(), deque(), -1, 0, None, False)  # times are seconds since midnight
     if isinstance(rule, SignFlipRule):
         return (0,)
     if rule.kind.startswith("crosses"):
