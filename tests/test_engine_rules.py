@@ -133,10 +133,16 @@ def test_a_key_beside_rules_is_named_where_it_is(tmp_path: Path) -> None:
 
 
 def test_missing_type_and_unknown_type(tmp_path: Path) -> None:
-    path = write(tmp_path, "r.yaml", "rules:\n  - id: a\n    field: X\n  - id: b\n    type: t\n")
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "rules:\n  - id: a\n    field: X\n  - id: b\n    type: t\n"
+        "  - {id: c, type: [threshold], message: '{x}'}\n",
+    )
     assert problems(path) == [
         f"{path}:2:5: rule 'a': every rule needs a type: threshold, sign_flip or change",
         f"{path}:5:11: rule 'b': type: unknown rule type: use threshold, sign_flip or change",
+        f"{path}:6:19: rule 'c': type: unknown rule type: use threshold, sign_flip or change",
     ]
 
 
@@ -217,7 +223,8 @@ def test_change_window_memory_is_bounded(tmp_path: Path) -> None:
     for second in range(5000):  # times stepping back and forth add nothing
         engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60 - second % 2:02d}", 0))
     ((times, values, *_),) = engine._tickers["005930"].export()
-    assert isinstance(times, deque) and len(times) == len(values) == 11
+    assert isinstance(times, deque) and isinstance(values, deque)
+    assert len(times) == len(values) == 11
 
 
 async def test_watcher_reloads_valid_edits_and_keeps_the_last_good_rules(tmp_path: Path) -> None:

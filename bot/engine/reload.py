@@ -70,6 +70,11 @@ class RulesWatcher:
             self.failures += 1
             await self._on_error(exc.problems)
             return
+        except Exception as exc:  # a loader bug must not end hot reload for good
+            log.exception("rules reload crashed path=%s", self.path)
+            self.failures += 1
+            await self._on_error([f"{self.path}: cannot load the rules ({exc!r}); please report"])
+            return
         self.reloads += 1
         await self._on_rules(ruleset)
 

@@ -292,7 +292,7 @@ class ChangeRule(_RuleBase):
 
 
 AnyRule = ThresholdRule | SignFlipRule | ChangeRule
-_MODELS: dict[object, type[AnyRule]] = {
+_MODELS: dict[str, type[AnyRule]] = {
     "threshold": ThresholdRule,
     "sign_flip": SignFlipRule,
     "change": ChangeRule,
@@ -459,7 +459,8 @@ def _template_problems(
     """The message's problem, if any. For a rule with other errors, only placeholders that no
     rule of its type has (what else it may use depends on what is wrong)."""
     message = raw.get("message") if isinstance(raw, dict) else None
-    model = _MODELS.get(raw.get("type")) if isinstance(raw, dict) else None
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    model = _MODELS.get(kind) if isinstance(kind, str) else None
     if not isinstance(message, str) or (rule is None and model is None):
         return []
     try:
