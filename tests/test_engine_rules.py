@@ -192,6 +192,21 @@ def test_templates_read_like_a_trader_and_raw_with_a_spec(tmp_path: Path) -> Non
     }
 
 
+def test_format_specs_are_checked_against_the_numbers_an_alert_really_has(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "rules:\n  - {id: c, type: change, field: NTBY_TR_PBMN, window: 10s, rise: 5,"
+        " message: '{change:+d} from {baseline:d}, needed {threshold:d}'}\n"
+    )
+    engine = Engine(load_rules(write(tmp_path, "r.yaml", text)))
+    engine.on_tick(tick("090000", 100))
+    [alert] = engine.on_tick(tick("090001", 106))
+    assert alert.message == "+6 from 100, needed 5"
+    fractional = text.replace("rise: 5", "rise: 5.5")  # {threshold:d} cannot show 5.5
+    assert "bad format in template" in problems(write(tmp_path, "r.yaml", fractional))[0]
+
+
 def test_default_message_says_what_where_and_against_what(tmp_path: Path) -> None:
     engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD)))
     engine.on_tick(tick("090000", 0))

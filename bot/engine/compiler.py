@@ -112,7 +112,7 @@ def _change(n: int, rule: ChangeRule, v: str) -> _Part:
     before it, so it could never be the baseline. ``base`` is the window's oldest value; the
     window holds at most ``window + 1`` values.
     """
-    needed = _const(rule.amount_needed)
+    needed = _const(rule.threshold)
     moved = f"{v} - base{n}"
     holds = f"{moved} >= {needed}" if rule.rise is not None else f"base{n} - {v} >= {needed}"
     extra = f"'threshold': {needed}, 'baseline': base{n}, 'change': {moved}"

@@ -249,6 +249,11 @@ class SignFlipRule(_RuleBase):
 
     params: ClassVar[tuple[str, ...]] = ("min_abs", "direction")
 
+    @property
+    def threshold(self) -> float:
+        """What ``{threshold}`` shows: the smallest size that counts."""
+        return self.min_abs
+
     def condition(self) -> str:
         text = self.direction
         return text + (f" min_abs {self.amount(self.min_abs)}" if self.min_abs else "")
@@ -280,14 +285,15 @@ class ChangeRule(_RuleBase):
         return ("window", kind, "for", "baseline", "change")
 
     @property
-    def amount_needed(self) -> float:
+    def threshold(self) -> float:
+        """The rise or fall needed (what ``{threshold}`` shows)."""
         value = self.rise if self.rise is not None else self.fall
         assert value is not None
         return value
 
     def condition(self) -> str:
         kind = "rise" if self.rise is not None else "fall"
-        text = f"{kind} {self.amount(self.amount_needed)} within {format_duration(self.window)}"
+        text = f"{kind} {self.amount(self.threshold)} within {format_duration(self.window)}"
         return text + (f" for {format_duration(self.for_)}" if self.for_ else "")
 
 

@@ -93,7 +93,8 @@ def check_template(rule: Any) -> None:
     cannot render (a format spec that does not fit, e.g. ``{time:,}``)."""
     template: str = rule.message
     check_placeholders(template, rule.placeholders(), rule.type)
-    extra = dict.fromkeys(("threshold", "prev", "baseline", "change"), 0.0)
+    # The types an alert has: the rule's own threshold; the tick's values are whole numbers.
+    extra = {"threshold": rule.threshold, "prev": 0, "baseline": 0, "change": 0}
     try:
         template.format_map(context(rule, _SAMPLE, 0, extra))
     except (ValueError, TypeError) as exc:
@@ -135,7 +136,12 @@ def context(
 def render(rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None]) -> str:
     """The alert's text: the rule's template, or the default message."""
     values = context(rule, tick, value, extra)
-    return (rule.message or default_template(rule)).format_map(values)
+    if rule.message:
+        try:
+            return str(rule.message.format_map(values))
+        except (ValueError, TypeError, KeyError):
+            pass  # checked when loaded, so never expected; an alert is not lost over its words
+    return default_template(rule).format_map(values)
 
 
 _THRESHOLD_WORDS = {
