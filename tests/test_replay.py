@@ -18,6 +18,7 @@ RULES = """\
 rules:
   - {id: up, type: threshold, field: NTBY_TR_PBMN, crosses_above: 100}
   - {id: never, type: threshold, field: NTBY_TR_PBMN, below: -1000}
+  - {id: off, type: threshold, field: NTBY_TR_PBMN, above: 0, enabled: false}
 """
 
 
@@ -96,6 +97,7 @@ def test_input_without_a_single_frame_is_an_error(
     assert f"{junk}:1: skipped: not a data frame" in err
     assert f"{junk}:3: skipped: bad timestamp '2026-11-20Tbad' (expected ISO 8601" in err
     assert "no data frame in the input" in err
+    assert "without a timestamp" not in err  # junk is not counted as undated data
 
 
 def test_the_summary_names_the_rules_that_never_fired(
@@ -139,3 +141,38 @@ def test_lines_without_a_timestamp_are_dated_by_date_or_today_with_a_note(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["time"] == "2026-11-20T09:00:01+09:00"
     assert captured.err == ""
+
+
+def test_damaged_gzip_data_is_a_clear_error(
+    tmp_path: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = bytearray(gzip.compress(frames(2000).encode()))
+    whole[len(whole) // 2 : len(whole) // 2 + 64] = bytes(64)  # a stretch of zeros mid-stream
+    damaged = tmp_path / "damaged.tsv.gz"
+    damaged.write_bytes(bytes(whole))
+    assert main(["replay", str(damaged), "--rules", str(rules), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert f"{damaged}: cannot read further: " in err and "Traceback" not in err
+
+
+def test_a_pipe_is_read_like_a_file(tmp_path: Path, rules: Path) -> None:
+    # `pgmbot replay <(zcat …)` hands over /dev/fd/N: not a regular file, readable once.
+    recording = tmp_path / "r.tsv.gz"
+    recording.write_bytes(gzip.compress(frames(4).encode()))
+    script = f'exec "$0" -m bot replay <(cat {recording}) --rules {rules} --json'
+    done = subprocess.run(
+        ["bash", "-c", script, sys.executable], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 2
+
+
+def test_an_output_that_fails_is_not_blamed_on_the_input(tmp_path: Path, rules: Path) -> None:
+    recording = tmp_path / "r.tsv"
+    recording.write_text(frames(20_000), encoding="utf-8")
+    command = [sys.executable, "-m", "bot", "replay", str(recording), "--rules", str(rules)]
+    with open("/dev/full", "w") as full:  # every write fails: no space left on device
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 2
+    assert b"cannot write the output: No space left on device" in done.stderr
+    assert b"cannot read further" not in done.stderr and b"Traceback" not in done.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -87,10 +88,7 @@ def replay_lines(
             stats.control += frame[:1] == "{"  # acks and PINGPONG: not data
             continue
         try:
-            if stamp:
-                day = day_of(stamp)
-            else:
-                day, stats.undated = default_day, stats.undated + 1
+            day = day_of(stamp) if stamp else default_day
             envelope = split_frame(frame)
             if envelope.encrypted:
                 raise FrameError("encrypted", "encrypted frame (recordings hold decrypted frames)")
@@ -105,6 +103,7 @@ def replay_lines(
                 report(source, number, str(error))
             errors.clear()
         stats.frames += 1
+        stats.undated += not stamp
         stats.ticks += len(ticks)
         for alert in on_ticks(ticks):
             counts[alert.rule, alert.ticker] += 1
@@ -140,10 +139,35 @@ def _shown(alert: Alert, as_json: bool) -> str:
     return f"{alert.time:%Y-%m-%d %H:%M:%S} {alert.ticker} {alert.rule}  {message}\n"
 
 
-def _read_problem(exc: OSError | EOFError) -> str:
+def _read_problem(exc: Exception) -> str:
     if isinstance(exc, EOFError):  # gzip's word for a file cut short
         return "compressed data ends early (truncated file?)"
-    return exc.strerror or str(exc)
+    if isinstance(exc, zlib.error):
+        return f"damaged compressed data ({exc})"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _replay_file(
+    name: str,
+    alerts_of: Callable[[Iterable[str], str], Iterator[Alert]],
+    write: Callable[[Alert], None],
+) -> str | None:
+    """Replay one input, writing its alerts; the problem if it could not be read to its end.
+    Errors of the output are not the input's: they propagate."""
+    try:
+        handle = open_text(name)
+    except OSError as exc:
+        return _read_problem(exc)
+    with handle:
+        alerts = alerts_of(handle, name)
+        while True:
+            try:
+                alert = next(alerts)
+            except StopIteration:
+                return None
+            except (OSError, EOFError, zlib.error) as exc:
+                return _read_problem(exc)
+            write(alert)
 
 
 def replay_command(args: argparse.Namespace) -> int:
@@ -158,6 +182,11 @@ def replay_command(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"--date {args.date!r}: write the trading date as YYYY-MM-DD", file=sys.stderr)
         return 2
+    # Not regular files are fine (``<(cmd)``, a FIFO); a directory or nothing at all is not.
+    missing = [f for f in args.files if f != "-" and (not Path(f).exists() or Path(f).is_dir())]
+    if missing:
+        print(*(f"{name}: no such file" for name in missing), sep="\n", file=sys.stderr)
+        return 2
     out, err = sys.stdout, sys.stderr
     show_progress = err.isatty()
 
@@ -166,42 +195,43 @@ def replay_command(args: argparse.Namespace) -> int:
             err.write("\r")
         err.write(f"{source}:{number}: skipped: {problem}\n")
 
-    missing = [name for name in args.files if name != "-" and not Path(name).is_file()]
-    if missing:
-        print(*(f"{name}: no such file" for name in missing), sep="\n", file=err)
-        return 2
     stats = ReplayStats()
     progress = _progress if show_progress else None
+
+    def alerts_of(lines: Iterable[str], name: str) -> Iterator[Alert]:
+        return replay_lines(lines, engine, default_day, stats, report, name, progress)
+
+    def write(alert: Alert) -> None:
+        out.write(_shown(alert, args.json))
+
     unread = 0  # inputs that could not be read to their end
-    for name in args.files:
-        try:
-            with open_text(name) as handle:
-                for alert in replay_lines(
-                    handle, engine, default_day, stats, report, name, progress
-                ):
-                    out.write(_shown(alert, args.json))
-        except BrokenPipeError:
-            raise  # stdout, not the input: main() ends quietly
-        except (OSError, EOFError) as exc:
-            unread += 1
-            err.write(f"{name}: cannot read further: {_read_problem(exc)}\n")
-    if show_progress:
-        _progress(stats, err)
-        err.write("\n")
+    try:
+        for name in args.files:
+            problem = _replay_file(name, alerts_of, write)
+            if problem is not None:
+                unread += 1
+                err.write(f"{name}: cannot read further: {problem}\n")
+        if show_progress:
+            _progress(stats, err)
+            err.write("\n")
+        if not args.json:
+            _summary(stats, [rule.id for rule in engine.ruleset.enabled], out)
+        out.flush()
+    except BrokenPipeError:
+        raise  # the reader stopped (| head): main() ends quietly
+    except OSError as exc:
+        err.write(f"cannot write the output: {exc.strerror or exc}\n")
+        return 2
     if stats.undated and not args.date:
         err.write(
             f"note: {stats.undated:,} lines without a timestamp were taken as of today, "
             f"{default_day} (KST); give --date for another day\n"
         )
-    if args.json:
-        if stats.bad:
-            err.write(f"{stats.bad:,} malformed lines or records skipped\n")
-    else:
-        _summary(stats, engine.ruleset.ids, out)
-    out.flush()
+    if args.json and stats.bad:
+        err.write(f"{stats.bad:,} malformed lines or records skipped\n")
     if unread:
         return 2
     if stats.bad and not stats.frames:
-        err.write("no data frame in the input: is it a recording of KIS frames?\n")
+        err.write("no data frame in the input, only malformed lines: is it a KIS recording?\n")
         return 1
     return 0

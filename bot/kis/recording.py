@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, BinaryIO, TextIO
 
 from bot.ticks import KST
 
@@ -62,19 +62,28 @@ class Recorder:
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+class _OwnedGzip(gzip.GzipFile):
+    """A GzipFile that also closes the file it reads (GzipFile leaves a given file open)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def open_text(path: str | Path) -> IO[str]:
-    """Open a recording: ``-`` is stdin; gzip data (by its first bytes, whatever the name) is
-    gunzipped; bad UTF-8 is replaced. A truncated gzip file raises EOFError when read."""
-    if str(path) == "-":
-        stdin = sys.stdin.buffer
-        if isinstance(stdin, io.BufferedReader) and stdin.peek(2)[:2] == _GZIP_MAGIC:
-            stdin = gzip.GzipFile(fileobj=stdin)
-        return io.TextIOWrapper(stdin, encoding="utf-8", errors="replace")
-    with open(path, "rb") as probe:
-        packed = probe.read(2) == _GZIP_MAGIC
-    if packed:
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    """Open a recording, once (a pipe such as ``<(cmd)`` works): ``-`` is stdin; gzip data,
+    known by its first bytes whatever the name, is gunzipped; bad UTF-8 is replaced. A damaged
+    gzip file raises EOFError, OSError or zlib.error when read."""
+    raw: BinaryIO = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
+    packed = isinstance(raw, io.BufferedReader) and raw.peek(2)[:2] == _GZIP_MAGIC
+    data: BinaryIO | gzip.GzipFile = _OwnedGzip(raw) if packed else raw
+    return io.TextIOWrapper(data, encoding="utf-8", errors="replace")
 
 
 def parse_line(line: str) -> tuple[datetime | None, str]:
