@@ -159,7 +159,14 @@ async def _start_telegram(settings: Settings, service: BotService) -> TelegramBo
 
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then shut down in order, flushing everything."""
-    rules = LoadedRules(load_rules(settings.rules.path))  # before anything starts or is made
+    if not settings.rules.path.exists():  # checked before anything starts or is made
+        raise RulesError(
+            [
+                f"{settings.rules.path.resolve()}: no such rules file or directory (set rules.path"
+                " in the config; the pgmbot repository ships a starter set in rules/)"
+            ]
+        )
+    rules = LoadedRules(load_rules(settings.rules.path))
     for file in overlooked_files(settings.rules.path):
         log.warning("rules file not read (rule files end in .yaml) file=%s", file)
     async with contextlib.AsyncExitStack() as stack:

@@ -137,10 +137,15 @@ class _Builder:
 #: where the broken construct starts (its context mark) rather than where PyYAML gave up.
 _HINTS = (
     ("could not find expected ':'", "a key needs a colon and a space after it (key: value)", 1),
-    ("that cannot start any token", "indent with spaces; YAML does not allow tabs there", 0),
+    ("'\\t' that cannot start any token", "indent with spaces; YAML does not allow tabs", 0),
+    ("that cannot start any token", "a value cannot start with this character: quote it", 0),
     ("found unexpected end of stream", "a quote or bracket is opened and never closed", 1),
     ("expected <block end>", "the indentation of this line does not match the lines above", 0),
-    ("mapping values are not allowed here", "a value holds ': '; put the value in quotes", 0),
+    (
+        "mapping values are not allowed here",
+        "a ': ' where none can be: check this line's indentation, or quote a value holding ': '",
+        0,
+    ),
     ("expected ',' or ']'", "a [list] is not closed with ]", 1),
     ("expected ',' or '}'", "a {mapping} is not closed with }", 1),
 )

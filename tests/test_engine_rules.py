@@ -448,6 +448,23 @@ def test_rules_check_takes_several_paths_and_notes_files_it_does_not_read(
     captured = capsys.readouterr()
     assert captured.out.endswith("1 rules OK in 1 file(s)\n")
     assert f"note: {two / 'b.yml'} is not read: rule files end in .yaml" in captured.err
+    assert main(["rules", "check", str(one), str(one / "a.yaml")]) == 0  # a.yaml counts once
+    capsys.readouterr()
     write(two, "b.yaml", GOOD)  # the same id in another directory
     assert main(["rules", "check", str(one), str(two)]) == 1
     assert f"{two / 'b.yaml'}:2:9: rule 'up': duplicate id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("series", "expected"),
+    [
+        ("{}", "8:13: c: a series needs a column and its values"),
+        ("{NTBY_TR_PBMN: []}", "8:28: c: NTBY_TR_PBMN: no values"),
+    ],
+)
+def test_an_empty_series_is_a_mistake_not_a_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], series: str, expected: str
+) -> None:
+    path = write(tmp_path, "t.yaml", GOOD + f"tests:\n  - name: c\n    series: {series}\n")
+    assert main(["rules", "test", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"{path}:{expected}")

@@ -46,10 +46,12 @@ def test_duplicate_keys_are_errors_with_position() -> None:
         ("a: 1\nb c\nd: 2\n", "2:1", "a key needs a colon and a space after it"),
         ('a: 1\nb: "open\nc: 2\n', "2:4", "a quote or bracket is opened and never closed"),
         ("a:\n  b: 1\n c: 2\n", "3:2", "the indentation of this line does not match"),
-        ("a:\n\t- 1\n", "2:1", "indent with spaces; YAML does not allow tabs there"),
+        ("a:\n\t- 1\n", "2:1", "indent with spaces; YAML does not allow tabs"),
+        ("a: @b\n", "1:4", "a value cannot start with this character: quote it"),
+        ("a: 1\n   b: 2\n", "2:5", "a ': ' where none can be: check this line's indentation"),
         ("a: [1, 2\nb: 3\n", "1:4", "a [list] is not closed with ]"),
         ("a: {b: 1\n", "1:4", "a {mapping} is not closed with }"),
-        ("a: x: y\n", "1:5", "a value holds ': '; put the value in quotes"),
+        ("a: x: y\n", "1:5", "a ': ' where none can be: check this line's indentation, or"),
     ],
 )
 def test_syntax_errors_say_what_to_do_where_the_slip_is(

@@ -134,12 +134,18 @@ class Case(_Model):
         return ticks
 
     def _series_rows(self, series: dict[str, list[Any] | str]) -> list[dict[str, Any]]:
+        if not series:
+            raise CaseProblem(
+                "a series needs a column and its values (NTBY_TR_PBMN: 0 1억)", ("series",)
+            )
         columns = {}
         for name, values in series.items():
             try:
                 columns[parse_field(name)] = values.split() if isinstance(values, str) else values
             except ValueError as exc:
                 raise CaseProblem(str(exc), ("series", name)) from None
+            if not columns[parse_field(name)]:
+                raise CaseProblem(f"{name}: no values", ("series", name))
         length = max((len(v) for v in columns.values()), default=0)
         start = hhmmss_seconds(self.start)
         rows = []

@@ -527,13 +527,12 @@ def load_rules(*paths: Path | str) -> RuleSet:
     missing = [Path(path) for path in paths if not Path(path).exists()]
     if missing:
         raise RulesError(
-            [
-                f"{path.resolve()}: no such rules file or directory (set rules.path in the config;"
-                " the pgmbot repository ships a starter set in rules/)"
-                for path in missing
-            ]
+            [f"{path.resolve()}: no such rules file or directory" for path in missing]
         )
-    chosen = [file for path in paths for file in _rule_files(Path(path))]
+    once: dict[Path, Path] = {}  # a file named twice (a directory and a file in it) counts once
+    for file in (file for path in paths for file in _rule_files(Path(path))):
+        once.setdefault(file.resolve(), file)
+    chosen = list(once.values())
     problems: list[str] = []
     located = [item for file in chosen for item in _file_rules(file, problems)]
     try:
