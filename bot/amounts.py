@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from bot.ticks import VALUE_FIELDS
 
@@ -23,28 +23,40 @@ def parse_korean(text: str) -> tuple[Decimal, str | None]:
     body = body.removesuffix(unit or "").strip()
     sign = -1 if body.startswith("-") else 1
     body = body[1:].strip() if body[:1] in ("+", "-") else body
-    total, group, pending, last_big, position = Decimal(0), Decimal(0), None, 10**13, 0
-    for token in _TOKEN.finditer(body):
-        if token.start() != position:
-            break  # something that is neither a number nor a unit
-        position = token.end()
-        number, word = token.group("num"), token.group("unit")
-        if number is not None:
-            if pending is not None:
-                raise ValueError(f"{text!r}: two numbers in a row")
-            pending = Decimal(number.replace(",", "").replace("_", ""))
-        elif word in _SMALL:
-            group += (Decimal(1) if pending is None else pending) * _SMALL[word]
+    total, position = Decimal(0), 0
+    group: Decimal | None = None  # the current group's value before its big unit, if written
+    pending: Decimal | None = None  # a number not yet followed by a unit
+    last_big = last_small = 10**13  # units must come from big to small
+    with localcontext() as exact:
+        exact.prec = 60  # whole numbers stay exact (the default keeps 28 digits)
+        for token in _TOKEN.finditer(body):
+            if token.start() != position:
+                break  # something that is neither a number nor a unit
+            position = token.end()
+            number, word = token.group("num"), token.group("unit")
+            if number is not None:
+                if pending is not None:
+                    raise ValueError(f"{text!r}: two numbers in a row")
+                pending = Decimal(number.replace(",", "").replace("_", ""))
+                continue
+            if word is None:
+                continue  # blanks between the parts
+            size = _SMALL.get(word) or _BIG[word]
+            if size >= (last_small if word in _SMALL else last_big):
+                raise ValueError(
+                    f"{text!r}: write the units from big to small (조 억 만, 천 백 십)"
+                )
+            if word in _SMALL:  # 3천 = 3 x 1000; 천 alone = 1000
+                group = (group or 0) + (Decimal(1) if pending is None else pending) * size
+                last_small = size
+            else:  # 5억 = 5 x 10^8; 억 alone = 10^8
+                written = group is not None or pending is not None
+                total += ((group or 0) + (pending or 0) if written else 1) * size
+                group, last_big, last_small = None, size, 10**13
             pending = None
-        elif word is not None:
-            if _BIG[word] >= last_big:
-                raise ValueError(f"{text!r}: write the units from big to small (조, 억, 만)")
-            amount = group + (pending or 0)
-            total += (amount if amount or pending is not None else Decimal(1)) * _BIG[word]
-            group, pending, last_big = Decimal(0), None, _BIG[word]
-    if position != len(body) or not body:
-        raise ValueError(f"{text!r} is not a number")
-    return sign * (total + group + (pending or 0)), unit
+        if position != len(body) or not body:
+            raise ValueError(f"{text!r} is not a number")
+        return sign * (total + (group or 0) + (pending or 0)), unit
 
 
 _EOK = 100_000_000  # 1억 = 10^8 won

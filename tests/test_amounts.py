@@ -53,6 +53,8 @@ def test_sign_is_kept(won: int) -> None:
         ("10_000_000_000", 10**10, None),
         ("12,345주", 12_345, "주"),
         ("9007199254740993", 9_007_199_254_740_993, None),  # exact beyond float's 2**53
+        ("1234567890123456789012345678901234", 1234567890123456789012345678901234, None),
+        ("1조2천3백4십5억6천7백8십9만1234", 1_2345_6789_1234, None),
     ],
 )
 def test_korean_amounts_are_read_as_written(text: str, number: int, unit: str | None) -> None:
@@ -63,6 +65,8 @@ def test_korean_amounts_are_read_as_written(text: str, number: int, unit: str | 
     ("text", "why"),
     [
         ("1만1억", "from big to small"),
+        ("천천", "from big to small"),
+        ("5십3백", "from big to small"),
         ("1 2", "two numbers"),
         ("lots", "not a number"),
         ("", "not a number"),
@@ -83,3 +87,12 @@ def test_any_amount_written_in_groups_of_four_digits_reads_back(
     parts = [f"{n}{unit}" for n, unit in ((jo, "조"), (eok, "억"), (man, "만")) if n]
     text = (" " if spaced else "").join([*parts, str(rest)] if rest or not parts else parts)
     assert parse_korean(text)[0] == jo * 10**12 + eok * 10**8 + man * 10**4 + rest
+
+
+@given(digits, digits, st.sampled_from(["", "천", "백", "십"]))
+def test_units_within_a_group_of_four_digits_read_as_spoken(
+    eok: int, man: int, small: str
+) -> None:
+    # "3천만" is 3 x 1000 x 10^4; "2억7천" is 2 x 10^8 + 7 x 1000.
+    size = {"": 1, "천": 1000, "백": 100, "십": 10}[small]
+    assert parse_korean(f"{eok}{small}억{man}")[0] == eok * size * 10**8 + man

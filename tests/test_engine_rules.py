@@ -57,6 +57,7 @@ def tick(hhmmss: str, net: int, ticker: str = "005930") -> Tick:
         ("    crosses_above: 1\n    for: 5s\n", "6:5: rule 'r': 'for' only works with above"),
         ("    crosses_above: lots\n", "5:20: rule 'r': crosses_above: 'lots' is not a number"),
         ("    above: 1.0e+400\n", "5:12: rule 'r': above: inf is not a number a rule can"),
+        ("    above: 10000000000000000000\n", "5:12: rule 'r': above: 10000000000000000000 is"),
         ("    above: 1\n    message: '{valeu}'\n", "6:14: rule 'r': message: unknown placeholder"),
         ("    above: 1\n    enabled: maybe\n", "6:14: rule 'r': enabled: write true or false"),
         (

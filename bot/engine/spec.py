@@ -54,6 +54,9 @@ def parse_field(value: object) -> str:
     raise ValueError(f"{value!r} is not a numeric column; use one of {', '.join(NUMERIC_FIELDS)}")
 
 
+_LARGEST = 9 * 10**18  # KIS's figures fit in a signed 64-bit integer, as do the store's columns
+
+
 def parse_amount(value: object) -> int | float:
     """``10000000000``, ``10_000_000_000``, ``"100억"``, ``"1.5조"``, ``"1억5000만"``, ``"3천만"``
     -> a number (an int when whole, exact however large)."""
@@ -61,18 +64,22 @@ def parse_amount(value: object) -> int | float:
         raise ValueError("expected a number, got true/false")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value!r} is not a number a rule can compare with")
-    if isinstance(value, int | float):
-        return value
+    number: int | float | None = value if isinstance(value, int | float) else None
     if isinstance(value, str):
         try:
-            number, _unit = parse_korean(value)
+            exact, _unit = parse_korean(value)
         except ValueError:
             pass
         else:
-            return int(number) if number == number.to_integral_value() else float(number)
-    raise ValueError(
-        f"{value!r} is not a number (write 10000000000, 10_000_000_000, 100억 or 1억5000만)"
-    )
+            whole = exact == exact.to_integral_value()
+            number = int(exact) if whole else float(exact)
+    if number is None:
+        raise ValueError(
+            f"{value!r} is not a number (write 10000000000, 10_000_000_000, 100억 or 1억5000만)"
+        )
+    if abs(number) > _LARGEST:
+        raise ValueError(f"{value!r} is larger than any figure KIS sends")
+    return number
 
 
 class KeyProblem(ValueError):
