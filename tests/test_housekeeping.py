@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import event
 
 from bot.alerts import Alert
 from bot.config import ConfigError, load_settings
 from bot.housekeeping import Retention, run_housekeeping, tidy_recordings
 from bot.kis.recording import read_recording
-from bot.store import Store
+from bot.store import Store, upgrade
 from bot.ticks import Tick, today_kst
 
 TODAY = date(2026, 11, 24)
@@ -132,3 +135,30 @@ def test_retention_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(path, env={})
     assert info.value.problems[0].startswith(f"{path}:2:14: storage.keep_days:")
+
+
+def test_prune_reads_no_table_whole(tmp_path: Path) -> None:
+    # Each day's DELETEs, planned by SQLite itself: an index for every lookup, so that a day
+    # of a big database is quick and the write lock short.
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    store = Store(url, allowed_chat_ids=[1])
+    store.add_watches(1, ["005930"])
+    store.add_alerts([alert(TODAY - timedelta(days=200), "old")], NOW)
+    statements: list[tuple[str, object]] = []
+
+    def remember(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        if sql.lstrip().upper().startswith("DELETE"):
+            statements.append((sql, params))
+
+    event.listen(SqlEngine, "before_cursor_execute", remember)
+    try:
+        assert store.prune(TODAY) == (0, 0)  # its delivery is pending: nothing goes
+    finally:
+        event.remove(SqlEngine, "before_cursor_execute", remember)
+    store.close()
+    assert len(statements) == 2
+    with sqlite3.connect(tmp_path / "plan.db") as db:
+        for sql, params in statements:
+            plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            assert "SCAN" not in plan, plan

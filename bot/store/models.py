@@ -104,6 +104,7 @@ class DeliveryRow(Base):
         UniqueConstraint("chat_id", "alert_id"),  # also serves a chat's recent alerts
         CheckConstraint(f"state IN {DELIVERY_STATES!r}", name="state"),
         Index(None, "state", "chat_id", "alert_id"),
+        Index(None, "alert_id"),  # an alert's deliveries: retention, and the cascade
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
