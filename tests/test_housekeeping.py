@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
@@ -145,9 +146,9 @@ def test_prune_reads_no_table_whole(tmp_path: Path) -> None:
     store = Store(url, allowed_chat_ids=[1])
     store.add_watches(1, ["005930"])
     store.add_alerts([alert(TODAY - timedelta(days=200), "old")], NOW)
-    statements: list[tuple[str, object]] = []
+    statements: list[tuple[str, Any]] = []
 
-    def remember(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+    def remember(_conn: object, _cursor: object, sql: str, params: Any, *_: object) -> None:
         if sql.lstrip().upper().startswith("DELETE"):
             statements.append((sql, params))
 
