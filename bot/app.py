@@ -217,7 +217,7 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
             log.info(
                 "rules reloaded count=%d %s",
                 len(ruleset.rules),
-                " ".join(f"{kind}={','.join(ids)}" for kind, ids in changes.items()),
+                " ".join(f"{kind}={','.join(ids)}" for kind, ids in changes.items() if ids),
             )
             if was_broken and telegram is not None:  # the admins were told of the errors
                 await telegram.notify_admins(
