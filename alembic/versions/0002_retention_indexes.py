@@ -1,5 +1,7 @@
-"""Indexes for retention: alerts by trading day (deleted one day at a time), deliveries by
-alert (finding an alert's deliveries, and the cascade, without reading the whole table).
+"""Indexes for retention.
+
+Alerts by trading day (deleted one day at a time), deliveries by alert (finding an alert's
+deliveries, and the cascade, without reading the whole table).
 
 Revision ID: 0002
 Revises: 0001
