@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -119,3 +120,51 @@ def test_run_without_rules_says_where_it_looked_before_starting_anything(tmp_pat
     assert f"{tmp_path / 'rules'}: no such rules file or directory (set rules.path" in done.stderr
     assert "DEMO MODE" not in done.stdout  # no simulator was started
     assert list(tmp_path.iterdir()) == []  # no database, no recordings
+
+
+async def test_a_replay_of_the_recording_fires_exactly_what_the_live_bot_stored(
+    tmp_path: Path,
+) -> None:
+    # The demo's busy order-book remainders: alerts every few seconds on every stock.
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "rules:\n"
+        "  - {id: book, type: change, field: SELN_RSQN, window: 1s, rise: 1, cooldown: 1s}\n"
+        "  - {id: flip, type: sign_flip, field: WHOL_NTBY_QTY}\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMBOT_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--record", "rec", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    db = tmp_path / "pgmbot.db"
+    for _ in range(200):  # until alerts are being stored
+        await asyncio.sleep(0.1)
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                if conn.execute("SELECT count(*) FROM alerts").fetchone()[0] >= 20:
+                    break
+    proc.send_signal(signal.SIGINT)
+    _out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute(
+            "SELECT rule, ticker, day, hhmmss, value FROM alerts ORDER BY id"
+        ).fetchall()
+    assert len(stored) >= 20
+
+    [recording] = (tmp_path / "rec").iterdir()
+    replay = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "replay", str(recording), "--rules", "rules", "--json",
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(replay.communicate(), timeout=60)
+    assert replay.returncode == 0, err
+    replayed = []
+    for line in out.decode().splitlines():
+        alert = json.loads(line)
+        when = alert["time"]  # 2026-11-30T21:27:10+09:00
+        hhmmss = when[11:19].replace(":", "")
+        replayed.append((alert["rule"], alert["ticker"], when[:10], hhmmss, alert["value"]))
+    assert replayed == stored
