@@ -368,6 +368,7 @@ def test_rules_test_names_the_line_of_a_bad_input_and_runs_every_file(
         "late.yaml": "      - {time: '25:00:00', NTBY_TR_PBMN: 1}\n",
         "back.yaml": "      - {time: '09:00:00', NTBY_TR_PBMN: 1}\n",
         "amount.yaml": "      - {time: '09:00:02', NTBY_TR_PBMN: lots}\n",
+        "unit.yaml": "      - {time: '09:00:02', NTBY_CNQN: 100억원}\n",
     }
     files = [write(tmp_path, name, GOOD + case + line) for name, line in bad_inputs.items()]
     files.append(
@@ -386,11 +387,13 @@ def test_rules_test_names_the_line_of_a_bad_input_and_runs_every_file(
         "stock's ticks in time order)",
         f"{tmp_path / 'amount.yaml'}:10:42: c: 'lots' is not a number (write 10000000000, "
         "10_000_000_000, 100억 or 1억5000만)",
+        f"{tmp_path / 'unit.yaml'}:10:39: c: '100억원' is in won, but NTBY_CNQN counts shares"
+        " (주)",
         f"{tmp_path / 'unknown.yaml'}:10:21: no rule 'upp' here (the rules: up)",
         f"{tmp_path / 'empty.yaml'}:1:1: a rule test file holds 'rules' (or 'rule_files') and "
         "'tests'",
     ]
-    assert captured.out.endswith("\n1 passed, 0 failed, 6 file(s) with errors\n")  # fine.yaml ran
+    assert captured.out.endswith("\n1 passed, 0 failed, 7 file(s) with errors\n")  # fine.yaml ran
 
 
 def test_replay_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

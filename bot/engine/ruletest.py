@@ -36,6 +36,7 @@ from bot.engine.spec import (
     overlooked_files,
     parse_amount,
     parse_field,
+    unit_problem,
 )
 from bot.ticks import FIELD_INDEX, NUMERIC_FIELDS, Tick, hhmmss_seconds
 
@@ -173,7 +174,11 @@ class Case(_Model):
         values = [0] * len(NUMERIC_FIELDS)
         for name, raw in row.items():
             try:
-                values[FIELD_INDEX[parse_field(name)] - 4] = int(parse_amount(raw))
+                field = parse_field(name)
+                problem = unit_problem(field, raw)
+                if problem:
+                    raise ValueError(problem)
+                values[FIELD_INDEX[field] - 4] = int(parse_amount(raw))
             except ValueError as exc:
                 raise CaseProblem(str(exc), (*at, name) if listed else ("series", name)) from None
         hhmmss = parsed["time"]

@@ -57,6 +57,16 @@ def parse_field(value: object) -> str:
 _LARGEST = 9 * 10**18  # KIS's figures fit in a signed 64-bit integer, as do the store's columns
 
 
+def unit_problem(field: str, value: object) -> str | None:
+    """What is wrong with the unit of an amount written for ``field`` (``100억원`` for shares)."""
+    counts = "원" if field in VALUE_FIELDS else "주"
+    unit = value.strip()[-1:] if isinstance(value, str) else ""
+    if unit in UNIT_WORDS and unit != counts:
+        wanted = UNIT_WORDS[counts]
+        return f"{value!r} is in {UNIT_WORDS[unit]}, but {field} counts {wanted} ({counts})"
+    return None
+
+
 def parse_amount(value: object) -> int | float:
     """``10000000000``, ``10_000_000_000``, ``"100억"``, ``"1.5조"``, ``"1억5000만"``, ``"3천만"``
     -> a number (an int when whole, exact however large)."""
@@ -136,16 +146,10 @@ class _RuleBase(BaseModel):
             return data  # the field's own error says it
         if field is None:
             return data
-        counts = "원" if field in VALUE_FIELDS else "주"
         for key in _AMOUNT_KEYS:
-            text = data.get(key)
-            unit = text.strip()[-1:] if isinstance(text, str) else ""
-            if unit in UNIT_WORDS and unit != counts:
-                raise KeyProblem(
-                    f"{key}: {text!r} is in {UNIT_WORDS[unit]}, but {field} counts "
-                    f"{UNIT_WORDS[counts]} ({counts})",
-                    key,
-                )
+            problem = unit_problem(field, data.get(key))
+            if problem:
+                raise KeyProblem(f"{key}: {problem}", key)
         return data
 
     @model_validator(mode="after")
