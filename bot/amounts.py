@@ -9,7 +9,10 @@ from bot.ticks import VALUE_FIELDS
 
 _BIG = {"조": 10**12, "억": 10**8, "만": 10**4}  # each closes a group of four digits
 _SMALL = {"천": 1000, "백": 100, "십": 10}  # within a group: 3천만 = 3,000 x 만
-_TOKEN = re.compile(r"(?P<num>[0-9][0-9,_]*(?:\.[0-9]+)?)|(?P<unit>[조억만천백십])|\s+")
+_TOKEN = re.compile(  # commas only between groups of three digits: 1,5억 is a mistake, not 15억
+    r"(?P<num>(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9](?:_?[0-9])*)(?:\.[0-9]+)?)"
+    r"|(?P<unit>[조억만천백십])|\s+"
+)
 UNIT_WORDS = {"원": "won", "주": "shares"}
 
 

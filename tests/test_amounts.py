@@ -66,6 +66,8 @@ def test_korean_amounts_are_read_as_written(text: str, number: int, unit: str | 
     [
         ("1만1억", "from big to small"),
         ("천천", "from big to small"),
+        ("1,5억", "not a number"),  # a decimal comma would make it 15억: refused
+        ("1,,0", "not a number"),
         ("5십3백", "from big to small"),
         ("1 2", "two numbers"),
         ("lots", "not a number"),

@@ -58,6 +58,7 @@ def tick(hhmmss: str, net: int, ticker: str = "005930") -> Tick:
         ("    crosses_above: lots\n", "5:20: rule 'r': crosses_above: 'lots' is not a number"),
         ("    above: 1.0e+400\n", "5:12: rule 'r': above: inf is not a number a rule can"),
         ("    above: 10000000000000000000\n", "5:12: rule 'r': above: 10000000000000000000 is"),
+        ("    above: 억억\n", "5:12: rule 'r': above: '억억': write the units from big to small"),
         ("    above: 1\n    message: '{valeu}'\n", "6:14: rule 'r': message: unknown placeholder"),
         ("    above: 1\n    enabled: maybe\n", "6:14: rule 'r': enabled: write true or false"),
         (
@@ -206,6 +207,16 @@ def test_format_specs_are_checked_against_the_numbers_an_alert_really_has(
     assert alert.message == "+6 from 100, needed 5"
     fractional = text.replace("rise: 5", "rise: 5.5")  # {threshold:d} cannot show 5.5
     assert "bad format in template" in problems(write(tmp_path, "r.yaml", fractional))[0]
+
+
+def test_a_message_that_cannot_show_a_value_falls_back_to_the_default_words(
+    tmp_path: Path,
+) -> None:
+    # {value:c} shows a number as a character: fine at load (0), impossible for 2e10 at run time.
+    engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD + "    message: '{value:c}'\n")))
+    engine.on_tick(tick("090000", 0))
+    [alert] = engine.on_tick(tick("090001", 20_000_000_000))
+    assert alert.message == "005930 NTBY_TR_PBMN 100억 상향 돌파 → 현재 200억 (09:00:01)"
 
 
 def test_default_message_says_what_where_and_against_what(tmp_path: Path) -> None:
@@ -369,6 +380,7 @@ def test_rules_test_names_the_line_of_a_bad_input_and_runs_every_file(
         "back.yaml": "      - {time: '09:00:00', NTBY_TR_PBMN: 1}\n",
         "amount.yaml": "      - {time: '09:00:02', NTBY_TR_PBMN: lots}\n",
         "unit.yaml": "      - {time: '09:00:02', NTBY_CNQN: 100억원}\n",
+        "half.yaml": "      - {time: '09:00:02', NTBY_CNQN: 1.5}\n",
     }
     files = [write(tmp_path, name, GOOD + case + line) for name, line in bad_inputs.items()]
     files.append(
@@ -389,11 +401,12 @@ def test_rules_test_names_the_line_of_a_bad_input_and_runs_every_file(
         "10_000_000_000, 100억 or 1억5000만)",
         f"{tmp_path / 'unit.yaml'}:10:39: c: '100억원' is in won, but NTBY_CNQN counts shares"
         " (주)",
+        f"{tmp_path / 'half.yaml'}:10:39: c: 1.5: KIS sends whole numbers",
         f"{tmp_path / 'unknown.yaml'}:10:21: no rule 'upp' here (the rules: up)",
         f"{tmp_path / 'empty.yaml'}:1:1: a rule test file holds 'rules' (or 'rule_files') and "
         "'tests'",
     ]
-    assert captured.out.endswith("\n1 passed, 0 failed, 7 file(s) with errors\n")  # fine.yaml ran
+    assert captured.out.endswith("\n1 passed, 0 failed, 8 file(s) with errors\n")  # fine.yaml ran
 
 
 def test_replay_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -176,3 +176,27 @@ def test_an_output_that_fails_is_not_blamed_on_the_input(tmp_path: Path, rules: 
     assert done.returncode == 2
     assert b"cannot write the output: No space left on device" in done.stderr
     assert b"cannot read further" not in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_gzip_through_a_pipe_that_hands_over_one_byte_first(tmp_path: Path, rules: Path) -> None:
+    packed = tmp_path / "r.tsv.gz"
+    packed.write_bytes(gzip.compress(frames(10).encode()))
+    script = (
+        f"(head -c1 {packed}; sleep 0.3; tail -c +2 {packed}) | "
+        f'"$0" -m bot replay - --rules {rules} --json'
+    )
+    done = subprocess.run(
+        ["bash", "-c", script, sys.executable], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 5
+
+
+def test_inputs_that_cannot_work_are_refused_before_reading(
+    tmp_path: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", "-", str(tmp_path), "-", "--rules", str(rules)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{tmp_path}: is a directory",
+        "-: standard input can be read only once",
+    ]

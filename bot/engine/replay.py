@@ -170,6 +170,19 @@ def _replay_file(
             write(alert)
 
 
+def _unusable_inputs(names: list[str]) -> list[str]:
+    """What is wrong with the inputs, before any is read. Not regular files are fine
+    (``<(cmd)``, a FIFO); stdin can be read only once."""
+    problems = [
+        f"{name}: no such file" if not Path(name).exists() else f"{name}: is a directory"
+        for name in names
+        if name != "-" and (not Path(name).exists() or Path(name).is_dir())
+    ]
+    if names.count("-") > 1:
+        problems.append("-: standard input can be read only once")
+    return problems
+
+
 def replay_command(args: argparse.Namespace) -> int:
     """`pgmbot replay FILE... --rules PATH [--date YYYY-MM-DD] [--json]`."""
     try:
@@ -182,10 +195,9 @@ def replay_command(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"--date {args.date!r}: write the trading date as YYYY-MM-DD", file=sys.stderr)
         return 2
-    # Not regular files are fine (``<(cmd)``, a FIFO); a directory or nothing at all is not.
-    missing = [f for f in args.files if f != "-" and (not Path(f).exists() or Path(f).is_dir())]
-    if missing:
-        print(*(f"{name}: no such file" for name in missing), sep="\n", file=sys.stderr)
+    unusable = _unusable_inputs(args.files)
+    if unusable:
+        print(*unusable, sep="\n", file=sys.stderr)
         return 2
     out, err = sys.stdout, sys.stderr
     show_progress = err.isatty()

@@ -178,7 +178,10 @@ class Case(_Model):
                 problem = unit_problem(field, raw)
                 if problem:
                     raise ValueError(problem)
-                values[FIELD_INDEX[field] - 4] = int(parse_amount(raw))
+                number = parse_amount(raw)
+                if number != int(number):
+                    raise ValueError(f"{raw!r}: KIS sends whole numbers")
+                values[FIELD_INDEX[field] - 4] = int(number)
             except ValueError as exc:
                 raise CaseProblem(str(exc), (*at, name) if listed else ("series", name)) from None
         hhmmss = parsed["time"]

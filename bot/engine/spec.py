@@ -78,8 +78,9 @@ def parse_amount(value: object) -> int | float:
     if isinstance(value, str):
         try:
             exact, _unit = parse_korean(value)
-        except ValueError:
-            pass
+        except ValueError as exc:
+            if not str(exc).endswith("is not a number"):
+                raise  # says what is wrong with a Korean amount (units out of order, …)
         else:
             whole = exact == exact.to_integral_value()
             number = int(exact) if whole else float(exact)

@@ -139,8 +139,8 @@ def render(rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None
     if rule.message:
         try:
             return str(rule.message.format_map(values))
-        except (ValueError, TypeError, KeyError):
-            pass  # checked when loaded, so never expected; an alert is not lost over its words
+        except Exception:
+            pass  # a format that fits only some values ({value:c}): never lose an alert to it
     return default_template(rule).format_map(values)
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import gzip
 import io
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, BinaryIO, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 
 from bot.ticks import KST
 
@@ -62,6 +61,30 @@ class Recorder:
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+class _PutBack(io.RawIOBase):
+    """A stream whose first bytes were read to look at them, and are served again first."""
+
+    def __init__(self, head: bytes, rest: io.BufferedReader) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._head[: len(buffer)] or self._rest.read1(len(buffer))
+        self._head = self._head[len(data) :]
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._rest.close()
+        finally:
+            super().close()
+
+
 class _OwnedGzip(gzip.GzipFile):
     """A GzipFile that also closes the file it reads (GzipFile leaves a given file open)."""
 
@@ -79,10 +102,12 @@ class _OwnedGzip(gzip.GzipFile):
 def open_text(path: str | Path) -> IO[str]:
     """Open a recording, once (a pipe such as ``<(cmd)`` works): ``-`` is stdin; gzip data,
     known by its first bytes whatever the name, is gunzipped; bad UTF-8 is replaced. A damaged
-    gzip file raises EOFError, OSError or zlib.error when read."""
-    raw: BinaryIO = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
-    packed = isinstance(raw, io.BufferedReader) and raw.peek(2)[:2] == _GZIP_MAGIC
-    data: BinaryIO | gzip.GzipFile = _OwnedGzip(raw) if packed else raw
+    gzip file raises EOFError, OSError or zlib.error when read. Closing it leaves stdin open."""
+    stdin = str(path) == "-"  # file descriptor 0, left open on close
+    raw = open(0 if stdin else path, "rb", closefd=not stdin)  # noqa: SIM115
+    head = raw.read(2)  # a pipe may hand over one byte at a time: read, then put back
+    stream: BinaryIO = io.BufferedReader(_PutBack(head, raw), 1 << 16)
+    data: BinaryIO | gzip.GzipFile = _OwnedGzip(stream) if head == _GZIP_MAGIC else stream
     return io.TextIOWrapper(data, encoding="utf-8", errors="replace")
 
 
