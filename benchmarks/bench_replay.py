@@ -26,6 +26,7 @@ from typing import TypeVar
 from bot.engine.evaluate import Engine
 from bot.engine.replay import ReplayStats, replay_lines
 from bot.engine.spec import load_rules
+from bot.kis.recording import open_text
 
 DAY = date(2026, 11, 23)
 T = TypeVar("T")
@@ -98,7 +99,7 @@ def engine_path(path: Path, rules_dir: Path) -> tuple[int, int]:
     """Read + parse + engine, as `pgmbot replay`; returns (ticks, alerts)."""
     stats = ReplayStats()
     engine = Engine(load_rules(rules_dir))
-    with path.open(encoding="utf-8") as lines:
+    with open_text(path) as lines:  # as `pgmbot replay` opens its inputs
         alerts = sum(1 for _ in replay_lines(lines, engine, DAY, stats, lambda *a: None))
     return stats.ticks, alerts
 
