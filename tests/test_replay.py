@@ -1,12 +1,16 @@
 """`pgmbot replay` on awkward input: gzip whatever its name, cut-short files, missing files,
-nothing usable, and a reader that stops early. Run as a process where stdin or stdout matter."""
+nothing usable, a reader that stops early, progress on a terminal. Run as a process where
+stdin, stdout or stderr matter."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,11 +26,11 @@ rules:
 """
 
 
-def frames(count: int) -> str:
+def frames(count: int, per_second: int = 1) -> str:
     """``count`` ticks of 005930 whose net-buy value crosses 100 on every second tick."""
     lines = []
     for n in range(count):
-        t = 9 * 3600 + n
+        t = 9 * 3600 + n // per_second
         hhmmss = f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}"
         net = 150 if n % 2 else 50
         lines.append(f"2026-11-20T{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}+09:00\t"
@@ -200,3 +204,37 @@ def test_inputs_that_cannot_work_are_refused_before_reading(
         f"{tmp_path}: is a directory",
         "-: standard input can be read only once",
     ]
+
+
+def test_a_terminal_sees_progress_and_stdout_stays_pure(tmp_path: Path, rules: Path) -> None:
+    recording = tmp_path / "big.tsv"
+    recording.write_text(frames(210_000, per_second=10), encoding="utf-8")  # past 200,000
+    command = [sys.executable, "-m", "bot", "replay", str(recording), "--rules", str(rules)]
+    leader, follower = pty.openpty()  # stderr is a terminal, stdout a pipe
+    terminal = bytearray()
+
+    def drain() -> None:  # read the terminal as it is written, so the process never waits
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # closed with the process
+                return
+            if not chunk:
+                return
+            terminal.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [*command, "--json"], stdout=subprocess.PIPE, stderr=follower, timeout=120
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    assert done.returncode == 0
+    assert b"\r200,000 lines  199,999 ticks  99,999 alerts " in terminal  # while it runs
+    assert b"\r210,000 lines  210,000 ticks  105,000 alerts " in terminal  # at the end
+    out = done.stdout.splitlines()
+    assert len(out) == 105_000 and all(json.loads(line)["rule"] == "up" for line in out)
