@@ -26,7 +26,8 @@ from bot.alerts import Alert
 from bot.config import Account, ConfigError, KisSettings, Settings, load_settings
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.spec import RulesError, RuleSet, load_rules, overlooked_files, rule_changes
+from bot.engine.rule_types import RuleSet, rule_changes
+from bot.engine.spec import RulesError, load_rules, overlooked_files
 from bot.housekeeping import Retention, run_housekeeping
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, read_recording, recording_path

@@ -15,7 +15,8 @@ import pytest
 from bot.cli import main
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.spec import _RULE, ChangeRule, RulesError, RuleSet, load_rules, rule_changes
+from bot.engine.rule_types import RULE, ChangeRule, RuleSet, rule_changes
+from bot.engine.spec import RulesError, load_rules
 from bot.ticks import Tick, parse_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -332,7 +333,7 @@ async def test_a_save_in_two_steps_is_read_once_and_keeps_the_state(tmp_path: Pa
 def test_rule_changes_name_what_a_reload_added_removed_and_changed() -> None:
     def ruleset(*rules: dict[str, object]) -> RuleSet:
         common = {"type": "threshold", "field": "NTBY_TR_PBMN"}
-        return RuleSet(tuple(_RULE.validate_python({**common, **rule}) for rule in rules))
+        return RuleSet(tuple(RULE.validate_python({**common, **rule}) for rule in rules))
 
     old = ruleset({"id": "a", "above": 1}, {"id": "b", "above": 1}, {"id": "c", "above": 1})
     new = ruleset(

@@ -11,7 +11,7 @@ from spec_oracle import fire
 
 from bot.engine.evaluate import Engine
 from bot.engine.replay import ReplayStats, replay_lines
-from bot.engine.spec import _RULE, RuleSet
+from bot.engine.rule_types import RULE, RuleSet
 from bot.ticks import Tick
 
 DAY = date(2026, 11, 23)
@@ -67,7 +67,7 @@ def rules(draw: st.DrawFn) -> list[Any]:
             rule[kind] = draw(small)
             if kind in ("above", "below"):
                 rule["for"] = draw(seconds)
-        made.append(_RULE.validate_python(rule))
+        made.append(RULE.validate_python(rule))
     return made
 
 
@@ -94,7 +94,7 @@ def test_times_going_back_change_nothing_but_change_windows(
 
 
 def test_a_change_window_after_a_step_back_is_a_queue_in_arrival_order() -> None:
-    rule = _RULE.validate_python(
+    rule = RULE.validate_python(
         {"id": "c", "type": "change", "field": "NTBY_CNQN", "window": 2, "rise": 5}
     )
     ticks = [Tick("005930", DAY, hhmmss, t, 0, 0, 0, 0, net, 0, 0, 0, 0)

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bot.alerts import Alert
-from bot.engine.spec import ChangeRule, SignFlipRule, ThresholdRule
+from bot.engine.rule_types import AnyRule, ChangeRule, SignFlipRule, ThresholdRule
 from bot.ticks import FIELD_INDEX, Tick
 
-AnyRule = ThresholdRule | SignFlipRule | ChangeRule
 State = tuple[object, ...]
 Fire = Callable[[Tick, int, Mapping[str, float | None]], Alert | None]
 Step = Callable[[Tick], list[Alert]]

@@ -16,14 +16,13 @@ from datetime import date
 from bot.alerts import Alert
 from bot.engine.compiler import (
     NO_ALERTS,
-    AnyRule,
     Export,
     State,
     Step,
     compile_rules,
     fresh_state,
 )
-from bot.engine.spec import RuleSet
+from bot.engine.rule_types import AnyRule, RuleSet
 from bot.engine.templates import render
 from bot.ticks import Tick
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from bot.engine.spec import RulesError, RuleSet, load_rules
+from bot.engine.rule_types import RuleSet
+from bot.engine.spec import RulesError, load_rules
 
 log = logging.getLogger(__name__)
 

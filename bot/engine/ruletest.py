@@ -27,16 +27,13 @@ from bot.alerts import Alert
 from bot.config import normalize_ticker
 from bot.engine.durations import parse_duration
 from bot.engine.evaluate import Engine
+from bot.engine.rule_types import RuleSet, parse_amount, parse_field, unit_problem
 from bot.engine.spec import (
     RulesError,
-    RuleSet,
     build_ruleset,
     document_rules,
     load_rules,
     overlooked_files,
-    parse_amount,
-    parse_field,
-    unit_problem,
 )
 from bot.ticks import FIELD_INDEX, NUMERIC_FIELDS, Tick, hhmmss_seconds
 
