@@ -120,6 +120,26 @@ def test_a_rule_with_several_mistakes_gets_them_all_at_once(tmp_path: Path) -> N
     ]
 
 
+def test_which_keys_a_rule_has_is_checked_even_when_a_value_is_wrong(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "rules:\n  - {id: a, type: threshold, field: X, above: 1, below: 2}\n"
+        "  - {id: b, type: change, field: NTBY_CNQN, window: x}\n"
+        "  - {id: c, type: threshold, field: NTBY_CNQN, crosses_above: 1, for: 5, enabled: 2}\n",
+    )
+    assert [problem.split(": ", 1)[1] for problem in problems(path)] == [
+        "rule 'a': field: 'X' is not a numeric column; use one of SELN_CNQN, SELN_TR_PBMN, "
+        "SHNU_CNQN, SHNU_TR_PBMN, NTBY_CNQN, NTBY_TR_PBMN, SELN_RSQN, SHNU_RSQN, WHOL_NTBY_QTY",
+        "rule 'a': a threshold rule needs exactly one of crosses_above, crosses_below, above, "
+        "below (it has above, below)",
+        "rule 'b': a change rule needs exactly one of rise, fall (a positive number)",
+        "rule 'b': window: 'x' is not a duration: write seconds (90) or 30s, 5m, 1h30m",
+        "rule 'c': 'for' only works with above and below (a crossing is a moment)",
+        "rule 'c': enabled: write true or false",
+    ]
+
+
 def test_one_ticker_needs_no_brackets_and_a_numeric_id_is_text(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -174,6 +175,16 @@ class _RuleBase(BaseModel):
         """What decides firing: equal definitions keep their state across a reload."""
         return self.model_dump(exclude={"message", "description"})
 
+    def _given(self, key: str) -> bool:
+        value = getattr(self, _attr(key))
+        return bool(value) if key == "for" else value is not None
+
+    @classmethod
+    def shape_problem(cls, given: Callable[[str], bool]) -> KeyProblem | None:
+        """What is wrong with which keys the rule has. ``given(key)``: the rule has a value for
+        it (for ``for``: a value other than 0, its default)."""
+        return None
+
     def condition(self) -> str:
         raise NotImplementedError
 
@@ -210,18 +221,25 @@ class ThresholdRule(_RuleBase):
 
     @model_validator(mode="after")
     def _one_condition(self) -> ThresholdRule:
-        given = [kind for kind in self._KINDS if getattr(self, kind) is not None]
-        if len(given) != 1:
-            raise KeyProblem(
+        problem = self.shape_problem(self._given)
+        if problem:
+            raise problem
+        return self
+
+    @classmethod
+    def shape_problem(cls, given: Callable[[str], bool]) -> KeyProblem | None:
+        kinds = [kind for kind in cls._KINDS if given(kind)]
+        if len(kinds) != 1:
+            return KeyProblem(
                 "a threshold rule needs exactly one of crosses_above, crosses_below, above, below"
-                + (f" (it has {', '.join(given)})" if given else ""),
-                given[1] if given else None,
+                + (f" (it has {', '.join(kinds)})" if kinds else ""),
+                kinds[1] if kinds else None,
             )
-        if self.for_ and given[0].startswith("crosses"):
-            raise KeyProblem(
+        if given("for") and kinds[0].startswith("crosses"):
+            return KeyProblem(
                 "'for' only works with above and below (a crossing is a moment)", "for"
             )
-        return self
+        return None
 
     @property
     def kind(self) -> str:
@@ -272,14 +290,21 @@ class ChangeRule(_RuleBase):
 
     @model_validator(mode="after")
     def _one_direction(self) -> ChangeRule:
-        if (self.rise is None) == (self.fall is None):
-            raise KeyProblem(
-                "a change rule needs exactly one of rise, fall (a positive number)",
-                "fall" if self.rise is not None else None,
-            )
+        problem = self.shape_problem(self._given)
+        if problem:
+            raise problem
         if self.window <= 0:
             raise KeyProblem("window must be longer than 0 seconds", "window")
         return self
+
+    @classmethod
+    def shape_problem(cls, given: Callable[[str], bool]) -> KeyProblem | None:
+        if given("rise") == given("fall"):
+            return KeyProblem(
+                "a change rule needs exactly one of rise, fall (a positive number)",
+                "fall" if given("rise") else None,
+            )
+        return None
 
     def own_placeholders(self) -> tuple[str, ...]:
         kind = "rise" if self.rise is not None else "fall"

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import yamlpos
+from bot.engine.durations import parse_duration
 from bot.engine.rule_types import MODELS, RULE, TYPES, AnyRule, KeyProblem, RuleSet, as_text
 from bot.engine.templates import TemplateError, check_placeholders, check_template
 
@@ -127,6 +128,7 @@ def document_rules(doc: yamlpos.Document, problems: list[str]) -> list[Located]:
             rule = RULE.validate_python(raw)
         except ValidationError as exc:
             problems.extend(_messages(exc, doc, ("rules", index)))
+            problems.extend(_shape_problems(raw, exc, doc, index))
             problems.extend(_template_problems(raw, doc, index, None))
             found.append((None, doc, index))
             continue
@@ -134,6 +136,38 @@ def document_rules(doc: yamlpos.Document, problems: list[str]) -> list[Located]:
         problems.extend(template)
         found.append((None if template else rule, doc, index))
     return found
+
+
+def _shape_problems(
+    raw: Any, error: ValidationError, doc: yamlpos.Document, index: int
+) -> list[str]:
+    """Which keys a rule has, checked even when a value is wrong (pydantic checks the whole rule
+    only once every value is right): one run names both mistakes."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    model = MODELS.get(kind) if isinstance(kind, str) else None
+    checked = any(
+        isinstance((e.get("ctx") or {}).get("error"), KeyProblem) for e in error.errors()
+    )
+    if model is None or checked:
+        return []
+    problem = model.shape_problem(lambda key: _given(raw, key))
+    if problem is None:
+        return []
+    path: tuple[str | int, ...] = ("rules", index, *([problem.key] if problem.key else []))
+    at = doc.key_position(path) if problem.key else doc.position(path)
+    name = f"rule {raw['id']!r}" if "id" in raw else "rule"
+    return [f"{at}: {name}: {problem}"]
+
+
+def _given(raw: dict[str, Any], key: str) -> bool:
+    """Does a raw rule have a value for ``key`` (for ``for``: one that is not 0)?"""
+    value = raw.get(key)
+    if key == "for" and value is not None:
+        try:
+            return parse_duration(value) != 0
+        except ValueError:
+            return True  # a value, if a wrong one
+    return value is not None
 
 
 def _template_problems(
