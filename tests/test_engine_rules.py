@@ -350,6 +350,26 @@ async def test_a_save_in_two_steps_is_read_once_and_keeps_the_state(tmp_path: Pa
     await asyncio.wait_for(task, 5)
 
 
+async def test_a_rules_directory_reached_through_a_symlink_is_watched(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "rules").symlink_to(tmp_path / "real")  # e.g. rules -> /etc/pgmbot/rules
+    loaded: asyncio.Queue[RuleSet] = asyncio.Queue()
+
+    async def on_rules(ruleset: RuleSet) -> None:
+        await loaded.put(ruleset)
+
+    async def on_error(found: list[str]) -> None:
+        raise AssertionError(found)
+
+    watcher = RulesWatcher(tmp_path / "rules", on_rules, on_error, settle_ms=100)
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(0.3)
+    write(tmp_path / "real", "r.yaml", GOOD)
+    assert (await asyncio.wait_for(loaded.get(), 10)).ids == ["up"]
+    watcher.stop()
+    await asyncio.wait_for(task, 5)
+
+
 def test_rule_changes_name_what_a_reload_added_removed_and_changed() -> None:
     def ruleset(*rules: dict[str, object]) -> RuleSet:
         common = {"type": "threshold", "field": "NTBY_TR_PBMN"}

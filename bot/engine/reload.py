@@ -44,7 +44,8 @@ class RulesWatcher:
     def _relevant(self, change: Change, name: str) -> bool:
         path = Path(name)
         if self.path.is_dir() or not self.path.exists():
-            return path.suffix == ".yaml" and path.parent == self.path.resolve()
+            # Events name the directory as watched (a symlink stays a symlink): compare resolved.
+            return path.suffix == ".yaml" and path.parent.resolve() == self.path.resolve()
         return path.name == self.path.name
 
     async def run(self) -> None:
