@@ -60,6 +60,7 @@ def tick(hhmmss: str, net: int, ticker: str = "005930") -> Tick:
         ("    above: 1.0e+400\n", "5:12: rule 'r': above: inf is not a number a rule can"),
         ("    above: 10000000000000000000\n", "5:12: rule 'r': above: 10000000000000000000 is"),
         ("    above: 억억\n", "5:12: rule 'r': above: '억억': write the units from big to small"),
+        ("    above: 1\n    tickers: []\n", "6:14: rule 'r': tickers: list at least one stock"),
         ("    above: 1\n    message: '{valeu}'\n", "6:14: rule 'r': message: unknown placeholder"),
         ("    above: 1\n    enabled: maybe\n", "6:14: rule 'r': enabled: write true or false"),
         (

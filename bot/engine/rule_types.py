@@ -97,7 +97,10 @@ def as_text(value: object) -> object:
 
 
 def _listed(value: object) -> object:
-    """One ticker needs no brackets: ``tickers: "005930"`` is ``tickers: ["005930"]``."""
+    """One ticker needs no brackets: ``tickers: "005930"`` is ``tickers: ["005930"]``. An empty
+    list would switch the rule off without a word: it is refused."""
+    if isinstance(value, list | tuple) and not value:
+        raise ValueError("list at least one stock, or leave tickers out for every stock")
     return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
 
 
