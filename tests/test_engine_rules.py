@@ -151,6 +151,16 @@ def test_one_ticker_needs_no_brackets_and_a_numeric_id_is_text(tmp_path: Path) -
     assert rule.id == "12345" and rule.tickers == ("005930",)
 
 
+def test_a_bad_id_is_shown_at_the_id_itself(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "r.yaml", "rules:\n  - id: -f\n    type: sign_flip\n    field: NTBY_CNQN\n"
+    )
+    assert problems(path) == [
+        f"{path}:2:9: rule '-f': id '-f' must start with a letter or digit and use only letters, "
+        "digits, '_', '.', '-'"
+    ]
+
+
 def test_a_key_beside_rules_is_named_where_it_is(tmp_path: Path) -> None:
     path = write(tmp_path, "r.yaml", "rules: []\n\nversion: 2\n")
     assert problems(path) == [f"{path}:3:1: a rule file holds one key, 'rules', a list of rules"]

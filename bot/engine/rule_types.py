@@ -84,11 +84,12 @@ def parse_amount(value: object) -> int | float:
 
 
 class KeyProblem(ValueError):
-    """A problem of a whole rule that is best shown at one of its keys."""
+    """A problem of a whole rule that is best shown at one of its keys (or at its value)."""
 
-    def __init__(self, message: str, key: str | None) -> None:
+    def __init__(self, message: str, key: str | None, *, at_value: bool = False) -> None:
         super().__init__(message)
         self.key = key
+        self.at_value = at_value
 
 
 def as_text(value: object) -> object:
@@ -153,6 +154,7 @@ class _RuleBase(BaseModel):
                 f"id {self.id!r} must start with a letter or digit and use only letters, digits, "
                 "'_', '.', '-'",
                 "id",
+                at_value=True,
             )
         return self
 

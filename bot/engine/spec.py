@@ -54,7 +54,8 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
             loc = (*loc, key)
         path = yamlpos.document_path(doc, (*prefix, *loc))
         where = "" if key else ".".join(str(p) for p in path[len(prefix) :])  # else: in words
-        by_key = kind == "extra_forbidden" or key is not None
+        at_value = isinstance(cause, KeyProblem) and cause.at_value
+        by_key = kind == "extra_forbidden" or (key is not None and not at_value)
         at = doc.key_position(path) if by_key else doc.position(path)
         lines.append(
             f"{at}: {name}: {where + ': ' if where else ''}{yamlpos.wording(item, _RULE_WORDS)}"
