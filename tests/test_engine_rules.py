@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import os
+import shutil
 from collections import deque
 from datetime import date
 from pathlib import Path
@@ -377,6 +378,46 @@ async def test_a_rules_directory_reached_through_a_symlink_is_watched(tmp_path: 
     await asyncio.sleep(0.3)
     write(tmp_path / "real", "r.yaml", GOOD)
     assert (await asyncio.wait_for(loaded.get(), 10)).ids == ["up"]
+    watcher.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_rules_directory_removed_or_swapped_is_watched_anew(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules, "r.yaml", GOOD)
+    loaded: asyncio.Queue[list[str]] = asyncio.Queue()
+    errors: asyncio.Queue[list[str]] = asyncio.Queue()
+
+    async def on_rules(ruleset: RuleSet) -> None:
+        await loaded.put(ruleset.ids)
+
+    async def on_error(found: list[str]) -> None:
+        await errors.put(found)
+
+    watcher = RulesWatcher(rules, on_rules, on_error, settle_ms=100, recheck_ms=200)
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(0.3)
+
+    shutil.rmtree(rules)  # gone: said once, the last good rules keep running
+    assert await asyncio.wait_for(errors.get(), 10) == [
+        f"{rules}: no such rules file or directory"
+    ]
+    rules.mkdir()
+    write(rules, "r.yaml", GOOD.replace("id: up", "id: back"))
+    assert await asyncio.wait_for(loaded.get(), 10) == ["back"]
+
+    staged = tmp_path / "rules.new"  # a deploy that swaps the directory
+    staged.mkdir()
+    write(staged, "r.yaml", GOOD.replace("id: up", "id: swapped"))
+    rules.rename(tmp_path / "rules.old")
+    staged.rename(rules)
+    while await asyncio.wait_for(loaded.get(), 10) != ["swapped"]:
+        pass  # the old directory's own events may come first
+    write(rules, "more.yaml", GOOD.replace("id: up", "id: more"))  # the new one is watched
+    while await asyncio.wait_for(loaded.get(), 10) != ["more", "swapped"]:
+        pass
+    assert errors.empty()
     watcher.stop()
     await asyncio.wait_for(task, 5)
 

@@ -7,7 +7,9 @@ renaming it over the original are seen like any other save.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -31,38 +33,83 @@ class RulesWatcher:
     """
 
     def __init__(
-        self, path: Path, on_rules: OnRules, on_error: OnError, *, settle_ms: int = 500
+        self,
+        path: Path,
+        on_rules: OnRules,
+        on_error: OnError,
+        *,
+        settle_ms: int = 500,
+        recheck_ms: int = 2000,
     ) -> None:
         self.path = Path(path)
         self._on_rules = on_rules
         self._on_error = on_error
         self._settle_ms = settle_ms
+        self._recheck_ms = recheck_ms  # how often to check the directory is still the same
+        # A rules file is watched through its directory; a rules directory itself.
+        self._one_file = self.path.is_file() or self.path.suffix == ".yaml"
         self._stop = asyncio.Event()
         self.reloads = 0  # successful reloads, for tests and /status
         self.failures = 0
 
     def _relevant(self, change: Change, name: str) -> bool:
         path = Path(name)
-        if self.path.is_dir() or not self.path.exists():
-            # Events name the directory as watched (a symlink stays a symlink): compare resolved.
-            return path.suffix == ".yaml" and path.parent.resolve() == self.path.resolve()
-        return path.name == self.path.name
+        if self._one_file:
+            return path.name == self.path.name
+        # Events name the directory as watched (a symlink stays a symlink): compare resolved.
+        return path.suffix == ".yaml" and path.parent.resolve() == self.path.resolve()
+
+    def _directory(self) -> Path:
+        return self.path.parent if self._one_file else self.path
+
+    def _identity(self) -> tuple[int, int] | None:
+        """Which directory the path names now (device, inode); None while there is none."""
+        try:
+            status = os.stat(self._directory())
+        except OSError:
+            return None
+        return status.st_dev, status.st_ino
 
     async def run(self) -> None:
-        """Watch until ``stop()``."""
-        directory = self.path if self.path.is_dir() else self.path.parent
+        """Watch until ``stop()``. A directory that is deleted, or replaced by another (a deploy
+        that swaps it, ``git checkout``), is watched anew once it is back, and read then."""
         log.info("rules watcher started path=%s", self.path)
+        while not self._stop.is_set():
+            watched = self._identity()
+            if watched is None:  # gone: the last good rules keep running meanwhile
+                await self._pause(self._recheck_ms)
+                if self._identity() is not None:
+                    await self._pause(self._settle_ms)  # let a copy finish
+                    await self.reload()
+                continue
+            await self._watch(watched)
+        log.info("rules watcher stopped")
+
+    async def _watch(self, watched: tuple[int, int]) -> None:
+        """Reload on every change, until stopped or the path names another directory."""
         async for changes in awatch(
-            directory,
+            self._directory(),
             stop_event=self._stop,
             step=self._settle_ms,  # quiet this long before a reload
             debounce=20 * self._settle_ms,  # however busy the directory, reload by then
             watch_filter=self._relevant,
             recursive=False,
+            rust_timeout=self._recheck_ms,
+            yield_on_timeout=True,  # wake up now and then to see that it is still the same
         ):
-            log.info("rules changed files=%s", sorted({Path(name).name for _, name in changes}))
-            await self.reload()
-        log.info("rules watcher stopped")
+            if changes:
+                names = sorted({Path(name).name for _, name in changes})
+                log.info("rules changed files=%s", names)
+                await self.reload()
+            if self._identity() != watched:
+                log.warning("rules directory replaced or removed path=%s", self.path)
+                if not changes:
+                    await self.reload()  # its rules, or the error that it is gone
+                return
+
+    async def _pause(self, milliseconds: int) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), milliseconds / 1000)
 
     async def reload(self) -> None:
         """Re-read the rules now and report the outcome to the callbacks."""
