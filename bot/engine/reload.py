@@ -72,21 +72,24 @@ class RulesWatcher:
 
     async def run(self) -> None:
         """Watch until ``stop()``. A directory that is deleted, or replaced by another (a deploy
-        that swaps it, ``git checkout``), is watched anew once it is back, and read then."""
+        that swaps it, ``git checkout``), is watched anew once it is there, and read then."""
         log.info("rules watcher started path=%s", self.path)
+        read_first = False  # the rules were read at start
         while not self._stop.is_set():
             watched = self._identity()
             if watched is None:  # gone: the last good rules keep running meanwhile
                 await self._pause(self._recheck_ms)
-                if self._identity() is not None:
-                    await self._pause(self._settle_ms)  # let a copy finish
-                    await self.reload()
                 continue
-            await self._watch(watched)
+            just_read = await self._watch(watched, read_first=read_first)
+            read_first = True  # whatever takes its place is read once it is watched
+            if self._identity() is None and not just_read and not self._stop.is_set():
+                await self.reload()  # tells the admins that it is gone
         log.info("rules watcher stopped")
 
-    async def _watch(self, watched: tuple[int, int]) -> None:
-        """Reload on every change, until stopped or the path names another directory."""
+    async def _watch(self, watched: tuple[int, int], *, read_first: bool) -> bool:
+        """Reload on every change until stopped, or until the path names another directory
+        (then: whether the rules were just read). ``read_first``: read once watching has begun,
+        so that nothing written before is missed."""
         async for changes in awatch(
             self._directory(),
             stop_event=self._stop,
@@ -97,15 +100,18 @@ class RulesWatcher:
             rust_timeout=self._recheck_ms,
             yield_on_timeout=True,  # wake up now and then to see that it is still the same
         ):
+            just_read = bool(changes) or read_first
             if changes:
-                names = sorted({Path(name).name for _, name in changes})
-                log.info("rules changed files=%s", names)
+                log.info(
+                    "rules changed files=%s", sorted({Path(name).name for _, name in changes})
+                )
+            if just_read:
                 await self.reload()
+            read_first = False
             if self._identity() != watched:
                 log.warning("rules directory replaced or removed path=%s", self.path)
-                if not changes:
-                    await self.reload()  # its rules, or the error that it is gone
-                return
+                return just_read
+        return False
 
     async def _pause(self, milliseconds: int) -> None:
         with contextlib.suppress(TimeoutError):
