@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -180,14 +180,10 @@ class _RuleBase(BaseModel):
         """What decides firing: equal definitions keep their state across a reload."""
         return self.model_dump(exclude={"message", "description"})
 
-    def _given(self, key: str) -> bool:
-        value = getattr(self, _attr(key))
-        return bool(value) if key == "for" else value is not None
-
     @classmethod
-    def shape_problem(cls, given: Callable[[str], bool]) -> KeyProblem | None:
-        """What is wrong with which keys the rule has. ``given(key)``: the rule has a value for
-        it (for ``for``: a value other than 0, its default)."""
+    def shape_problem(cls, values: Mapping[str, Any]) -> KeyProblem | None:
+        """What is wrong with which keys a rule has, from its values: a validated rule's, or a
+        raw one's (then it is checked even when a value is wrong)."""
         return None
 
     def condition(self) -> str:
@@ -208,6 +204,14 @@ class _RuleBase(BaseModel):
         return format_field(self.field, int(value)) if float(value).is_integer() else str(value)
 
 
+def _lasts(value: object) -> bool:
+    """Is this ``for`` longer than 0 (its default)? A wrong value counts as given."""
+    try:
+        return value is not None and parse_duration(value) != 0
+    except ValueError:
+        return True
+
+
 def _attr(name: str) -> str:
     return "for_" if name == "for" else name
 
@@ -226,21 +230,21 @@ class ThresholdRule(_RuleBase):
 
     @model_validator(mode="after")
     def _one_condition(self) -> ThresholdRule:
-        problem = self.shape_problem(self._given)
+        problem = self.shape_problem(self.model_dump(by_alias=True))
         if problem:
             raise problem
         return self
 
     @classmethod
-    def shape_problem(cls, given: Callable[[str], bool]) -> KeyProblem | None:
-        kinds = [kind for kind in cls._KINDS if given(kind)]
+    def shape_problem(cls, values: Mapping[str, Any]) -> KeyProblem | None:
+        kinds = [kind for kind in cls._KINDS if values.get(kind) is not None]
         if len(kinds) != 1:
             return KeyProblem(
                 "a threshold rule needs exactly one of crosses_above, crosses_below, above, below"
                 + (f" (it has {', '.join(kinds)})" if kinds else ""),
                 kinds[1] if kinds else None,
             )
-        if given("for") and kinds[0].startswith("crosses"):
+        if _lasts(values.get("for")) and kinds[0].startswith("crosses"):
             return KeyProblem(
                 "'for' only works with above and below (a crossing is a moment)", "for"
             )
@@ -295,7 +299,7 @@ class ChangeRule(_RuleBase):
 
     @model_validator(mode="after")
     def _one_direction(self) -> ChangeRule:
-        problem = self.shape_problem(self._given)
+        problem = self.shape_problem(self.model_dump(by_alias=True))
         if problem:
             raise problem
         if self.window <= 0:
@@ -303,11 +307,12 @@ class ChangeRule(_RuleBase):
         return self
 
     @classmethod
-    def shape_problem(cls, given: Callable[[str], bool]) -> KeyProblem | None:
-        if given("rise") == given("fall"):
+    def shape_problem(cls, values: Mapping[str, Any]) -> KeyProblem | None:
+        rise, fall = values.get("rise") is not None, values.get("fall") is not None
+        if rise == fall:
             return KeyProblem(
                 "a change rule needs exactly one of rise, fall (a positive number)",
-                "fall" if given("rise") else None,
+                "fall" if rise else None,
             )
         return None
 

@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import yamlpos
-from bot.engine.durations import parse_duration
 from bot.engine.rule_types import MODELS, RULE, TYPES, AnyRule, KeyProblem, RuleSet, as_text
 from bot.engine.templates import TemplateError, check_placeholders, check_template
 
@@ -41,7 +40,7 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
     raw = doc.data
     for part in prefix:
         raw = raw[part]
-    name = f"rule {raw['id']!r}" if isinstance(raw, dict) and "id" in raw else "rule"
+    name = _rule_name(raw)
     lines = []
     for item in error.errors(include_url=False):
         kind = item["type"]
@@ -144,31 +143,27 @@ def _shape_problems(
 ) -> list[str]:
     """Which keys a rule has, checked even when a value is wrong (pydantic checks the whole rule
     only once every value is right): one run names both mistakes."""
-    kind = raw.get("type") if isinstance(raw, dict) else None
-    model = MODELS.get(kind) if isinstance(kind, str) else None
+    model = _model_of(raw)
     checked = any(
         isinstance((e.get("ctx") or {}).get("error"), KeyProblem) for e in error.errors()
     )
-    if model is None or checked:
-        return []
-    problem = model.shape_problem(lambda key: _given(raw, key))
+    problem = model.shape_problem(raw) if model is not None and not checked else None
     if problem is None:
         return []
     path: tuple[str | int, ...] = ("rules", index, *([problem.key] if problem.key else []))
     at = doc.key_position(path) if problem.key else doc.position(path)
-    name = f"rule {raw['id']!r}" if "id" in raw else "rule"
-    return [f"{at}: {name}: {problem}"]
+    return [f"{at}: {_rule_name(raw)}: {problem}"]
 
 
-def _given(raw: dict[str, Any], key: str) -> bool:
-    """Does a raw rule have a value for ``key`` (for ``for``: one that is not 0)?"""
-    value = raw.get(key)
-    if key == "for" and value is not None:
-        try:
-            return parse_duration(value) != 0
-        except ValueError:
-            return True  # a value, if a wrong one
-    return value is not None
+def _model_of(raw: Any) -> type[AnyRule] | None:
+    """The model a raw rule names with its ``type``, if any."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return MODELS.get(kind) if isinstance(kind, str) else None
+
+
+def _rule_name(raw: Any) -> str:
+    """How problems name a rule: by its id, when it has one."""
+    return f"rule {raw['id']!r}" if isinstance(raw, dict) and "id" in raw else "rule"
 
 
 def _template_problems(
@@ -177,8 +172,7 @@ def _template_problems(
     """The message's problem, if any. For a rule with other errors, only placeholders that no
     rule of its type has (what else it may use depends on what is wrong)."""
     message = raw.get("message") if isinstance(raw, dict) else None
-    kind = raw.get("type") if isinstance(raw, dict) else None
-    model = MODELS.get(kind) if isinstance(kind, str) else None
+    model = _model_of(raw)
     if not isinstance(message, str) or (rule is None and model is None):
         return []
     try:
@@ -188,8 +182,7 @@ def _template_problems(
             assert model is not None
             check_placeholders(message, model.type_placeholders(), raw["type"])
     except TemplateError as exc:
-        name = f"rule {raw['id']!r}" if "id" in raw else "rule"
-        return [f"{doc.position(('rules', index, 'message'))}: {name}: message: {exc}"]
+        return [f"{doc.position(('rules', index, 'message'))}: {_rule_name(raw)}: message: {exc}"]
     return []
 
 
