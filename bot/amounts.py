@@ -16,14 +16,24 @@ _TOKEN = re.compile(  # commas only between groups of three digits: 1,5억 is a 
 UNIT_WORDS = {"원": "won", "주": "shares"}
 
 
+class NotAnAmount(ValueError):
+    """Text that is no number at all (other ValueErrors say what is wrong with an amount)."""
+
+
+def unit_of(text: str) -> str | None:
+    """The unit word an amount ends with (원 or 주), if any."""
+    last = text.strip()[-1:]
+    return last if last in UNIT_WORDS else None
+
+
 def parse_korean(text: str) -> tuple[Decimal, str | None]:
     """``"1억5000만원"`` -> (150000000, "원"); ``"-3천만"``, ``"1.5조"``, ``"10_000"`` too.
 
-    Returns the number and its trailing unit word (원, 주) if any. Raises ValueError.
+    Returns the number and its trailing unit word (원, 주) if any. Raises NotAnAmount, or
+    ValueError for an amount written wrong (units out of order).
     """
-    body = text.strip()
-    unit = body[-1] if body[-1:] in UNIT_WORDS else None
-    body = body.removesuffix(unit or "").strip()
+    unit = unit_of(text)
+    body = text.strip().removesuffix(unit or "").strip()
     sign = -1 if body.startswith("-") else 1
     body = body[1:].strip() if body[:1] in ("+", "-") else body
     total, position = Decimal(0), 0
@@ -58,7 +68,7 @@ def parse_korean(text: str) -> tuple[Decimal, str | None]:
                 group, last_big, last_small = None, size, 10**13
             pending = None
         if position != len(body) or not body:
-            raise ValueError(f"{text!r} is not a number")
+            raise NotAnAmount(f"{text!r} is not a number")
         return sign * (total + (group or 0) + (pending or 0)), unit
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
 
-from bot.amounts import UNIT_WORDS, format_field, parse_korean
+from bot.amounts import UNIT_WORDS, NotAnAmount, format_field, parse_korean, unit_of
 from bot.config import normalize_ticker
 from bot.engine.durations import format_duration, parse_duration
 from bot.engine.templates import COMMON
@@ -50,8 +50,8 @@ _LARGEST = 9 * 10**18  # KIS's figures fit in a signed 64-bit integer, as do the
 def unit_problem(field: str, value: object) -> str | None:
     """What is wrong with the unit of an amount written for ``field`` (``100억원`` for shares)."""
     counts = "원" if field in VALUE_FIELDS else "주"
-    unit = value.strip()[-1:] if isinstance(value, str) else ""
-    if unit in UNIT_WORDS and unit != counts:
+    unit = unit_of(value) if isinstance(value, str) else None
+    if unit is not None and unit != counts:
         wanted = UNIT_WORDS[counts]
         return f"{value!r} is in {UNIT_WORDS[unit]}, but {field} counts {wanted} ({counts})"
     return None
@@ -68,9 +68,8 @@ def parse_amount(value: object) -> int | float:
     if isinstance(value, str):
         try:
             exact, _unit = parse_korean(value)
-        except ValueError as exc:
-            if not str(exc).endswith("is not a number"):
-                raise  # says what is wrong with a Korean amount (units out of order, …)
+        except NotAnAmount:
+            pass  # the message below says how to write one
         else:
             whole = exact == exact.to_integral_value()
             number = int(exact) if whole else float(exact)
