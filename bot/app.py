@@ -160,14 +160,7 @@ async def _start_telegram(settings: Settings, service: BotService) -> TelegramBo
 
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then shut down in order, flushing everything."""
-    if not settings.rules.path.exists():  # checked before anything starts or is made
-        raise RulesError(
-            [
-                f"{settings.rules.path.resolve()}: no such rules file or directory (set rules.path"
-                " in the config; the pgmbot repository ships a starter set in rules/)"
-            ]
-        )
-    rules = LoadedRules(load_rules(settings.rules.path))
+    rules = LoadedRules(load_rules(settings.rules.path))  # before anything starts or is made
     for file in overlooked_files(settings.rules.path):
         log.warning("rules file not read (rule files end in .yaml) file=%s", file)
     async with contextlib.AsyncExitStack() as stack:
@@ -298,6 +291,11 @@ def run_command(args: argparse.Namespace) -> int:
         asyncio.run(_main(settings, args.record))
     except RulesError as exc:
         print("pgmbot: the rules have errors:", *exc.problems, sep="\n", file=sys.stderr)
+        if not settings.rules.path.exists():
+            print(
+                "Set rules.path in the config (the pgmbot repository has starter rules).",
+                file=sys.stderr,
+            )
         return 2
     except StartupError as exc:
         print(f"pgmbot: {exc}", file=sys.stderr)

@@ -117,7 +117,8 @@ def test_run_without_rules_says_where_it_looked_before_starting_anything(tmp_pat
         timeout=60,
     )
     assert done.returncode == 2
-    assert f"{tmp_path / 'rules'}: no such rules file or directory (set rules.path" in done.stderr
+    assert f"{tmp_path / 'rules'}: no such rules file or directory\n" in done.stderr
+    assert "Set rules.path in the config" in done.stderr
     assert "DEMO MODE" not in done.stdout  # no simulator was started
     assert list(tmp_path.iterdir()) == []  # no database, no recordings
 
