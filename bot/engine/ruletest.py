@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -34,10 +36,12 @@ from bot.engine.spec import (
     document_rules,
     load_rules,
     overlooked_files,
+    read_yaml,
 )
 from bot.ticks import FIELD_INDEX, NUMERIC_FIELDS, Tick, hhmmss_seconds
 
 DEFAULT_DAY = dt.date(2026, 1, 2)
+T = TypeVar("T")
 
 
 def _clock(value: object) -> str:
@@ -138,16 +142,13 @@ class Case(_Model):
             )
         columns = {}
         for name, values in series.items():
-            try:
-                columns[parse_field(name)] = values.split() if isinstance(values, str) else values
-            except ValueError as exc:
-                raise CaseProblem(str(exc), ("series", name)) from None
-            if not columns[parse_field(name)]:
+            field = _parsed(parse_field, name, ("series", name))
+            columns[field] = values.split() if isinstance(values, str) else values
+            if not columns[field]:
                 raise CaseProblem(f"{name}: no values", ("series", name))
-        length = max((len(v) for v in columns.values()), default=0)
         start = hhmmss_seconds(self.start)
         rows = []
-        for i in range(length):
+        for i in range(max(len(v) for v in columns.values())):
             t = start + i * self.interval
             row: dict[str, Any] = {"time": f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}"}
             for name, values in columns.items():
@@ -160,29 +161,36 @@ class Case(_Model):
         row = dict(row)
         if "time" not in row:
             raise CaseProblem('a tick needs a time (time: "09:00:05")', at)
-        listed = at[0] == "ticks"
-        parsers = {"time": _clock, "ticker": normalize_ticker}
-        parsed = {key: row.pop(key, self.ticker if key == "ticker" else None) for key in parsers}
-        for key, parse in parsers.items():
-            try:
-                parsed[key] = parse(parsed[key])
-            except ValueError as exc:
-                raise CaseProblem(str(exc), (*at, key) if listed else at) from None
+        listed = at[0] == "ticks"  # a listed tick's keys have places of their own
+        hhmmss = _parsed(_clock, row.pop("time"), (*at, "time") if listed else at)
+        ticker = self.ticker  # the case's, checked with it
+        if "ticker" in row:
+            ticker = _parsed(normalize_ticker, row.pop("ticker"), (*at, "ticker"))
         values = [0] * len(NUMERIC_FIELDS)
         for name, raw in row.items():
-            try:
-                field = parse_field(name)
-                problem = unit_problem(field, raw)
-                if problem:
-                    raise ValueError(problem)
-                number = parse_amount(raw)
-                if number != int(number):
-                    raise ValueError(f"{raw!r}: KIS sends whole numbers")
-                values[FIELD_INDEX[field] - 4] = int(number)
-            except ValueError as exc:
-                raise CaseProblem(str(exc), (*at, name) if listed else ("series", name)) from None
-        hhmmss = parsed["time"]
-        return Tick(parsed["ticker"], self.date, hhmmss, hhmmss_seconds(hhmmss), *values)
+            where = (*at, name) if listed else ("series", name)
+            field = _parsed(parse_field, name, where)
+            values[FIELD_INDEX[field] - 4] = _parsed(partial(_tick_value, field), raw, where)
+        return Tick(ticker, self.date, hhmmss, hhmmss_seconds(hhmmss), *values)
+
+
+def _parsed(parse: Callable[[Any], T], value: Any, where: tuple[str | int, ...]) -> T:
+    """``parse(value)``; its ValueError becomes a CaseProblem at ``where``."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise CaseProblem(str(exc), where) from None
+
+
+def _tick_value(field: str, raw: object) -> int:
+    """A column's value in a test tick: in the column's unit, and whole, as KIS sends it."""
+    problem = unit_problem(field, raw)
+    if problem:
+        raise ValueError(problem)
+    number = parse_amount(raw)
+    if number != int(number):
+        raise ValueError(f"{raw!r}: KIS sends whole numbers")
+    return int(number)
 
 
 class RuleTestFile(_Model):
@@ -235,14 +243,7 @@ def _ruleset_of(spec: RuleTestFile, doc: yamlpos.Document, path: Path) -> RuleSe
 
 
 def _load_test_file(path: Path) -> tuple[RuleTestFile, yamlpos.Document, RuleSet]:
-    try:
-        doc = yamlpos.load(path.read_text(encoding="utf-8"), str(path))
-    except OSError as exc:
-        raise RulesError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise RulesError([f"{path}: not UTF-8 text (save the file as UTF-8)"]) from None
-    except yamlpos.YamlError as exc:
-        raise RulesError([str(exc)]) from None
+    doc, _text = read_yaml(path)
     if not isinstance(doc.data, dict):
         raise RulesError(
             [f"{doc.position(())}: a rule test file holds 'rules' (or 'rule_files') and 'tests'"]

@@ -78,23 +78,30 @@ def _rule_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _file_rules(file: Path, problems: list[str]) -> list[Located]:
-    """Parse one file; return each valid rule with where it is, noting problems."""
+def read_yaml(file: Path) -> tuple[yamlpos.Document, str]:
+    """A YAML file (a rule file, a rule test file) and its text; RulesError says what is wrong,
+    where."""
     try:
         raw = file.read_bytes()
         text = raw.decode("utf-8")
-        doc = yamlpos.load(text, str(file))
+        return yamlpos.load(text, str(file)), text
     except OSError as exc:
-        problems.append(f"{file}: cannot read: {exc.strerror}")
-        return []
+        raise RulesError([f"{file}: cannot read: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:
         start = raw.rfind(b"\n", 0, exc.start) + 1  # of the line; what precedes is valid
         line = raw.count(b"\n", 0, exc.start) + 1
         where = f"{line}:{len(raw[start : exc.start].decode()) + 1}"
-        problems.append(f"{file}:{where}: not UTF-8 text (save the file as UTF-8)")
-        return []
+        raise RulesError([f"{file}:{where}: not UTF-8 text (save the file as UTF-8)"]) from None
     except yamlpos.YamlError as exc:
-        problems.append(str(exc))
+        raise RulesError([str(exc)]) from None
+
+
+def _file_rules(file: Path, problems: list[str]) -> list[Located]:
+    """Parse one file; return each valid rule with where it is, noting problems."""
+    try:
+        doc, text = read_yaml(file)
+    except RulesError as exc:
+        problems.extend(exc.problems)
         return []
     if doc.data is None:
         if text.strip():
