@@ -139,6 +139,10 @@ def _shown(alert: Alert, as_json: bool) -> str:
     return f"{alert.time:%Y-%m-%d %H:%M:%S} {alert.ticker} {alert.rule}  {message}\n"
 
 
+#: What reading an input can raise: the OS, and gzip on a file cut short or damaged.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
 def _read_problem(exc: Exception) -> str:
     if isinstance(exc, EOFError):  # gzip's word for a file cut short
         return "compressed data ends early (truncated file?)"
@@ -165,7 +169,7 @@ def _replay_file(
                 alert = next(alerts)
             except StopIteration:
                 return None
-            except (OSError, EOFError, zlib.error) as exc:
+            except _READ_ERRORS as exc:
                 return _read_problem(exc)
             write(alert)
 
@@ -173,11 +177,12 @@ def _replay_file(
 def _unusable_inputs(names: list[str]) -> list[str]:
     """What is wrong with the inputs, before any is read. Not regular files are fine
     (``<(cmd)``, a FIFO); stdin can be read only once."""
-    problems = [
-        f"{name}: no such file" if not Path(name).exists() else f"{name}: is a directory"
-        for name in names
-        if name != "-" and (not Path(name).exists() or Path(name).is_dir())
-    ]
+    problems = []
+    for name in (name for name in names if name != "-"):
+        if not Path(name).exists():
+            problems.append(f"{name}: no such file")
+        elif Path(name).is_dir():
+            problems.append(f"{name}: is a directory")
     if names.count("-") > 1:
         problems.append("-: standard input can be read only once")
     return problems
