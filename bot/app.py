@@ -176,9 +176,10 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
         if state_dir is not None and settings.live:
             rebuild_state(engine, store, state_dir, today_kst())
 
-        writer = AlertWriter(store)
-        pipeline = Pipeline(engine, writer)
         recorder = Recorder(state_dir) if state_dir is not None else None
+        # The recording is the engine's write-ahead log: frames reach it before their alerts.
+        writer = AlertWriter(store, journal=recorder.flush if recorder is not None else None)
+        pipeline = Pipeline(engine, writer)
         feed = Feed(kis, pipeline.on_ticks, recorder=recorder)
         service = BotService(
             store,

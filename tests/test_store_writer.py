@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.alerts import Alert
+from bot.kis.recording import Recorder, recording_path
 from bot.store import AlertWriter, Store
 from bot.store.writer import WriterClosed
-from bot.ticks import Tick
+from bot.ticks import KST, Tick
 
 DAY = date(2024, 6, 3)
 
@@ -266,4 +267,90 @@ def test_every_unique_alert_is_stored_and_announced_once(
     unique = {n for chunk in chunks for n in chunk}
     assert sorted(announced) == sorted(unique)
     assert sorted(a.value for a in store.recent_alerts(limit=100)) == sorted(unique)
+    store.close()
+
+
+class RecordingCheckingStore(CountingStore):
+    """At each commit, reads the recording as a restart would, and notes the frames in it."""
+
+    def __init__(self, url: str, recording: Path) -> None:
+        super().__init__(url)
+        self.recording = recording
+        self.frames_seen: list[int] = []  # recorded lines at each commit
+
+    def insert_alerts(
+        self, alerts: Sequence[Alert], now: datetime | None = None
+    ) -> list[tuple[int, Alert]]:
+        text = self.recording.read_text() if self.recording.exists() else ""
+        self.frames_seen.append(text.count("\n"))
+        return super().insert_alerts(alerts, now)
+
+
+AT = datetime(2024, 6, 3, 9, 0, tzinfo=KST)
+
+
+async def test_no_alert_is_committed_before_its_frames_are_recorded(
+    url: str, tmp_path: Path
+) -> None:
+    recorder = Recorder(tmp_path / "rec")
+    store = RecordingCheckingStore(url, recording_path(tmp_path / "rec", AT))
+    writer = AlertWriter(store, journal=recorder.flush)
+    async with running(writer):
+        for n in range(30):
+            recorder.write(f"frame {n}", AT)  # what Feed.data does before the engine runs
+            writer.submit([alert(n)])
+            if n % 7 == 0:
+                await writer.flush()
+        await writer.flush()
+    # Every commit saw at least the frames of the alerts it stored (write-ahead), in order.
+    committed = 0
+    for size, seen in zip(store.sizes, store.frames_seen, strict=True):
+        committed += size
+        assert seen >= committed
+    assert committed == 30
+    recorder.close()
+    store.close()
+
+
+async def test_a_recording_that_cannot_be_written_holds_alerts_back_and_loses_none(
+    url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "rec"
+    recorder = Recorder(directory)
+    store = CountingStore(url)
+    writer = AlertWriter(store, journal=recorder.flush, retry_min=0.01, retry_max=0.02)
+    directory.write_text("not a directory")  # the disk refuses every write of the recording
+    async with running(writer):
+        for n in range(5):
+            recorder.write(f"frame {n}", AT)
+            writer.submit([alert(n)])
+        for _ in range(500):
+            if writer.retries >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.retries >= 2 and stored_count(url) == 0  # no alert without its frames
+        directory.unlink()  # the disk is back
+        await writer.flush()
+    assert stored_count(url) == 5
+    lines = recording_path(directory, AT).read_text().splitlines()
+    assert [line.split("\t")[1] for line in lines] == [f"frame {n}" for n in range(5)]
+    recorder.close()
+    store.close()
+
+
+async def test_a_full_queue_keeps_the_oldest_alerts_and_says_so_once(url: str) -> None:
+    store = CountingStore(url, busy_timeout=0.02)
+    told: list[str] = []
+    writer = AlertWriter(store, max_queued=10, on_full=told.append, retry_min=0.01)
+    holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    async with running(writer):
+        for n in range(25):
+            writer.submit([alert(n)])
+        assert writer.queued == 10 and writer.overflowed == 15
+        assert len(told) == 1 and "alert queue full" in told[0]
+        holder.execute("ROLLBACK")
+        await writer.flush()
+    holder.close()
+    assert sorted(a.value for a in store.recent_alerts(limit=50)) == list(range(10))
     store.close()

@@ -148,10 +148,7 @@ class Feed:
         """A plain data frame: record it, parse it, pass on the wanted ticks."""
         received = datetime.now(KST)
         if self.recorder is not None:
-            try:
-                self.recorder.write(text, received)
-            except OSError as exc:
-                self._notice("record", "cannot record frames error=%s", exc)
+            self.recorder.write(text, received)  # buffered: written by a flush in a thread
         errors: list[FrameError] = []
         try:
             ticks = parse_records(frame.payload, frame.records, received.date(), errors)
@@ -223,8 +220,8 @@ class Feed:
         while True:
             await asyncio.sleep(self.flush_interval)
             if self.recorder is not None:
-                try:
-                    self.recorder.flush()
+                try:  # in a thread: the loop never waits for the disk
+                    await asyncio.to_thread(self.recorder.flush)
                 except OSError as exc:
                     self._notice("record", "cannot record frames error=%s", exc)
             if loop.time() >= next_summary:
@@ -244,6 +241,6 @@ class Feed:
         await asyncio.gather(housekeeping, return_exceptions=True)
         if self.recorder is not None:
             with contextlib.suppress(OSError):
-                self.recorder.flush()
+                await asyncio.to_thread(self.recorder.flush)
         self._summarize()
         log.info("feed stopped")

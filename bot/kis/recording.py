@@ -1,20 +1,28 @@
 """Recorded frames: ``ISO-8601-timestamp<TAB>raw frame`` per line, one file per KST day.
 
-Written by ``pgmbot run --record DIR`` (and by the live bot, to rebuild engine state after a
-restart); read by ``pgmbot replay`` and the simulator's replay mode. Lines without a tab are raw
-frames with no timestamp. Gzip files are read transparently.
+Written by the live bot (its write-ahead log: a restart rebuilds the engine's state from it) and by
+``pgmbot run --record DIR``; read by ``pgmbot replay`` and the simulator's replay mode. Lines
+without a tab are raw frames with no timestamp. Gzip files are read transparently.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import logging
+import os
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO, TextIO
+from typing import IO, Any, BinaryIO
 
 from bot.ticks import KST
+
+log = logging.getLogger(__name__)
+
+MAX_UNWRITTEN = 256 << 20  # bytes of frames held while the disk refuses them, then given up
 
 
 def recording_path(directory: Path, when: datetime) -> Path:
@@ -22,40 +30,152 @@ def recording_path(directory: Path, when: datetime) -> Path:
     return directory / f"{when.astimezone(KST).date().isoformat()}.tsv"
 
 
-class Recorder:
-    """Appends raw data frames with their receive time; switches files at KST midnight.
+def record_line(frame: str, received: datetime) -> str:
+    """One recording line. A frame never holds a line break; guard anyway so that one bad frame
+    cannot split a line (the reader splits at \\r too)."""
+    line = frame.replace("\n", " ").replace("\r", " ")
+    return f"{received.astimezone(KST).isoformat()}\t{line}\n"
 
-    Lines are buffered by the OS file object and flushed by ``flush()`` (the feed calls it
-    periodically) and on ``close()``: a crash loses at most the last unflushed lines.
+
+@dataclass
+class _Day:
+    """One day file: lines not yet handed to the OS, and the file's size once they are."""
+
+    path: Path
+    size: int  # bytes in the file plus bytes buffered: the offset after the last line
+    lines: list[str] = field(default_factory=list)
+    head: bytes = b""  # what a failed write left over, written before ``lines``
+    pending: int = 0  # bytes of ``head`` and ``lines``
+
+
+class RecordingError(OSError):
+    """Frames could not be handed to the OS (disk full, directory gone); they are kept."""
+
+
+class Recorder:
+    """Appends raw data frames with their receive time; a new file at each KST midnight.
+
+    The recording is the engine's write-ahead log. ``write()`` runs on the event loop and only
+    buffers; ``flush()``, from any thread, hands what is buffered to the OS (``os.write``, no
+    fsync: it survives a crash of the process, not a power cut). The alert writer calls
+    ``flush()`` in its thread before every commit, so no alert is stored before the frames it
+    came from are recorded, and a rebuild reproduces exactly what was fired. A failed write keeps
+    the frames (``RecordingError``) and is tried again by the next flush; beyond
+    ``max_unwritten`` bytes they are given up (logged): the day's recording then has a gap.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, max_unwritten: int = MAX_UNWRITTEN) -> None:
         self.directory = Path(directory)
-        self._path: Path | None = None
-        self._file: TextIO | None = None
+        self.max_unwritten = max_unwritten
+        self._lock = threading.Lock()  # guards _days and _sizes (the loop and flushers)
+        self._flushing = threading.Lock()  # one flusher at a time, so lines keep their order
+        self._days: list[_Day] = []  # oldest first; the last one takes new lines
+        self._sizes: dict[Path, int] = {}  # the file sizes seen, for days no longer buffered
+        self._fds: dict[Path, int] = {}  # open files, used by flushers only
+        self.given_up = 0  # bytes of frames dropped after the disk refused them too long
 
     def write(self, frame: str, received: datetime) -> None:
+        """Buffer one frame (on the loop: no I/O but a stat at the first line of a day)."""
+        line = record_line(frame, received)
+        size = len(line) if line.isascii() else len(line.encode())
         path = recording_path(self.directory, received)
-        if path != self._path:
-            self.close()
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8", newline="\n")
-            self._path = path
-        assert self._file is not None
-        # A frame never contains a line break; guard anyway so one bad frame cannot split a
-        # line (the reader splits at \r too).
-        line = frame.replace("\n", " ").replace("\r", " ")
-        self._file.write(f"{received.astimezone(KST).isoformat()}\t{line}\n")
+        with self._lock:
+            day = self._days[-1] if self._days else None
+            if day is None or day.path != path:
+                day = _Day(path, self._sizes.get(path) or _file_size(path))
+                self._days.append(day)
+            day.lines.append(line)
+            day.size += size
+            day.pending += size
+            self._sizes[path] = day.size
+
+    def end_offset(self, path: Path) -> int:
+        """The size ``path`` has once everything written so far is flushed."""
+        with self._lock:
+            return self._sizes.get(path) or _file_size(path)
 
     def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
+        """Hand every buffered line to the OS, in order; raises RecordingError when it cannot
+        (the lines stay buffered), unless they are beyond ``max_unwritten`` and given up."""
+        with self._flushing:
+            with self._lock:
+                days, self._days = self._days, []
+            try:
+                while days:
+                    self._write_day(days[0])
+                    days.pop(0)
+            except OSError as exc:
+                self._keep(days, exc)
+                raise RecordingError(exc.errno, f"cannot record frames: {exc.strerror}") from exc
+
+    def _write_day(self, day: _Day) -> None:
+        data = day.head + "".join(day.lines).encode()
+        day.lines, day.head, day.pending = [], data, len(data)
+        fd = self._fd(day.path)
+        while day.head:
+            written = os.write(fd, day.head)
+            day.head = day.head[written:]
+            day.pending = len(day.head)
+
+    def _keep(self, days: list[_Day], exc: OSError) -> None:
+        """A write failed: put the unwritten days back in front of what came since."""
+        with self._lock:
+            self._days = _merge(days, self._days)
+            unwritten = sum(day.pending for day in self._days)
+            if unwritten > self.max_unwritten:
+                self.given_up += unwritten
+                log.error(
+                    "recording gave up frames bytes=%d error=%r: the day's recording has a gap",
+                    unwritten,
+                    str(exc),
+                )
+                self._days = []
+                self._sizes.clear()  # measured again from the files
+
+    @property
+    def unwritten(self) -> int:
+        """Bytes buffered, not yet handed to the OS."""
+        with self._lock:
+            return sum(day.pending for day in self._days)
+
+    def _fd(self, path: Path) -> int:
+        fd = self._fds.get(path)
+        if fd is None:
+            for old in self._fds.values():  # a new day: the old file is done
+                os.close(old)
+            self._fds.clear()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fds[path] = fd
+        return fd
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._file = None
-        self._path = None
+        """Flush what can be, close the file. Never raises: what cannot be written is logged."""
+        try:
+            self.flush()
+        except RecordingError as exc:
+            log.error("recording lost on close bytes=%d error=%r", self.unwritten, str(exc))
+        with self._flushing:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
+def _merge(first: list[_Day], then: list[_Day]) -> list[_Day]:
+    """``first``'s days, then ``then``'s, one entry per file."""
+    if first and then and first[-1].path == then[0].path:
+        first[-1].lines += then[0].lines
+        first[-1].size = then[0].size
+        first[-1].pending += then[0].pending
+        then = then[1:]
+    return first + then
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # not there (yet): the flush that creates it reports any real problem
+        return 0
 
 
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -8,9 +8,15 @@ while a commit runs form the next batch, so batches grow with the load and an al
 day waits for nobody (benchmarks/bench_latency.py). ``interval`` > 0 waits that long for a batch
 to gather, up to ``batch_size``.
 
-Nothing queued is dropped for a database that is down or locked: the batch stays at the head of
-the queue and is tried again with backoff. An alert the database refuses as such (bad data) is
-logged with its key and skipped, so it cannot hold the others back.
+The write-ahead rule: when the bot records frames, ``journal`` (``Recorder.flush``) runs in the
+worker thread before every commit, so no alert is stored before the frames it came from are in the
+recording; the recording's writes are grouped with the commits, as a database groups its log.
+
+Nothing queued is dropped for a database that is down or locked, or a recording that cannot be
+written: the batch stays at the head of the queue and is tried again with backoff. The queue is
+bounded (``max_queued``): beyond it new alerts are not queued (they are in the recording, and the
+next start's rebuild stores them), and ``on_full`` is told once per spell. An alert the database
+refuses as such (bad data) is logged with its key and skipped, so it cannot hold the others back.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CommitCallback = Callable[[list[Alert]], object]
 _BACKLOG_WARN = 10_000  # log when this many alerts wait (the database is down or slow)
+MAX_QUEUED = 200_000  # alerts held in memory while the database refuses them (~100 MB)
 
 
 class AlertSink(Protocol):
@@ -48,8 +55,9 @@ class WriterClosed(RuntimeError):
 
 
 def transient(exc: BaseException) -> bool:
-    """A failure worth retrying as is: the database is locked, unreachable, out of disk."""
-    return isinstance(exc, OperationalError | InterfaceError)
+    """A failure worth retrying as is: the database is locked, unreachable, out of disk, or the
+    recording cannot be written."""
+    return isinstance(exc, OperationalError | InterfaceError | OSError)
 
 
 class AlertWriter:
@@ -67,10 +75,17 @@ class AlertWriter:
         interval: float = 0.0,
         retry_min: float = 0.1,
         retry_max: float = 5.0,
+        journal: Callable[[], None] | None = None,
+        max_queued: int = MAX_QUEUED,
+        on_full: Callable[[str], object] | None = None,
     ) -> None:
         if batch_size < 1 or interval < 0:
             raise ValueError("batch_size must be >= 1 and interval >= 0")
         self._store = store
+        self._journal = journal
+        self.max_queued = max_queued
+        self._on_full = on_full
+        self._full = False  # told of the current spell of a full queue
         self.batch_size = batch_size
         self.interval = interval
         self.retry_min = retry_min
@@ -94,6 +109,7 @@ class AlertWriter:
         self.refused = 0  # alerts the database refused as bad data
         self.batches = 0
         self.retries = 0  # batches tried again after a transient failure
+        self.overflowed = 0  # alerts not queued because the queue was full
 
     # -- the loop side -----------------------------------------------------------------------
 
@@ -106,12 +122,30 @@ class AlertWriter:
         added = len(self._queue) - before
         if not added:
             return
+        if len(self._queue) > self.max_queued:
+            added -= self._overflow(len(self._queue) - self.max_queued)
         self._submitted += added
         self._wakeup.set()
         if len(self._queue) >= self.batch_size:
             self._hurry.set()
         if before < _BACKLOG_WARN <= len(self._queue):
             log.warning("alert writer backlog queued=%d", len(self._queue))
+
+    def _overflow(self, excess: int) -> int:
+        """Drop the newest ``excess`` alerts (they are in the recording); tell once."""
+        for _ in range(excess):
+            self._queue.pop()
+        self.overflowed += excess
+        if not self._full:
+            self._full = True
+            text = (
+                f"alert queue full: {self.max_queued} alerts wait for the database; newer ones "
+                "are kept only in the recording until a restart stores them"
+            )
+            log.error("alert writer queue full queued=%d", len(self._queue))
+            if self._on_full is not None:
+                self._on_full(text)
+        return excess
 
     def on_commit(self, callback: CommitCallback) -> None:
         """Call ``callback(new_alerts)`` on the loop after each commit that stored alerts."""
@@ -226,6 +260,7 @@ class AlertWriter:
             inserted, handled = await self._one_by_one(batch)
             batch = batch[:handled]
         self._retry = self.retry_min
+        self._full = False
         for _ in batch:
             self._queue.popleft()
         self._done += len(batch)
@@ -261,8 +296,14 @@ class AlertWriter:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="alert-writer")
         loop = asyncio.get_running_loop()
-        pairs = await loop.run_in_executor(self._executor, self._store.insert_alerts, batch)
+        pairs = await loop.run_in_executor(self._executor, self._commit, batch)
         return [alert for _, alert in pairs]
+
+    def _commit(self, batch: list[Alert]) -> list[tuple[int, Alert]]:
+        """In the worker thread: the frames first (write-ahead), then the alerts."""
+        if self._journal is not None:
+            self._journal()
+        return self._store.insert_alerts(batch)
 
     async def _backoff(self, exc: BaseException, count: int) -> None:
         self.retries += 1
