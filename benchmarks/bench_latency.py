@@ -34,6 +34,7 @@ from bot.kis.feed import Feed
 from bot.kis.simulator import Simulator
 from bot.notify.sender import Sender
 from bot.notify.telegram_bot import TelegramTransport
+from bot.store.facade import AsyncStore
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
 from bot.store.writer import AlertWriter
@@ -87,7 +88,7 @@ async def run(seconds: float, tickers: int, rate: float) -> None:
             pipeline = Pipeline(Engine(load_rules(root / "rules.yaml")), writer)
             feed = Feed(kis, pipeline.on_ticks)
             async with Bot(api.token, base_url=api.base_url) as bot:
-                sender = Sender(store, TelegramTransport(bot))
+                sender = Sender(AsyncStore(store), TelegramTransport(bot))
                 writer.on_commit(lambda _alerts: sender.wake())
                 tasks = [asyncio.create_task(t.run()) for t in (feed, writer, sender)]
                 feed.set_wanted(codes)

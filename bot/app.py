@@ -1,12 +1,24 @@
 """`pgmbot run`: the feed, the engine, the store and the notifiers in one asyncio program.
 
-    frames ─▶ Feed ─on_ticks─▶ Engine.on_ticks ─alerts─▶ AlertWriter (commit + deliveries)
-                                                              │ wake
-    Telegram /watch … ─▶ BotService ─▶ Store, Feed.set_wanted  ▼
-                                                        Sender ─▶ Telegram / console
+    frames ─▶ Feed ─on_ticks─▶ Pipeline ─▶ Engine ─alerts─▶ AlertWriter (commit + deliveries)
+               └─▶ Recorder (the write-ahead log, flushed before each commit)  │ wake
+    Telegram /watch … ─▶ BotService ─▶ AsyncStore, Feed.set_wanted             ▼
+                                                         Sender ─▶ Telegram / console
 
-Everything runs on one event loop; the engine is called synchronously between frames, so a rule
-reload (swapped in by the watcher on the same loop) always lands on a tick boundary.
+``App.start()`` brings the parts up in the order below and ``App.stop()`` takes them down in the
+reverse order, flushing everything. The engine is called synchronously between frames on the
+one event loop, so a rule reload (swapped in by the watcher on the same loop) always lands on a
+tick boundary. Everything that touches a disk or the database runs in a worker thread.
+
+Start-up order, and why:
+ 1. rules       checked before anything is made (broken rules: nothing starts, nothing is left)
+ 2. exchange    the KIS settings (demo: the in-process simulator)
+ 3. database    migrated, locked against a second bot on the same file, opened
+ 4. pipeline    engine, recorder, alert writer; ticks are held until the rebuild caught up
+ 5. feed        connects at once, so no live tick is missed while the rebuild runs
+ 6. rebuild     today's recording replayed in a thread; held ticks follow it
+ 7. telegram    commands and the sender (or the console when there is no token)
+ 8. background  rules watcher, housekeeping, database watch
 """
 
 from __future__ import annotations
@@ -17,28 +29,32 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.alerts import Alert
 from bot.config import Account, ConfigError, KisSettings, Settings, load_settings
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.rule_types import RuleSet, rule_changes
 from bot.engine.spec import RulesError, load_rules, overlooked_files
 from bot.housekeeping import Retention, run_housekeeping
 from bot.kis.feed import Feed
-from bot.kis.recording import Recorder, read_recording, recording_path
+from bot.kis.recording import Recorder, recording_path
+from bot.live_rules import LoadedRules, RulesController
+from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
+from bot.rebuild import rebuild
 from bot.service import BotService
+from bot.store.db import InstanceLock, file_identity, safe_url
+from bot.store.facade import AsyncStore
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
 from bot.store.writer import AlertWriter
-from bot.ticks import KST, FrameError, Tick, parse_frame, today_kst
+from bot.ticks import KST, Tick, today_kst
 
 if TYPE_CHECKING:
     from bot.notify.telegram_bot import TelegramBot
@@ -48,62 +64,60 @@ log = logging.getLogger(__name__)
 DEMO_WATCH = ("005930", "000660", "373220", "207940", "005380")
 DEMO_RATE = 4.0  # simulated ticks per second per ticker: lively, still readable on a console
 STATE_DIR = Path("recordings")  # where the live bot records frames to rebuild state on restart
+MAX_HELD = 2_000_000  # live ticks held while the rebuild runs (~300 MB); beyond, dropped
+DB_WATCH_EVERY = 30.0  # seconds between two checks that the database file is still there
 
 
-@dataclass
-class LoadedRules:
-    """The rules the engine runs and the last reload error: what /rules and /status show."""
-
-    ruleset: RuleSet
-    last_error: str | None = None
-
-    def summary_lines(self) -> list[str]:
-        return self.ruleset.summary_lines()
-
-    @property
-    def ids(self) -> set[str]:
-        return set(self.ruleset.ids)
+class StartupError(RuntimeError):
+    """The bot cannot start; the message says why (never a secret)."""
 
 
 @dataclass
 class Pipeline:
-    """Ticks in, alerts committed: the synchronous hot path plus its async writer."""
+    """Ticks in, alerts committed: the synchronous hot path plus its async writer.
+
+    While the rebuild runs the engine belongs to its thread: live ticks are held, in order, and
+    ``release()`` runs them once it is done.
+    """
 
     engine: Engine
     writer: AlertWriter
     fired: int = 0
+    dropped: int = 0  # held ticks beyond MAX_HELD
+    _held: list[Tick] | None = None
+
+    def hold(self) -> None:
+        """From now on, hold live ticks until ``release()`` (the rebuild owns the engine)."""
+        self._held = []
 
     def on_ticks(self, ticks: list[Tick]) -> None:
+        if self._held is not None:
+            if len(self._held) < MAX_HELD:
+                self._held.extend(ticks)
+            else:
+                self.dropped += len(ticks)
+            return
+        self._run(ticks)
+
+    def _run(self, ticks: list[Tick]) -> None:
         alerts = self.engine.on_ticks(ticks)
         if alerts:
             self.fired += len(alerts)
             self.writer.submit(alerts)
 
-
-def rebuild_state(engine: Engine, store: Store, directory: Path, day: date) -> int:
-    """Replay today's recorded frames through the engine so a restart resumes mid-day.
-
-    Alerts the replay fires that are already stored are skipped by the store's unique key; any that
-    were fired but not committed before the stop are stored now (and delivered). Returns the number
-    of ticks replayed.
-    """
-    path = recording_path(directory, datetime.combine(day, datetime.min.time(), KST))
-    if not path.is_file():
-        return 0
-    ticks = 0
-    alerts: list[Alert] = []
-    for _number, when, frame in read_recording(path):
-        try:
-            parsed = parse_frame(frame, when.astimezone(KST).date() if when else day)
-        except FrameError:
-            continue  # the feed already reported it when it arrived
-        alerts.extend(engine.on_ticks(parsed))
-        ticks += len(parsed)
-    if alerts:
-        stored = store.add_alerts(alerts)
-        log.info("rebuild stored missing alerts count=%d of=%d", len(stored), len(alerts))
-    log.info("rebuild replayed file=%s ticks=%d", path, ticks)
-    return ticks
+    async def release(self, chunk: int = 5000) -> int:
+        """Run the held ticks, a chunk at a time (the loop stays responsive; ticks arriving
+        meanwhile queue behind), then pass ticks straight on. Returns how many were held."""
+        held = 0
+        while self._held:
+            batch, self._held = self._held[:chunk], self._held[chunk:]
+            self._run(batch)
+            held += len(batch)
+            await asyncio.sleep(0)
+        self._held = None
+        if self.dropped:
+            log.error("rebuild took too long, live ticks dropped count=%d", self.dropped)
+        return held
 
 
 def demo_kis(settings: KisSettings, rest_url: str, ws_url: str) -> KisSettings:
@@ -114,155 +128,254 @@ def demo_kis(settings: KisSettings, rest_url: str, ws_url: str) -> KisSettings:
     )
 
 
-class StartupError(RuntimeError):
-    """The bot cannot start; the message says why (never a secret)."""
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-async def _exchange(
-    settings: Settings, record_dir: Path | None, stack: contextlib.AsyncExitStack
-) -> tuple[KisSettings, Path | None, list[str]]:
-    """KIS settings, the recording directory and the config's watch list (demo: a simulator)."""
-    if settings.live:
-        return settings.kis, record_dir or settings.record_dir or STATE_DIR, list(settings.watch)
-    from bot.kis.simulator import Simulator
+class App:
+    """The running bot: ``start()``, then ``stop()`` (see the module docstring for the order)."""
 
-    simulator = await stack.enter_async_context(Simulator(rate=DEMO_RATE))
-    print(
-        "pgmbot: DEMO MODE - the feed is SIMULATED (a KIS-compatible simulator on "
-        f"{simulator.ws_url}); alerts below are not real market data.\n"
-        "To go live, set PGMBOT_KIS_APPKEY and PGMBOT_KIS_APPSECRET (a real-account KIS "
-        "Open API app) or add kis.accounts to config.yaml (see config.example.yaml).",
-        flush=True,
-    )
-    kis = demo_kis(settings.kis, simulator.rest_url, simulator.ws_url)
-    # A demo's market starts over each time: record only when asked, never rebuild from it.
-    return kis, record_dir or settings.record_dir, list(settings.watch) or list(DEMO_WATCH)
+    def __init__(self, settings: Settings, *, record_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.record_dir = record_dir
+        self.notices = AdminNotices()
+        self.steps: list[str] = []  # what started, in order: stop() undoes it in reverse
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.telegram: TelegramBot | None = None
+        self.sender: Sender | None = None
 
+    async def start(self) -> None:
+        """Bring every part up; on a failure, what was started is stopped again."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
 
-async def _start_telegram(settings: Settings, service: BotService) -> TelegramBot:
-    from telegram.error import InvalidToken, TelegramError
+    async def _start(self) -> None:
+        settings = self.settings
+        self.rules = LoadedRules(load_rules(settings.rules.path))
+        for file in overlooked_files(settings.rules.path):
+            log.warning("rules file not read (rule files end in .yaml) file=%s", file)
+        self._step("rules")
 
-    from bot.notify.telegram_bot import TelegramBot
+        kis, state_dir, static_watch = await self._exchange()
+        self._step("exchange")
 
-    bot = TelegramBot(settings.telegram, service)
-    try:
-        await bot.start()
-    except InvalidToken:
-        raise StartupError("Telegram rejected the bot token (telegram.token)") from None
-    except TelegramError as exc:
-        assert settings.telegram.token is not None
-        reason = str(exc).replace(settings.telegram.token.get_secret_value(), "***")
-        raise StartupError(
-            f"cannot reach the Telegram Bot API at {settings.telegram.base_url}: {reason}"
-        ) from None
-    return bot
-
-
-async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set; then shut down in order, flushing everything."""
-    rules = LoadedRules(load_rules(settings.rules.path))  # before anything starts or is made
-    for file in overlooked_files(settings.rules.path):
-        log.warning("rules file not read (rule files end in .yaml) file=%s", file)
-    async with contextlib.AsyncExitStack() as stack:
-        kis, state_dir, static_watch = await _exchange(settings, record_dir, stack)
-        upgrade(settings.storage.url)
-        store = Store(settings.storage.url, allowed_chat_ids=settings.telegram.allowed_chat_ids)
-        stack.callback(store.close)
+        store = await asyncio.to_thread(self._open_store)
+        self.store = AsyncStore(store)
+        self._stack.push_async_callback(asyncio.to_thread, self.store.close)
         for admin in settings.telegram.admin_chat_ids:
-            store.add_watches(admin, static_watch)
+            await self.store.add_watches(admin, static_watch)
+        self._step("database")
 
-        engine = Engine(rules.ruleset)
-        log.info("rules loaded path=%s count=%d", settings.rules.path, len(rules.ruleset.rules))
-        if state_dir is not None and settings.live:
-            rebuild_state(engine, store, state_dir, today_kst())
-
-        recorder = Recorder(state_dir) if state_dir is not None else None
+        self.engine = Engine(self.rules.ruleset)
+        log.info(
+            "rules loaded path=%s count=%d", settings.rules.path, len(self.rules.ruleset.rules)
+        )
+        self.recorder = Recorder(state_dir) if state_dir is not None else None
         # The recording is the engine's write-ahead log: frames reach it before their alerts.
-        writer = AlertWriter(store, journal=recorder.flush if recorder is not None else None)
-        pipeline = Pipeline(engine, writer)
-        feed = Feed(kis, pipeline.on_ticks, recorder=recorder)
-        service = BotService(
+        self.writer = AlertWriter(
             store,
-            feed,
-            rules,
+            journal=self.recorder.flush if self.recorder is not None else None,
+            on_full=lambda text: self.notices.tell(text, kind="queue"),
+        )
+        self.pipeline = Pipeline(self.engine, self.writer)
+        self.pipeline.hold()
+        self._spawn(self.writer.run(), "alert-writer")
+        self._stack.push_async_callback(self.writer.close)
+        self._step("pipeline")
+
+        rebuilding = settings.live and state_dir is not None
+        day = today_kst()
+        path = recording_path(state_dir, datetime.now(KST)) if state_dir is not None else None
+        end = self.recorder.end_offset(path) if self.recorder and path else 0
+        self.feed = Feed(kis, self.pipeline.on_ticks, recorder=self.recorder)
+        self.service = BotService(
+            self.store,
+            self.feed,
+            self.rules,
             allowed_chat_ids=settings.telegram.allowed_chat_ids,
             admin_chat_ids=settings.telegram.admin_chat_ids,
             static_watch=static_watch,
         )
-        service.refresh_feed()
+        await self.service.refresh_feed()
+        self._spawn(self.feed.run(), "feed")
+        self._stack.push_async_callback(self._close_recorder)
+        self._stack.push_async_callback(self.feed.stop)
+        self._step("feed")
 
-        telegram = sender = None
-        if settings.telegram.token is None:
-            writer.on_commit(print_alerts)  # no chats: the console is the notifier
-        else:
-            telegram = await _start_telegram(settings, service)
-            transport: Transport = telegram.transport
-            if not settings.live:
-                transport = Tee(transport, ConsoleTransport())
-            sender = Sender(
-                store, transport, SenderSettings(group_window=settings.telegram.group_window)
+        if rebuilding and path is not None:
+            rebuilt = await asyncio.to_thread(
+                rebuild, self.engine, store, path, day, end=end, now=utc_now()
             )
-            writer.on_commit(lambda _alerts: sender.wake())
-
-        async def on_rules(ruleset: RuleSet) -> None:
-            changes = rule_changes(rules.ruleset, ruleset)
-            engine.replace_rules(ruleset)
-            was_broken = rules.last_error is not None
-            rules.ruleset, rules.last_error = ruleset, None
-            log.info(
-                "rules reloaded count=%d %s",
-                len(ruleset.rules),
-                " ".join(f"{kind}={','.join(ids)}" for kind, ids in changes.items() if ids),
-            )
-            if was_broken and telegram is not None:  # the admins were told of the errors
-                await telegram.notify_admins(
-                    f"Rule files fixed: {len(ruleset.rules)} rules loaded."
+            if rebuilt.recovered:
+                self.notices.tell(
+                    f"Restart: {rebuilt.recovered} alert(s) fired while the bot was down or "
+                    "missing from the database were stored as recovered, not sent (too old); "
+                    f"{rebuilt.delivered} recent one(s) are being sent."
                 )
+        held = await self.pipeline.release()
+        log.info("live ticks resumed held=%d", held)
+        self._step("rebuild")
 
-        async def on_rules_error(problems: list[str]) -> None:
-            rules.last_error = "\n".join(problems)
-            log.error("rules reload failed, keeping the last good rules problems=%r", problems)
-            if telegram is not None:
-                await telegram.notify_admins(
-                    "Rule files have errors; the last good rules keep running:\n"
-                    + rules.last_error
-                )
+        await self._start_notifiers()
+        self._step("telegram" if self.telegram is not None else "console")
 
-        watcher = RulesWatcher(settings.rules.path, on_rules, on_rules_error)
+        controller = RulesController(self.rules, self.engine, self.notices)
+        watcher = RulesWatcher(settings.rules.path, controller.on_rules, controller.on_error)
+        self._spawn(watcher.run(), "rules-watcher")
+        self._stack.callback(watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
-        tasks = [
-            asyncio.create_task(feed.run(), name="feed"),
-            asyncio.create_task(writer.run(), name="alert-writer"),
-            asyncio.create_task(watcher.run(), name="rules-watcher"),
-        ]
-        housekeeping = asyncio.create_task(run_housekeeping(store, retention), name="housekeeping")
-        if sender is not None:
-            tasks.append(asyncio.create_task(sender.run(), name="sender"))
+        self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)
+        self._spawn(self._watch_database(), "database-watch", cancel=True)
+        self._step("background")
         log.info(
             "pgmbot running mode=%s tr_id=%s accounts=%d telegram=%s",
             "live" if settings.live else "demo",
             kis.tr_id,
             len(kis.accounts),
-            "on" if telegram else "off",
+            "on" if self.telegram else "off",
         )
+
+    async def stop(self) -> None:
+        """Take down what started, in reverse: no more ticks, everything fired committed,
+        sends in flight finished and recorded, then the connections closed."""
+        log.info("pgmbot stopping")
         try:
-            await stop.wait()
+            await self._stack.aclose()
         finally:
-            log.info("pgmbot stopping")
-            housekeeping.cancel()  # it sleeps for hours between rounds
-            await feed.stop()  # no more ticks
-            watcher.stop()
-            await writer.close()  # everything fired is committed
-            if sender is not None:
-                await sender.close()  # in-flight sends finish; the rest stays pending
-            if recorder is not None:
-                recorder.close()
-            if telegram is not None:
-                await telegram.stop()
-            for task in [*tasks, housekeeping]:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, timeout=5)
-            log.info("pgmbot stopped fired=%d", pipeline.fired)
+            for task in self._tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.notices.drain()
+            fired = self.pipeline.fired if hasattr(self, "pipeline") else 0
+            log.info("pgmbot stopped fired=%d", fired)
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def _step(self, name: str) -> None:
+        self.steps.append(name)
+        log.info("started part=%s", name)
+
+    def _spawn(self, work: Awaitable[None], name: str, *, cancel: bool = False) -> None:
+        """A background task; ``cancel``: it sleeps between rounds, stop() cancels it."""
+        task = asyncio.ensure_future(work)
+        task.set_name(name)
+        self._tasks.append(task)
+        if cancel:
+            self._stack.callback(task.cancel)
+
+    async def _exchange(self) -> tuple[KisSettings, Path | None, list[str]]:
+        """KIS settings, the recording directory and the config's watch list (demo: simulated)."""
+        settings = self.settings
+        if settings.live:
+            state_dir = self.record_dir or settings.record_dir or STATE_DIR
+            return settings.kis, state_dir, list(settings.watch)
+        from bot.kis.simulator import Simulator
+
+        simulator = await self._stack.enter_async_context(Simulator(rate=DEMO_RATE))
+        print(
+            "pgmbot: DEMO MODE - the feed is SIMULATED (a KIS-compatible simulator on "
+            f"{simulator.ws_url}); alerts below are not real market data.\n"
+            "To go live, set PGMBOT_KIS_APPKEY and PGMBOT_KIS_APPSECRET (a real-account KIS "
+            "Open API app) or add kis.accounts to config.yaml (see config.example.yaml).",
+            flush=True,
+        )
+        kis = demo_kis(settings.kis, simulator.rest_url, simulator.ws_url)
+        # A demo's market starts over each time: record only when asked, never rebuild from it.
+        return (
+            kis,
+            self.record_dir or settings.record_dir,
+            list(settings.watch) or list(DEMO_WATCH),
+        )
+
+    def _open_store(self) -> Store:
+        """Migrate, lock and open the database (in a worker thread)."""
+        url = self.settings.storage.url
+        lock = InstanceLock(url)
+        try:
+            lock.acquire()
+        except RuntimeError as exc:
+            raise StartupError(str(exc)) from None
+        self._stack.callback(lock.release)
+        upgrade(url)
+        store = Store(url, allowed_chat_ids=self.settings.telegram.allowed_chat_ids)
+        self._stack.callback(store.close)
+        self._db_identity = file_identity(url)
+        return store
+
+    async def _start_notifiers(self) -> None:
+        settings = self.settings
+        if settings.telegram.token is None:
+            self.writer.on_commit(print_alerts)  # no chats: the console is the notifier
+            return
+        self.telegram = telegram = await self._start_telegram()
+        self._stack.push_async_callback(telegram.stop)
+        self.notices.attach(telegram.notify_admins)
+        transport: Transport = telegram.transport
+        if not settings.live:
+            transport = Tee(transport, ConsoleTransport())
+        self.sender = sender = Sender(
+            self.store,
+            transport,
+            SenderSettings(group_window=settings.telegram.group_window),
+            on_problem=self.notices.tell,
+        )
+        self._spawn(sender.run(), "sender")
+        self._stack.push_async_callback(sender.close)
+        self.writer.on_commit(lambda _alerts: sender.wake())
+
+    async def _start_telegram(self) -> TelegramBot:
+        from telegram.error import InvalidToken, TelegramError
+
+        from bot.notify.telegram_bot import TelegramBot
+
+        settings = self.settings
+        bot = TelegramBot(settings.telegram, self.service)
+        try:
+            await bot.start()
+        except InvalidToken:
+            raise StartupError("Telegram rejected the bot token (telegram.token)") from None
+        except TelegramError as exc:
+            assert settings.telegram.token is not None
+            reason = str(exc).replace(settings.telegram.token.get_secret_value(), "***")
+            raise StartupError(
+                f"cannot reach the Telegram Bot API at {settings.telegram.base_url}: {reason}"
+            ) from None
+        return bot
+
+    async def _close_recorder(self) -> None:
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.close)
+
+    async def _watch_database(self, every: float = DB_WATCH_EVERY) -> None:
+        """Tell the admins when the database file vanishes or is replaced under the bot (its
+        writes would go to a deleted file, and the next start would begin empty)."""
+        url = self.settings.storage.url
+        while True:
+            await asyncio.sleep(every)
+            now = await asyncio.to_thread(file_identity, url)
+            if self._db_identity is not None and now != self._db_identity:
+                log.error("database file gone or replaced url=%s", safe_url(url))
+                self.notices.tell(
+                    f"The database file {safe_url(url)} was deleted or replaced while the bot "
+                    "runs: alerts are written to a file nobody will find. Restart the bot "
+                    "(its rebuild stores today's alerts again, without resending old ones).",
+                    kind="database-gone",
+                )
+
+
+async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; then shut down in order, flushing everything."""
+    app = App(settings, record_dir=record_dir)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
 
 
 def _default_config(path: Path | None) -> Path | None:

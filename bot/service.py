@@ -1,7 +1,9 @@
 """The operations behind the chat commands, for any transport (Telegram, tests).
 
-Each method parses and checks its arguments (ValueError with a message a user can act on), changes
-the store and the feed's wanted set, and returns plain values, never HTML. The transport formats.
+Each method parses and checks its arguments (CommandError with a message a user can act on),
+changes the store and the feed's wanted set, and returns plain values, never HTML. The transport
+formats. Every method is a coroutine and reaches the database through the ``AsyncStore``, so no
+command makes the event loop wait for it.
 
 /watch keeps only what can work: a code KIS refuses, or that finds no free subscription slot, is
 not kept in the chat's list (the result says so); a code still pending when the wait ends is kept
@@ -19,7 +21,8 @@ from typing import Protocol
 
 from bot.config import normalize_ticker
 from bot.kis.status import FeedStats, SubState, SubStatus
-from bot.store.repo import Mute, Store, StoredAlert, utc_now
+from bot.store.facade import AsyncStore
+from bot.store.repo import Failure, Mute, StoredAlert, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +30,18 @@ MAX_ALERTS = 50  # most alerts one /alerts shows
 MAX_CODES = 50  # most codes one /watch or /unwatch takes
 MAX_MUTE = timedelta(days=365)
 NOT_KEPT = "not kept in this chat's list"
-_DURATION_PART = re.compile(r"(\d+)([dhms])")
+_DURATION_PART = re.compile(r"(\d{1,9})([dhms])")
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_SHOWN = 40  # characters of a user's word quoted back in an error
+
+
+class CommandError(Exception):
+    """A user's mistake in a command's arguments; the message says what to do instead."""
+
+
+def shown(word: str) -> str:
+    """A user's word as quoted back: repr'd and clipped, whatever its length."""
+    return repr(word if len(word) <= _SHOWN else word[: _SHOWN - 1] + "…")
 
 
 class FeedControl(Protocol):
@@ -73,33 +86,37 @@ class StatusReport:
     rules_error: str | None  # the last reload's problems, None when it succeeded
     wanted: int  # tickers the feed is asked to subscribe
     blocked_chats: int
+    failed: int = 0  # deliveries given up on
+    last_failure: Failure | None = None
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30m``, ``2h``, ``1d``, ``1h30m``, ``45s`` -> timedelta. ValueError with the reason."""
+    """``30m``, ``2h``, ``1d``, ``1h30m``, ``45s`` -> timedelta. CommandError with the reason."""
     cleaned = text.strip().lower()
-    if cleaned.isdigit():
-        raise ValueError(f"Give {text!r} a unit: {cleaned}m, {cleaned}h or {cleaned}d.")
+    if cleaned.isdigit() and len(cleaned) <= 9:
+        raise CommandError(f"Give {shown(text)} a unit: {cleaned}m, {cleaned}h or {cleaned}d.")
     parts = _DURATION_PART.findall(cleaned)
     if not cleaned or "".join(n + u for n, u in parts) != cleaned:
-        raise ValueError(f"{text!r} is not a duration; write it like 30m, 2h, 1d or 1h30m.")
+        raise CommandError(f"{shown(text)} is not a duration; write it like 30m, 2h, 1d or 1h30m.")
     units = [u for _, u in parts]
     if len(set(units)) != len(units):
-        raise ValueError(f"{text!r} repeats a unit; write it like 1h30m.")
-    duration = timedelta(seconds=sum(int(n) * _UNIT[u] for n, u in parts))
-    if duration <= timedelta(0):
-        raise ValueError("The duration must be more than zero.")
-    if duration > MAX_MUTE:
-        raise ValueError("Mute for at most 365 days.")
-    return duration
+        raise CommandError(f"{shown(text)} repeats a unit; write it like 1h30m.")
+    seconds = sum(int(n) * _UNIT[u] for n, u in parts)  # at most 4 parts of 9 digits: no overflow
+    if seconds <= 0:
+        raise CommandError("The duration must be more than zero.")
+    if seconds > MAX_MUTE.total_seconds():
+        raise CommandError("Mute for at most 365 days.")
+    return timedelta(seconds=seconds)
 
 
 def parse_code(code: str) -> str:
-    """A 6-character stock code, upper-cased. ValueError saying why not."""
+    """A 6-character stock code, upper-cased. CommandError saying why not."""
     try:
         return normalize_ticker(code)
     except ValueError:
-        raise ValueError(f"{code!r} is not a 6-character stock code such as 005930.") from None
+        raise CommandError(
+            f"{shown(code)} is not a 6-character stock code such as 005930."
+        ) from None
 
 
 class BotService:
@@ -107,7 +124,7 @@ class BotService:
 
     def __init__(
         self,
-        store: Store,
+        store: AsyncStore,
         feed: FeedControl,
         rules: RulesView,
         *,
@@ -126,33 +143,33 @@ class BotService:
         self.settle_timeout = settle_timeout
         self._clock = clock
 
-    def wanted(self) -> set[str]:
+    async def wanted(self) -> set[str]:
         """What the feed should subscribe: every allowed chat's watches and the config's."""
-        return self.store.all_watched() | self.static_watch
+        return await self.store.all_watched() | self.static_watch
 
-    def refresh_feed(self, asked: Sequence[str] = ()) -> None:
+    async def refresh_feed(self, asked: Sequence[str] = ()) -> None:
         """Tell the feed what is wanted; codes just asked for come last, in the order asked,
         so when slots run short they go to the codes the user named first."""
-        wanted = self.wanted()
+        wanted = await self.wanted()
         first = sorted(wanted.difference(asked))
         self.feed.set_wanted([*first, *(code for code in asked if code in wanted)])
 
     async def watch(self, chat_id: int, codes: Sequence[str]) -> list[WatchResult]:
         """Watch codes in this chat; one result per distinct code, in the order given."""
-        self._chat(chat_id)
+        await self._chat(chat_id)
         asked = _distinct(codes)
         valid: list[str] = []
         invalid: dict[str, str] = {}
         for code in asked:
             try:
                 valid.append(parse_code(code))
-            except ValueError as exc:
+            except CommandError as exc:
                 invalid[code] = str(exc)
         valid = list(dict.fromkeys(valid))
-        added = set(self.store.add_watches(chat_id, valid))
+        added = set(await self.store.add_watches(chat_id, valid))
         statuses: dict[str, SubStatus] = {}
         if valid:
-            self.refresh_feed(valid)
+            await self.refresh_feed(valid)
             statuses = await self.feed.wait_settled(valid, self.settle_timeout)
         dropped = [
             code
@@ -160,13 +177,13 @@ class BotService:
             if code in added and _unusable(statuses.get(code) or self.feed.status(code))
         ]
         if dropped:
-            self.store.remove_watches(chat_id, dropped)
-            self.refresh_feed()
+            await self.store.remove_watches(chat_id, dropped)
+            await self.refresh_feed()
         results: list[WatchResult] = []
         for code in asked:
             if code in invalid:
                 status = SubStatus(code, SubState.NOT_WANTED, msg=invalid[code])
-                results.append(WatchResult(code, status, False, False, invalid[code]))
+                results.append(WatchResult(code[:_SHOWN], status, False, False, invalid[code]))
                 continue
             ticker = parse_code(code)
             if any(r.ticker == ticker for r in results):
@@ -189,90 +206,104 @@ class BotService:
     async def unwatch(self, chat_id: int, codes: Sequence[str]) -> list[str]:
         """Stop watching codes in this chat; return the codes removed (normalized). A code the
         chat did not watch, or not a code at all, is simply not in the answer."""
-        self._chat(chat_id)
+        await self._chat(chat_id)
         tickers = []
         for code in _distinct(codes):
             try:
                 tickers.append(parse_code(code))
-            except ValueError:
+            except CommandError:
                 continue
-        removed = self.store.remove_watches(chat_id, tickers)
+        removed = await self.store.remove_watches(chat_id, tickers)
         if removed:
-            self.refresh_feed()
+            await self.refresh_feed()
         return removed
 
-    def watch_list(self, chat_id: int) -> list[SubStatus]:
+    async def watch_list(self, chat_id: int) -> list[SubStatus]:
         """This chat's codes, sorted, with the feed's state of each."""
-        self._chat(chat_id)
-        return [self.feed.status(ticker) for ticker in self.store.watches(chat_id)]
+        await self._chat(chat_id)
+        return [self.feed.status(ticker) for ticker in await self.store.watches(chat_id)]
 
-    def alerts(self, chat_id: int, ticker: str | None = None, n: int = 10) -> list[StoredAlert]:
+    async def alerts(
+        self, chat_id: int, ticker: str | None = None, n: int = 10
+    ) -> list[StoredAlert]:
         """The last ``n`` alerts addressed to this chat (of one code if given), oldest first."""
-        self._chat(chat_id)
+        await self._chat(chat_id)
         if not 1 <= n <= MAX_ALERTS:
-            raise ValueError(f"The count must be between 1 and {MAX_ALERTS}.")
+            raise CommandError(f"The count must be between 1 and {MAX_ALERTS}.")
         code = parse_code(ticker) if ticker is not None else None
-        return self.store.recent_alerts(ticker=code, limit=n, chat_id=chat_id)
+        return await self.store.recent_alerts(ticker=code, limit=n, chat_id=chat_id)
 
-    def rules(self) -> tuple[list[str], str | None]:
+    async def rules(self, chat_id: int) -> tuple[list[str], str | None]:
         """One summary line per loaded rule, and the last reload error (None if it worked)."""
+        await self._chat(chat_id)
         return self.rules_view.summary_lines(), self.rules_view.last_error
 
-    def mute(self, chat_id: int, target: str, duration: str) -> Mute:
+    async def mute(self, chat_id: int, target: str, duration: str) -> Mute:
         """Silence a rule id or a code in this chat for ``duration`` (30m, 2h, 1d, 1h30m).
 
         A word that is both a rule id and a code means the rule.
         """
-        self._chat(chat_id)
+        await self._chat(chat_id)
         length = parse_duration(duration)
         kind, resolved = self._target(target)
         now = self._clock()
-        return self.store.mute(chat_id, resolved, now + length, kind=kind, now=now)
+        return await self.store.mute(chat_id, resolved, now + length, kind=kind, now=now)
 
-    def unmute(self, chat_id: int, target: str | None = None) -> int:
+    async def unmute(self, chat_id: int, target: str | None = None) -> int:
         """End this chat's mute of a rule or code, or all of them; return how many ended."""
-        self._chat(chat_id)
+        await self._chat(chat_id)
         now = self._clock()
         if target is None:
-            return self.store.unmute(chat_id, None, now=now)
-        ended = self.store.unmute(chat_id, target.strip(), now=now)
+            return await self.store.unmute(chat_id, None, now=now)
+        ended = await self.store.unmute(chat_id, target.strip(), now=now)
         with_code = _as_code(target)
         if with_code is not None and with_code != target.strip():
-            ended += self.store.unmute(chat_id, with_code, now=now)
+            ended += await self.store.unmute(chat_id, with_code, now=now)
         return ended
 
-    def mutes(self, chat_id: int) -> list[Mute]:
-        self._chat(chat_id)
-        return self.store.mutes(chat_id, self._clock())
+    async def mutes(self, chat_id: int) -> list[Mute]:
+        await self._chat(chat_id)
+        return await self.store.mutes(chat_id, self._clock())
 
-    def status(self) -> StatusReport:
+    async def status(self, chat_id: int) -> StatusReport:
         """Feed health, rules and the delivery backlog."""
+        await self._chat(chat_id)
+        counts = await self.store.delivery_counts()
+        failures = await self.store.failures(1) if counts.get("failed") else []
         return StatusReport(
             feed=self.feed.stats(),
-            pending=self.store.pending_count(),
+            pending=await self.store.pending_count(),
             rules_loaded=len(self.rules_view.summary_lines()),
             rules_error=self.rules_view.last_error,
-            wanted=len(self.wanted()),
-            blocked_chats=len(self.store.blocked_chats()),
+            wanted=len(await self.wanted()),
+            blocked_chats=len(await self.store.blocked_chats()),
+            failed=counts.get("failed", 0),
+            last_failure=failures[0] if failures else None,
         )
+
+    async def heard_from(self, chat_id: int) -> None:
+        """Any message from an allowed chat: it has not blocked the bot (any more)."""
+        if chat_id in self.allowed_chat_ids:
+            await self.store.unblock(chat_id)
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _chat(self, chat_id: int) -> None:
-        """Refuse strangers; a chat that talks to us has not blocked us (any more)."""
+    async def _chat(self, chat_id: int) -> None:
+        """Refuse strangers (the command guard already did; this is the second lock)."""
         if chat_id not in self.allowed_chat_ids:
             raise PermissionError(f"chat {chat_id} is not allowed")
-        self.store.unblock(chat_id)
 
     def _target(self, target: str) -> tuple[str, str]:
-        """``("rule", id)`` or ``("ticker", code)``; ValueError for anything else."""
+        """``("rule", id)`` or ``("ticker", code)``; CommandError for anything else."""
         word = target.strip()
         if word in set(self.rules_view.ids):
             return "rule", word
         code = _as_code(word)
         if code is not None:
             return "ticker", code
-        raise ValueError(f"{target!r} is neither a loaded rule nor a stock code; see /rules.")
+        raise CommandError(
+            f"{shown(target)} is neither a loaded rule nor a stock code; see /rules."
+        )
 
 
 def _unusable(status: SubStatus) -> bool:
@@ -287,10 +318,10 @@ def _as_code(word: str) -> str | None:
 
 
 def _distinct(codes: Iterable[str]) -> list[str]:
-    """The codes, stripped, without repeats, at most MAX_CODES (ValueError beyond)."""
+    """The codes, stripped, without repeats, at most MAX_CODES (CommandError beyond)."""
     distinct = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
     if not distinct:
-        raise ValueError("Give one or more stock codes, e.g. 005930.")
+        raise CommandError("Give one or more stock codes, e.g. 005930.")
     if len(distinct) > MAX_CODES:
-        raise ValueError(f"Give at most {MAX_CODES} codes at once.")
+        raise CommandError(f"Give at most {MAX_CODES} codes at once.")
     return distinct

@@ -12,10 +12,10 @@ import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from bot.app import rebuild_state
 from bot.engine.evaluate import Engine
 from bot.engine.spec import load_rules
 from bot.kis.recording import Recorder
+from bot.rebuild import Rebuilt, rebuild
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
 from bot.ticks import KST, parse_frame
@@ -49,18 +49,35 @@ def setup(tmp_path: Path) -> tuple[Engine, Store]:
     return Engine(load_rules(tmp_path / "rules.yaml")), Store(url, allowed_chat_ids=[1])
 
 
-def test_rebuild_restores_state_and_stores_only_missing_alerts(tmp_path: Path) -> None:
-    frames = [frame("090000", 50), frame("090001", 150), frame("090002", 50), frame("090003", 120)]
-    record(tmp_path / "rec", frames)
-    engine, store = setup(tmp_path)
-    store.add_watches(1, ["005930"])
-    # Before the stop, the first crossing was stored; the second fired but was never committed.
+RECORDED_AT = datetime.combine(DAY, time(9), KST)  # the first frame's receive time
+
+
+def rebuild_day(engine: Engine, store: Store, directory: Path, now: datetime) -> Rebuilt:
+    path = directory / f"{DAY.isoformat()}.tsv"
+    end = path.stat().st_size if path.exists() else 0
+    return rebuild(engine, store, path, DAY, end=end, now=now)
+
+
+def fire_and_store_first(tmp_path: Path, frames: list[str], store: Store) -> None:
+    """Before the stop, the first crossing was stored; the second fired but was never
+    committed."""
     first = Engine(load_rules(tmp_path / "rules.yaml"))
     fired = [a for f in frames[:2] for t in parse_frame(f, DAY) for a in first.on_tick(t)]
     assert [a.tick.hhmmss for a in fired] == ["090001"]
     store.add_alerts(fired)
 
-    assert rebuild_state(engine, store, tmp_path / "rec", DAY) == 4
+
+FRAMES = [frame("090000", 50), frame("090001", 150), frame("090002", 50), frame("090003", 120)]
+
+
+def test_rebuild_restores_state_and_stores_only_missing_alerts(tmp_path: Path) -> None:
+    record(tmp_path / "rec", FRAMES)
+    engine, store = setup(tmp_path)
+    store.add_watches(1, ["005930"])
+    fire_and_store_first(tmp_path, FRAMES, store)
+
+    now = RECORDED_AT + timedelta(seconds=10)  # a quick restart: the missing alert is recent
+    assert rebuild_day(engine, store, tmp_path / "rec", now) == Rebuilt(4, 1, 0)
     stored = store.recent_alerts(limit=10)
     assert [(a.rule, a.time.strftime("%H%M%S")) for a in stored] == [
         ("up-100", "090001"),
@@ -73,9 +90,46 @@ def test_rebuild_restores_state_and_stores_only_missing_alerts(tmp_path: Path) -
     store.close()
 
 
+def test_a_late_restart_stores_old_missing_alerts_as_recovered_and_sends_none(
+    tmp_path: Path,
+) -> None:
+    """A lost database, or a bot down for an hour: the day's alerts come back into the history,
+    but no trader is sent alerts from an hour ago."""
+    record(tmp_path / "rec", FRAMES)
+    engine, store = setup(tmp_path)
+    store.add_watches(1, ["005930"])
+    now = RECORDED_AT + timedelta(hours=1)
+    assert rebuild_day(engine, store, tmp_path / "rec", now) == Rebuilt(4, 0, 2)
+    assert len(store.recent_alerts(limit=10)) == 2
+    assert store.pending_count() == 0
+    assert store.delivery_counts() == {"recovered": 2}
+    # A second restart finds nothing missing.
+    again = Engine(load_rules(tmp_path / "rules.yaml"))
+    assert rebuild_day(again, store, tmp_path / "rec", now) == Rebuilt(4, 0, 0)
+    store.close()
+
+
+def test_rebuild_stops_at_the_offset_it_was_given(tmp_path: Path) -> None:
+    """Frames the new feed appends while the rebuild runs are not replayed twice: the rebuild
+    reads up to the recording's size at start, a line cut there is left for the live path."""
+    record(tmp_path / "rec", FRAMES)
+    path = tmp_path / "rec" / f"{DAY.isoformat()}.tsv"
+    end = path.stat().st_size
+    with path.open("a") as file:
+        file.write(f"{RECORDED_AT.isoformat()}\t{frame('090009', 500)}")  # no newline yet
+    engine, store = setup(tmp_path)
+    result = rebuild(engine, store, path, DAY, end=end, now=RECORDED_AT)
+    assert result.ticks == 4
+    half = rebuild(
+        Engine(load_rules(tmp_path / "rules.yaml")), store, path, DAY, end=end + 5, now=RECORDED_AT
+    )
+    assert half.ticks == 4  # the cut line is not read
+    store.close()
+
+
 def test_rebuild_without_a_recording_does_nothing(tmp_path: Path) -> None:
     engine, store = setup(tmp_path)
-    assert rebuild_state(engine, store, tmp_path / "none", DAY) == 0
+    assert rebuild_day(engine, store, tmp_path / "none", RECORDED_AT) == Rebuilt(0, 0, 0)
     assert store.recent_alerts(limit=10) == []
     store.close()
 

@@ -139,26 +139,29 @@ def test_retention_settings(tmp_path: Path) -> None:
 
 
 def test_prune_reads_no_table_whole(tmp_path: Path) -> None:
-    # Each day's DELETEs, planned by SQLite itself: an index for every lookup, so that a day
-    # of a big database is quick and the write lock short.
+    # Each chunk's SELECT and DELETE, planned by SQLite itself: an index for every lookup, so
+    # that a day of a big database is quick and the write lock short.
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     upgrade(url)
     store = Store(url, allowed_chat_ids=[1])
     store.add_watches(1, ["005930"])
-    store.add_alerts([alert(TODAY - timedelta(days=200), "old")], NOW)
+    day = TODAY - timedelta(days=200)
+    store.add_alerts([alert(day, "old-pending"), alert(day, "old-sent")], NOW)
+    sent = [d.id for d in store.pending_deliveries(now=NOW) if d.rule == "old-sent"]
+    store.mark_sent(sent, NOW)
     statements: list[tuple[str, Any]] = []
 
     def remember(_conn: object, _cursor: object, sql: str, params: Any, *_: object) -> None:
-        if sql.lstrip().upper().startswith("DELETE"):
+        if sql.lstrip().upper().startswith(("DELETE", "SELECT")):
             statements.append((sql, params))
 
     event.listen(SqlEngine, "before_cursor_execute", remember)
     try:
-        assert store.prune(TODAY) == (0, 0)  # its delivery is pending: nothing goes
+        assert store.prune(TODAY) == (1, 1)  # old-sent goes; old-pending waits for its send
     finally:
         event.remove(SqlEngine, "before_cursor_execute", remember)
     store.close()
-    assert len(statements) == 2
+    assert sum(sql.lstrip().upper().startswith("DELETE") for sql, _ in statements) == 2
     with sqlite3.connect(tmp_path / "plan.db") as db:
         for sql, params in statements:
             plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -24,6 +25,7 @@ from bot.alerts import Alert
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.telegram_bot import TelegramTransport
 from bot.store import Store, upgrade
+from bot.store.facade import AsyncStore
 from bot.ticks import KST, Tick
 
 FAST = SenderSettings(
@@ -44,10 +46,12 @@ class DeliveryDb:
 
     TICKER = "005930"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout: float = 10.0) -> None:
         url = f"sqlite:///{path}"
         upgrade(url)
-        self.store = Store(url, allowed_chat_ids=range(1, 100))
+        self.path = path
+        self.store = Store(url, allowed_chat_ids=range(1, 100), busy_timeout=busy_timeout)
+        self.aio = AsyncStore(self.store)
 
     def add_alert(
         self, n: int, chats: Sequence[int], second: int, text: str = "순매수 돌파"
@@ -71,6 +75,7 @@ class DeliveryDb:
         return chat in self.store.blocked_chats()
 
     def close(self) -> None:
+        self.aio.close()
         self.store.close()
 
 
@@ -118,7 +123,7 @@ async def test_alerts_within_the_window_share_a_message(
 ) -> None:
     for n, second in enumerate([0, 0, 1, 2, 10, 11]):
         db.add_alert(n, chats=[1, 2], second=second)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
         await api.wait_until(lambda: db.pending() == 0)
     for chat in (1, 2):
         groups = [ALERT_ID.findall(m.text) for m in api.messages_for(chat)]
@@ -132,7 +137,7 @@ async def test_a_big_group_is_split_under_4096_at_alert_boundaries(
 ) -> None:
     for n in range(40):
         db.add_alert(n, chats=[5], second=0, text="큰 <금액> & " * 60)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
         await api.wait_until(lambda: db.pending() == 0)
     messages = api.messages_for(5)
     assert len(messages) > 1
@@ -148,7 +153,7 @@ async def test_flood_control_waits_as_told_and_delivers_once(
 ) -> None:
     api.fail_next(1, status=429, retry_after=0.3)
     db.add_alert(1, chats=[9], second=0)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
         await api.wait_until(lambda: db.pending() == 0)
     calls = api.calls_to("sendMessage")
     assert [c.status for c in calls] == [429, 200]
@@ -164,7 +169,7 @@ async def test_an_outage_delays_but_neither_drops_nor_duplicates(
     api.set_down(True)  # every call answers 502 Bad Gateway until set_down(False)
     for n in range(6):
         db.add_alert(n, chats=[1, 2, 3], second=n * 5)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)) as sender:
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)) as sender:
 
         def failed() -> int:
             return sum(c.status == 502 for c in api.calls_to("sendMessage"))
@@ -188,7 +193,7 @@ async def test_connections_closed_mid_request_are_retried(
 ) -> None:
     api.outage(0.4, mode="close")
     db.add_alert(1, chats=[4], second=0)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
         await api.wait_until(lambda: db.pending() == 0, timeout=5)
     assert delivered(api) == {(4, 1): 1}
 
@@ -199,7 +204,7 @@ async def test_a_blocked_chat_is_marked_and_skipped_while_others_receive(
     api.block_chat(13)
     for n in range(3):
         db.add_alert(n, chats=[13, 14], second=n * 10)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
         await api.wait_until(lambda: len(api.messages_for(14)) == 3)
         await api.wait_until(lambda: db.blocked(13))
         await asyncio.sleep(0.2)  # several polls: the blocked chat is not tried again
@@ -213,14 +218,14 @@ async def test_pending_deliveries_are_sent_after_a_restart(
     api.set_down(True)
     for n in range(4):
         db.add_alert(n, chats=[21], second=n * 10)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
         await api.wait_until(lambda: len(api.calls_to("sendMessage")) >= 2)
     assert db.pending() == 4
     db.close()
     api.set_down(False)
     reopened = make_db(tmp_path)  # a new process: same file, new store, new sender
     try:
-        async with running(Sender(reopened.store, TelegramTransport(bot), FAST)):
+        async with running(Sender(reopened.aio, TelegramTransport(bot), FAST)):
             await api.wait_until(lambda: reopened.pending() == 0, timeout=5)
     finally:
         reopened.close()
@@ -248,7 +253,7 @@ async def test_global_pace_and_per_chat_interval_are_kept(
     for n in range(3):
         db.add_alert(n, chats=[1, 2, 3, 4], second=n * 10)
     timed = Timed(TelegramTransport(bot))
-    async with running(Sender(db.store, timed, settings)):
+    async with running(Sender(db.aio, timed, settings)):
         await api.wait_until(lambda: db.pending() == 0, timeout=5)
     assert len(api.sent) == 12
     # Causal lower bounds (the sender waited), not speed targets.
@@ -276,7 +281,7 @@ async def test_close_waits_for_the_send_in_flight_and_marks_it(
 
     slow = Slow()
     db.add_alert(1, chats=[8], second=0)
-    sender = Sender(db.store, slow, FAST)
+    sender = Sender(db.aio, slow, FAST)
     task = asyncio.create_task(sender.run())
     await asyncio.wait_for(slow.started.wait(), 2)
     await sender.close()
@@ -290,7 +295,57 @@ async def test_a_message_telegram_refuses_fails_alone_and_the_chat_goes_on(
     api.fail_next(1, status=400, description="Bad Request: message is too long")
     for n in range(3):
         db.add_alert(n, chats=[6], second=n * 10)
-    async with running(Sender(db.store, TelegramTransport(bot), FAST)):
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
         await api.wait_until(lambda: db.pending() == 0)
     assert delivered(api) == {(6, 1): 1, (6, 2): 1}
     assert db.store.delivery_counts() == {"failed": 1, "sent": 2}
+
+
+class LoopWatch:
+    """Beats every 5 ms on the loop and keeps the longest gap: how long the loop was stalled."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _beat(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            self.longest = max(self.longest, now - last)
+            last = now
+
+    def __enter__(self) -> LoopWatch:
+        self._task = asyncio.get_running_loop().create_task(self._beat())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def test_a_locked_database_neither_resends_nor_stalls_the_loop(
+    api: FakeBotApi, bot: Bot, tmp_path: Path
+) -> None:
+    """Another process holds the write lock while alerts are pending: each goes out once (the
+    confirmation is kept until it can be recorded), and the loop never waits for the lock."""
+    db = DeliveryDb(tmp_path / "locked.db", busy_timeout=0.3)
+    for n in range(4):
+        db.add_alert(n, chats=[31, 32], second=n * 10)
+    holder = sqlite3.connect(db.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held from another connection
+    try:
+        with LoopWatch() as watch:
+            async with running(Sender(db.aio, TelegramTransport(bot), FAST)) as sender:
+                await api.wait_until(lambda: len(delivered(api)) == 8, timeout=10)
+                await asyncio.sleep(1.0)  # many looks, many failed records meanwhile
+                assert all(count == 1 for count in delivered(api).values())
+                assert sender.unrecorded == 8 and db.sent_count() == 0
+                holder.execute("ROLLBACK")  # the lock goes: the records go in
+                await api.wait_until(lambda: db.pending() == 0, timeout=5)
+        assert watch.longest < 0.05, f"the loop stalled {watch.longest * 1000:.0f} ms"
+    finally:
+        holder.close()
+        db.close()
+    assert delivered(api) == {(chat, n): 1 for chat in (31, 32) for n in range(4)}

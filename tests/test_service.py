@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from bot.alerts import Alert
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
-from bot.service import NOT_KEPT, BotService, parse_duration
+from bot.service import NOT_KEPT, BotService, CommandError, parse_duration
 from bot.store import Store
+from bot.store.facade import AsyncStore
 from bot.ticks import Tick
 
 CHAT, OTHER, ADMIN, STRANGER = 11, 12, 13, 99
@@ -95,7 +96,7 @@ def rules() -> Rules:
 @pytest.fixture
 def service(store: Store, feed: MemoryFeed, rules: Rules) -> BotService:
     return BotService(
-        store,
+        AsyncStore(store),
         feed,
         rules,
         allowed_chat_ids=[CHAT, OTHER],
@@ -192,9 +193,9 @@ async def test_a_rejected_code_another_chat_keeps_stays_wanted(
 
 
 async def test_watch_needs_codes_and_limits_them(service: BotService) -> None:
-    with pytest.raises(ValueError, match="one or more stock codes"):
+    with pytest.raises(CommandError, match="one or more stock codes"):
         await service.watch(CHAT, ["  "])
-    with pytest.raises(ValueError, match="at most 50"):
+    with pytest.raises(CommandError, match="at most 50"):
         await service.watch(CHAT, [f"{n:06d}" for n in range(51)])
 
 
@@ -202,7 +203,7 @@ async def test_strangers_are_refused(service: BotService, store: Store) -> None:
     with pytest.raises(PermissionError):
         await service.watch(STRANGER, ["005930"])
     with pytest.raises(PermissionError):
-        service.watch_list(STRANGER)
+        await service.watch_list(STRANGER)
     assert store.watches(STRANGER) == []
 
 
@@ -221,10 +222,10 @@ async def test_unwatch(service: BotService, feed: MemoryFeed, store: Store) -> N
 
 
 async def test_list_shows_each_code_with_its_state(service: BotService, feed: MemoryFeed) -> None:
-    assert service.watch_list(CHAT) == []
+    assert await service.watch_list(CHAT) == []
     feed.slow.add("000660")
     await service.watch(CHAT, ["005930", "000660"])
-    assert [(s.ticker, s.state) for s in service.watch_list(CHAT)] == [
+    assert [(s.ticker, s.state) for s in await service.watch_list(CHAT)] == [
         ("000660", SubState.PENDING),
         ("005930", SubState.LIVE),
     ]
@@ -238,46 +239,46 @@ async def test_alerts_are_this_chats(service: BotService, store: Store) -> None:
     await service.watch(OTHER, ["000660"])
     store.add_alerts([alert("005930", s) for s in range(4)], NOW)
     store.add_alerts([alert("000660", s) for s in range(4)], NOW)
-    mine = service.alerts(CHAT, None, 3)
+    mine = await service.alerts(CHAT, None, 3)
     assert [a.message for a in mine] == [f"net-buy 005930 {s}" for s in (1, 2, 3)]
-    assert service.alerts(CHAT, "000660", 10) == []
-    assert len(service.alerts(OTHER, "000660", 10)) == 4
+    assert await service.alerts(CHAT, "000660", 10) == []
+    assert len(await service.alerts(OTHER, "000660", 10)) == 4
 
 
-def test_alerts_check_their_arguments(service: BotService) -> None:
-    with pytest.raises(ValueError, match="between 1 and 50"):
-        service.alerts(CHAT, None, 0)
-    with pytest.raises(ValueError, match="between 1 and 50"):
-        service.alerts(CHAT, None, 51)
-    with pytest.raises(ValueError, match="6-character"):
-        service.alerts(CHAT, "59300", 5)
+async def test_alerts_check_their_arguments(service: BotService) -> None:
+    with pytest.raises(CommandError, match="between 1 and 50"):
+        await service.alerts(CHAT, None, 0)
+    with pytest.raises(CommandError, match="between 1 and 50"):
+        await service.alerts(CHAT, None, 51)
+    with pytest.raises(CommandError, match="6-character"):
+        await service.alerts(CHAT, "59300", 5)
 
 
 # -- /rules, /mute, /unmute ------------------------------------------------------------------
 
 
-def test_rules(service: BotService, rules: Rules) -> None:
-    assert service.rules() == (["net-buy: NTBY_TR_PBMN crosses 10억"], None)
+async def test_rules(service: BotService, rules: Rules) -> None:
+    assert (await service.rules(CHAT)) == (["net-buy: NTBY_TR_PBMN crosses 10억"], None)
     rules.last_error = "rules/a.yaml:3:5: unknown key 'feild'"
-    assert service.rules()[1] == "rules/a.yaml:3:5: unknown key 'feild'"
+    assert (await service.rules(CHAT))[1] == "rules/a.yaml:3:5: unknown key 'feild'"
 
 
 async def test_mute_a_rule_or_a_code(service: BotService, store: Store) -> None:
-    rule = service.mute(CHAT, "net-buy", "1h30m")
+    rule = await service.mute(CHAT, "net-buy", "1h30m")
     assert (rule.kind, rule.target, rule.until) == ("rule", "net-buy", NOW + timedelta(hours=1.5))
-    code = service.mute(CHAT, "5930".zfill(6), "30m")
+    code = await service.mute(CHAT, "5930".zfill(6), "30m")
     assert (code.kind, code.target) == ("ticker", "005930")
-    lower = service.mute(CHAT, "00088k", "2h")
+    lower = await service.mute(CHAT, "00088k", "2h")
     assert (lower.kind, lower.target) == ("ticker", "00088K")
-    both = service.mute(CHAT, "000660", "1d")  # a rule id that looks like a code
+    both = await service.mute(CHAT, "000660", "1d")  # a rule id that looks like a code
     assert both.kind == "rule"
-    assert len(service.mutes(CHAT)) == 4
+    assert len(await service.mutes(CHAT)) == 4
 
 
 async def test_a_muted_rule_sends_nothing_to_that_chat(service: BotService, store: Store) -> None:
     await service.watch(CHAT, ["005930"])
     await service.watch(OTHER, ["005930"])
-    service.mute(CHAT, "net-buy", "30m")
+    await service.mute(CHAT, "net-buy", "30m")
     store.add_alerts([alert("005930", 0), alert("005930", 1, rule="flip")], NOW)
     got = {(d.chat_id, d.rule) for d in store.pending_deliveries(now=NOW)}
     assert got == {(CHAT, "flip"), (OTHER, "net-buy"), (OTHER, "flip")}
@@ -291,27 +292,30 @@ async def test_a_muted_rule_sends_nothing_to_that_chat(service: BotService, stor
         ("net-buy", "1h1h", "'1h1h' repeats a unit; write it like 1h30m."),
         ("net-buy", "0m", "The duration must be more than zero."),
         ("net-buy", "400d", "Mute for at most 365 days."),
+        ("net-buy", "9999999999d", "'9999999999d' is not a duration"),
+        ("net-buy", "99999999d", "Mute for at most 365 days."),
+        ("x" * 4080, "1h", "'" + "x" * 39 + "…' is neither a loaded rule nor a stock code"),
         ("no-such-rule", "1h", "'no-such-rule' is neither a loaded rule nor a stock code"),
     ],
 )
-def test_mute_explains_bad_arguments(
+async def test_mute_explains_bad_arguments(
     service: BotService, store: Store, target: str, duration: str, message: str
 ) -> None:
-    with pytest.raises(ValueError) as error:
-        service.mute(CHAT, target, duration)
+    with pytest.raises(CommandError) as error:
+        await service.mute(CHAT, target, duration)
     assert str(error.value).startswith(message)
     assert store.mutes(CHAT, NOW) == []
 
 
-def test_unmute(service: BotService) -> None:
-    service.mute(CHAT, "net-buy", "1h")
-    service.mute(CHAT, "005930", "1h")
-    service.mute(CHAT, "flip", "1h")
-    assert service.unmute(CHAT, "net-buy") == 1
-    assert service.unmute(CHAT, "net-buy") == 0
-    assert service.unmute(CHAT, "005930 ") == 1
-    assert service.unmute(CHAT, None) == 1
-    assert service.mutes(CHAT) == []
+async def test_unmute(service: BotService) -> None:
+    await service.mute(CHAT, "net-buy", "1h")
+    await service.mute(CHAT, "005930", "1h")
+    await service.mute(CHAT, "flip", "1h")
+    assert await service.unmute(CHAT, "net-buy") == 1
+    assert await service.unmute(CHAT, "net-buy") == 0
+    assert await service.unmute(CHAT, "005930 ") == 1
+    assert await service.unmute(CHAT, None) == 1
+    assert await service.mutes(CHAT) == []
 
 
 @given(d=st.integers(0, 300), h=st.integers(0, 23), m=st.integers(0, 59), s=st.integers(0, 59))
@@ -333,7 +337,7 @@ async def test_status(service: BotService, store: Store, rules: Rules) -> None:
     store.add_alerts([alert("005930", 0)], NOW)
     store.mark_blocked(OTHER, "Forbidden: bot was blocked by the user")
     rules.last_error = "bad"
-    report = service.status()
+    report = await service.status(CHAT)
     assert (report.pending, report.rules_loaded, report.rules_error) == (1, 1, "bad")
     assert (report.wanted, report.blocked_chats) == (2, 1)
     assert (report.feed.used, report.feed.capacity, report.feed.ticks) == (2, 3, 1234)
@@ -341,7 +345,9 @@ async def test_status(service: BotService, store: Store, rules: Rules) -> None:
 
 async def test_a_chat_that_writes_again_is_unblocked(service: BotService, store: Store) -> None:
     store.mark_blocked(CHAT, "Forbidden: bot was blocked by the user")
-    service.watch_list(CHAT)
+    await service.heard_from(STRANGER)  # not allowed: nothing changes
+    assert store.blocked_chats() == {CHAT}
+    await service.heard_from(CHAT)
     assert store.blocked_chats() == set()
 
 

@@ -199,14 +199,17 @@ def test_pending_deliveries_are_ordered_by_chat_then_alert(store: Store) -> None
 
 
 def test_a_backlog_in_one_chat_does_not_hide_the_others(store: Store) -> None:
+    """The sender asks per chat, a capped read each: a chat's backlog is never read whole, and
+    the other chats are found at once."""
     store.add_watches(1, ["005930"])
     store.add_alerts([alert(second=s % 60, seq=s // 60) for s in range(200)], NOW)
     store.add_watches(2, ["000660"])
     store.add_alerts([alert(ticker="000660", second=s) for s in range(3)], NOW)
-    rows = store.pending_deliveries(10, NOW)
-    assert len(rows) == 10
-    assert [r.chat_id for r in rows].count(2) == 3
-    assert [r.alert_id for r in rows if r.chat_id == 1] == list(range(1, 8))
+    assert store.due_chats() == [1, 2]
+    rows = store.due_deliveries(1, 10, NOW)
+    assert [r.alert_id for r in rows] == list(range(1, 11))
+    assert [r.chat_id for r in store.due_deliveries(2, 10, NOW)] == [2, 2, 2]
+    assert store.due_deliveries(99, 10, NOW) == []  # not an allowed chat
 
 
 def test_pending_survives_reopening(url: str) -> None:

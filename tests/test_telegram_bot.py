@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botapi import FakeBotApi, SentMessage, parse_html
@@ -15,6 +15,7 @@ from bot.config import TelegramSettings
 from bot.notify.commands import Access
 from bot.notify.telegram_bot import TelegramBot, file_url
 from bot.notify.transport import ChatBlocked, Rejected, RetryLater, TransientError
+from bot.service import BotService
 
 ALLOWED, ADMIN, STRANGER = 11, 12, 99
 
@@ -27,6 +28,10 @@ class ExplodingService:
             raise RuntimeError("disk <full> & co")
 
         return fail
+
+
+def exploding() -> BotService:
+    return cast(BotService, ExplodingService())
 
 
 def settings_for(api: FakeBotApi, token: str | None = None) -> TelegramSettings:
@@ -46,7 +51,7 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 @pytest.fixture
 async def tg(api: FakeBotApi) -> AsyncIterator[TelegramBot]:
-    bot = TelegramBot(settings_for(api), ExplodingService(), poll_timeout=0.2, request_timeout=2)
+    bot = TelegramBot(settings_for(api), exploding(), poll_timeout=0.2, request_timeout=2)
     await bot.start()
     try:
         yield bot
@@ -115,7 +120,7 @@ async def test_notify_admins_survives_a_blocked_admin(tg: TelegramBot, api: Fake
 
 
 async def test_wrong_token_fails_start_clearly(api: FakeBotApi) -> None:
-    bot = TelegramBot(settings_for(api, token="1:wrong"), ExplodingService(), poll_timeout=0.2)
+    bot = TelegramBot(settings_for(api, token="1:wrong"), exploding(), poll_timeout=0.2)
     with pytest.raises(InvalidToken):
         await bot.start()
     await bot.stop()  # safe after a failed start
@@ -123,7 +128,7 @@ async def test_wrong_token_fails_start_clearly(api: FakeBotApi) -> None:
 
 def test_no_token_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="token"):
-        TelegramBot(TelegramSettings(), ExplodingService())
+        TelegramBot(TelegramSettings(), exploding())
 
 
 def test_file_url_follows_the_base_url() -> None:
@@ -135,7 +140,7 @@ async def test_the_token_never_reaches_the_logs(
     api: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # everything, httpx included if it were let through
-    bot = TelegramBot(settings_for(api), ExplodingService(), poll_timeout=0.2, request_timeout=2)
+    bot = TelegramBot(settings_for(api), exploding(), poll_timeout=0.2, request_timeout=2)
     await bot.start()
     try:
         await ask(api, ALLOWED, "/help")
@@ -182,7 +187,7 @@ async def test_html_refused_by_telegram_goes_out_as_plain_text(
 
 async def test_start_waits_for_an_unreachable_bot_api(api: FakeBotApi) -> None:
     api.set_down(True)
-    bot = TelegramBot(settings_for(api), ExplodingService(), poll_timeout=0.2, request_timeout=2)
+    bot = TelegramBot(settings_for(api), exploding(), poll_timeout=0.2, request_timeout=2)
     starting = asyncio.create_task(bot.start(attempts=20, retry_delay=0.05))
     try:
         await api.wait_until(lambda: len(api.calls_to("getMe")) >= 2, timeout=5)
@@ -196,7 +201,7 @@ async def test_start_waits_for_an_unreachable_bot_api(api: FakeBotApi) -> None:
 
 async def test_start_gives_up_after_its_attempts(api: FakeBotApi) -> None:
     api.set_down(True)
-    bot = TelegramBot(settings_for(api), ExplodingService(), poll_timeout=0.2)
+    bot = TelegramBot(settings_for(api), exploding(), poll_timeout=0.2)
     with pytest.raises(NetworkError):
         await bot.start(attempts=2, retry_delay=0.01)
     await bot.stop()

@@ -22,6 +22,7 @@ from bot.notify.commands import alerts_arguments
 from bot.notify.telegram_bot import TelegramBot
 from bot.service import BotService
 from bot.store import Store, upgrade
+from bot.store.facade import AsyncStore
 from bot.store.repo import utc_now
 from bot.ticks import Tick
 
@@ -96,7 +97,12 @@ async def tg(api: FakeBotApi, store: Store, feed: FeedControl) -> AsyncIterator[
         token=api.token, base_url=api.base_url, allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN]
     )
     service = BotService(
-        store, feed, Rules(), allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN], settle_timeout=0.1
+        AsyncStore(store),
+        feed,
+        Rules(),
+        allowed_chat_ids=[CHAT],
+        admin_chat_ids=[ADMIN],
+        settle_timeout=0.1,
     )
     bot = TelegramBot(settings, service, poll_timeout=0.2, request_timeout=2)
     await bot.start()

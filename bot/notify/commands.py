@@ -2,15 +2,17 @@
 
 Every command is registered with ``@command``, which is also the guard: a chat that is not in
 ``allowed_chat_ids`` gets one short refusal (per chat, then silence for ``refusal_ttl``) and
-nothing runs; a ValueError (bad arguments, from us or the service) is answered with its message
-and the command's usage line. Other failures go to ``on_error``: logged, and reported to the
-admin chats.
+nothing runs; a CommandError (the user's mistake, from us or the service) is answered with its
+message and the command's usage line. Anything else is a bug: ``on_error`` logs it with its
+traceback, reports it (escaped) to the admin chats and answers with a short apology.
+
+The handlers reach the service through ``context.bot_data``, a typed ``BotData`` (PTB's
+``ContextTypes(bot_data=...)``), so mypy checks every call.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -20,16 +22,21 @@ from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackContext,
+    CommandHandler,
+    ContextTypes,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
 
 from bot.notify import replies
 from bot.notify.format import MAX_MESSAGE, esc_clipped, join, pack
+from bot.service import BotService, CommandError
 
 log = logging.getLogger(__name__)
-
-Context = ContextTypes.DEFAULT_TYPE
-Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
-Service = Any  # bot.service.BotService; typed loosely so that tests may pass their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +84,54 @@ class Access:
         return True
 
 
+class BotData:
+    """What every handler may use: ``context.bot_data``. PTB makes it empty; ``install`` fills
+    it before any update is handled."""
+
+    def __init__(self) -> None:
+        self._service: BotService | None = None
+        self._access: Access | None = None
+        self.admins: list[int] = []
+
+    def install(self, service: BotService, access: Access, admins: Sequence[int]) -> None:
+        self._service, self._access, self.admins = service, access, list(admins)
+
+    @property
+    def service(self) -> BotService:
+        if self._service is None:
+            raise RuntimeError("bot_data used before install()")
+        return self._service
+
+    @property
+    def access(self) -> Access:
+        if self._access is None:
+            raise RuntimeError("bot_data used before install()")
+        return self._access
+
+
+Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+CONTEXT_TYPES = ContextTypes(bot_data=BotData)
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
 def guard(handler: Handler, usage: str) -> Handler:
-    """Run ``handler`` for allowed chats only; answer a ValueError with it and the usage line."""
+    """Run ``handler`` for allowed chats only; answer a CommandError with it and the usage."""
 
     @wraps(handler)
     async def guarded(update: Update, context: Context) -> None:
         chat, message = update.effective_chat, update.effective_message
         if chat is None or message is None:
             return
-        access: Access = context.bot_data["access"]
-        if not access.allows(chat.id):
-            if access.tell_refusal(chat.id):
+        data = context.bot_data
+        if not data.access.allows(chat.id):
+            if data.access.tell_refusal(chat.id):
                 log.info("chat refused chat=%s text=%r", chat.id, (message.text or "")[:40])
                 await message.reply_html(replies.refusal(chat.id))
             return
+        await heard_from(data, chat.id)
         try:
             await handler(update, context)
-        except ValueError as exc:
+        except CommandError as exc:
             log.info("bad arguments chat=%s usage=%r error=%r", chat.id, usage, str(exc))
             await message.reply_html(replies.bad_arguments(str(exc), usage))
 
@@ -111,8 +149,8 @@ def command(name: str, args: str, summary: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def service_of(context: Context) -> Service:
-    return context.bot_data["service"]
+def service_of(context: Context) -> BotService:
+    return context.bot_data.service
 
 
 async def answer(update: Update, blocks: Sequence[str]) -> None:
@@ -152,7 +190,7 @@ async def cmd_start(update: Update, context: Context) -> None:
 @command("watch", "CODE [CODE…]", "watch stocks: their alerts come to this chat")
 async def cmd_watch(update: Update, context: Context) -> None:
     """Watch stock codes (the feed subscribes to them)."""
-    results = await settle(service_of(context).watch(chat_id_of(update), words(context)))
+    results = await service_of(context).watch(chat_id_of(update), words(context))
     await answer(update, replies.watched(results))
 
 
@@ -160,7 +198,7 @@ async def cmd_watch(update: Update, context: Context) -> None:
 async def cmd_unwatch(update: Update, context: Context) -> None:
     """Stop watching stock codes."""
     codes = words(context)
-    results = await settle(service_of(context).unwatch(chat_id_of(update), codes))
+    results = await service_of(context).unwatch(chat_id_of(update), codes)
     await answer(update, replies.unwatched(codes, results))
 
 
@@ -168,7 +206,7 @@ async def cmd_unwatch(update: Update, context: Context) -> None:
 async def cmd_list(update: Update, context: Context) -> None:
     """List this chat's watched codes with their subscription state."""
     no_arguments(context)
-    statuses = await settle(service_of(context).watch_list(chat_id_of(update)))
+    statuses = await service_of(context).watch_list(chat_id_of(update))
     await answer(update, replies.watch_list(statuses))
 
 
@@ -176,7 +214,7 @@ async def cmd_list(update: Update, context: Context) -> None:
 async def cmd_alerts(update: Update, context: Context) -> None:
     """Show this chat's recent alerts."""
     code, n = alerts_arguments(words(context))
-    found = await settle(service_of(context).alerts(chat_id_of(update), code, n))
+    found = await service_of(context).alerts(chat_id_of(update), code, n)
     await answer(update, replies.recent_alerts(found, code))
 
 
@@ -184,7 +222,7 @@ async def cmd_alerts(update: Update, context: Context) -> None:
 async def cmd_rules(update: Update, context: Context) -> None:
     """List the loaded rules."""
     no_arguments(context)
-    lines, last_error = await settle(service_of(context).rules())
+    lines, last_error = await service_of(context).rules(chat_id_of(update))
     await answer(update, replies.rule_list(lines, last_error))
 
 
@@ -193,8 +231,8 @@ async def cmd_mute(update: Update, context: Context) -> None:
     """Mute a rule or a code for this chat."""
     args = words(context)
     if len(args) != 2:
-        raise ValueError("Give what to mute and for how long, e.g. /mute 005930 30m.")
-    mute = await settle(service_of(context).mute(chat_id_of(update), args[0], args[1]))
+        raise CommandError("Give what to mute and for how long, e.g. /mute 005930 30m.")
+    mute = await service_of(context).mute(chat_id_of(update), args[0], args[1])
     await answer(update, replies.muted(mute))
 
 
@@ -203,9 +241,9 @@ async def cmd_unmute(update: Update, context: Context) -> None:
     """End a mute (all of this chat's mutes without an argument)."""
     args = words(context)
     if len(args) > 1:
-        raise ValueError("Give at most one rule or code.")
+        raise CommandError("Give at most one rule or code.")
     target = args[0] if args else None
-    ended = await settle(service_of(context).unmute(chat_id_of(update), target))
+    ended = await service_of(context).unmute(chat_id_of(update), target)
     await answer(update, replies.unmuted(target, ended))
 
 
@@ -213,20 +251,15 @@ async def cmd_unmute(update: Update, context: Context) -> None:
 async def cmd_status(update: Update, context: Context) -> None:
     """Show the bot's health."""
     no_arguments(context)
-    await answer(update, replies.status(await settle(service_of(context).status())))
+    await answer(update, replies.status(await service_of(context).status(chat_id_of(update))))
 
 
 # -- arguments -----------------------------------------------------------------------------------
 
 
-async def settle(result: Any) -> Any:
-    """The service's answer, whether its method is a coroutine or a plain function."""
-    return await result if inspect.isawaitable(result) else result
-
-
 def no_arguments(context: Context) -> None:
     if context.args:
-        raise ValueError("This command takes no arguments.")
+        raise CommandError("This command takes no arguments.")
 
 
 def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
@@ -242,9 +275,9 @@ def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
         elif arg.isdigit() and len(arg) < 6:
             n = int(arg)
         else:
-            raise ValueError(f"{arg!r} is neither a stock code nor a count.")
+            raise CommandError(f"{arg!r} is neither a stock code nor a count.")
     if len(args) > 2:
-        raise ValueError("Give at most a code and a count.")
+        raise CommandError("Give at most a code and a count.")
     return code, n
 
 
@@ -266,7 +299,7 @@ async def on_error(update: object, context: Context) -> None:
         where = f" chat={update.effective_chat.id} text={(text or '')[:60]!r}"
     log.error("handler failed%s", where, exc_info=error)
     notice = esc_clipped(f"⚠️ pgmbot error{where}: {type(error).__name__}: {error}", 1000)
-    for admin in context.bot_data.get("admins", ()):
+    for admin in context.bot_data.admins:
         try:
             await context.bot.send_message(admin, notice, parse_mode=ParseMode.HTML)
         except Exception as exc:  # the report itself must not raise into PTB
@@ -279,15 +312,32 @@ async def on_error(update: object, context: Context) -> None:
 COMMANDS = [BotCommand(c.name, c.summary) for c in REGISTRY]
 
 
+async def heard_from(data: BotData, chat_id: int) -> None:
+    """An allowed chat wrote: it has unblocked the bot. A database that cannot say so now must
+    not stop the command (the next message tries again)."""
+    try:
+        await data.service.heard_from(chat_id)
+    except Exception as exc:
+        log.warning("unblock failed chat=%s error=%r", chat_id, str(exc)[:200])
+
+
+async def any_message(update: Update, context: Context) -> None:
+    """A message that is no command: an allowed chat that writes has unblocked the bot."""
+    chat = update.effective_chat
+    if chat is not None and context.bot_data.access.allows(chat.id):
+        await heard_from(context.bot_data, chat.id)
+
+
 def install(
-    app: Application[Any, Any, Any, Any, Any, Any],
-    service: Service,
+    app: Application[Any, Any, Any, Any, BotData, Any],
+    service: BotService,
     access: Access,
     admins: Sequence[int],
 ) -> None:
     """Register every command, the unknown-command answer and the error handler on ``app``."""
-    app.bot_data.update(service=service, access=access, admins=list(admins))
+    app.bot_data.install(service, access, admins)
     for entry in REGISTRY:
         app.add_handler(CommandHandler(entry.name, entry.callback))
     app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, "/help")))
+    app.add_handler(MessageHandler(~filters.COMMAND, any_message))
     app.add_error_handler(on_error)

@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.config import normalize_ticker
-from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
+from bot.kis.status import ConnectionStatus, SubState, SubStatus
 from bot.notify.format import alert_block, esc, esc_clipped
+from bot.service import StatusReport, WatchResult
+from bot.store.repo import Mute, StoredAlert
 from bot.ticks import KST
 
 
@@ -79,19 +81,6 @@ def sub_line(status: SubStatus) -> str:
     return " ".join(parts)
 
 
-class WatchResult(Protocol):
-    @property
-    def ticker(self) -> str: ...
-    @property
-    def status(self) -> SubStatus: ...
-    @property
-    def added(self) -> bool: ...  # newly added to the chat's list
-    @property
-    def kept(self) -> bool: ...  # in the chat's list after the command
-    @property
-    def error(self) -> str | None: ...  # why the code is invalid
-
-
 def watched(results: Sequence[WatchResult]) -> list[str]:
     lines = []
     for result in results:
@@ -133,18 +122,7 @@ def watch_list(statuses: Sequence[SubStatus]) -> list[str]:
 # -- alerts, rules, mutes ------------------------------------------------------------------------
 
 
-class AlertRecord(Protocol):
-    @property
-    def rule(self) -> str: ...
-    @property
-    def ticker(self) -> str: ...
-    @property
-    def time(self) -> datetime: ...
-    @property
-    def message(self) -> str: ...
-
-
-def recent_alerts(alerts: Sequence[AlertRecord], code: str | None) -> list[str]:
+def recent_alerts(alerts: Sequence[StoredAlert], code: str | None) -> list[str]:
     scope = f" for <code>{esc(code)}</code>" if code else ""
     if not alerts:
         return [f"No alerts{scope} yet."]
@@ -159,15 +137,6 @@ def rule_list(lines: Sequence[str], last_error: str | None) -> list[str]:
     if last_error:
         out.append(f"⚠️ Last reload failed:\n<pre>{esc_clipped(last_error, 1500)}</pre>")
     return out
-
-
-class Mute(Protocol):
-    @property
-    def target(self) -> str: ...
-    @property
-    def kind(self) -> str: ...  # "rule" or "ticker"
-    @property
-    def until(self) -> datetime: ...
 
 
 def when(moment: datetime) -> str:
@@ -191,21 +160,6 @@ def unmuted(target: str | None, ended: int) -> list[str]:
 
 
 # -- status --------------------------------------------------------------------------------------
-
-
-class StatusReport(Protocol):
-    @property
-    def feed(self) -> FeedStats: ...
-    @property
-    def pending(self) -> int: ...  # deliveries waiting to be sent
-    @property
-    def rules_loaded(self) -> int: ...
-    @property
-    def rules_error(self) -> str | None: ...
-    @property
-    def wanted(self) -> int: ...  # tickers the feed is asked to subscribe
-    @property
-    def blocked_chats(self) -> int: ...
 
 
 def ago(moment: datetime | None) -> str:
@@ -241,4 +195,13 @@ def status(report: StatusReport) -> list[str]:
     ]
     if report.blocked_chats:
         lines.append(f"Chats that blocked the bot: {report.blocked_chats}")
+    if report.failed:
+        lines.append(f"⚠️ Alerts given up on: {report.failed:,}")
+    if report.last_failure is not None:
+        failure = report.last_failure
+        lines.append(
+            f"Last: <code>{esc(failure.rule)}</code> {esc(failure.ticker)} to chat "
+            f"{failure.chat_id} after {failure.attempts} attempt(s) — "
+            f"{esc_clipped(failure.error or '?', 200)}"
+        )
     return lines

@@ -1,21 +1,31 @@
 """The delivery loop: pending deliveries from the store to a transport; none lost, none twice.
 
-For each chat with due deliveries, in order: take the alerts that fired within ``group_window``
-seconds of the first one, pack them into one message under 4096 characters (the rest wait for the
-next one), wait for the chat's slot (about 1 message/s) and the global pace (30/s), send, and mark
-exactly those rows sent as soon as the transport confirms. Chats are sent to concurrently, so one
-slow or failing chat never holds up the others.
+Each chat with due deliveries gets a task that drains it, looking again at that chat only after
+each send: take the alerts that fired within ``group_window`` seconds of the first one, pack them
+into one message under 4096 characters, wait for the chat's slot (about 1 message/s) and the
+global pace (30/s), send, and record exactly those rows as sent once the transport confirmed.
+Chats are served concurrently, so one slow or failing chat never holds up the others. The store
+is an ``AsyncStore``: nothing here waits for the database on the event loop.
 
-Failures: flood control (RetryLater) pauses that chat, or everyone, for the time told; a network or
-server error (TransientError) reschedules the chat's rows with exponential backoff in the store; a
-chat that blocked the bot (ChatBlocked) is marked blocked in the store and skipped from then on; a
-message Telegram refuses as such (Rejected, a 400 such as "message is too long", which our packing
-should make impossible) is marked failed alone, so it cannot hold the chat's later alerts back.
+What can go wrong, and what happens (docs/TELEGRAM.md has the table):
 
-The one window for a duplicate: the transport confirmed a message and the process dies before
-``mark_sent`` commits (one SQLite write later); on restart that message is sent again. The same
-holds when Telegram accepts a message but the answer is lost (a timeout): we cannot know, so we
-resend. Nothing is ever marked sent without a confirmation, so nothing is lost.
+- **Bookkeeping fails after a confirmed send** (the database is locked or the disk full): the
+  confirmation is kept in memory and recorded later; those rows are never sent again meanwhile.
+- **Flood control** (RetryLater) pauses the chat, or everyone, for the time told.
+- **A network or server error** (TransientError) reschedules the chat's rows with exponential
+  backoff, in order. A message that failed ``max_attempts`` times is *probed*: the chat's later
+  alerts are sent without it; once any message got through since it first failed, it is set
+  aside (failed, with its reason; ``on_problem`` tells the admins) and the chat flows again. In an
+  outage nothing gets through, so nothing is set aside: alerts wait, none is lost.
+- **No answer** (Uncertain, a timeout: Telegram may have delivered it) counts apart: after
+  ``max_uncertain`` such attempts the message is set aside, so a hanging Bot API that delivers
+  late cannot turn one alert into many copies.
+- **Refused** (Rejected, a 400): a message of several alerts is split and each is sent alone, so
+  only the alert that cannot go out fails.
+- **Blocked** (ChatBlocked): the chat is marked blocked in the store and skipped.
+
+The one window left for a duplicate: the process dies between the confirmation and its record
+(one SQLite write later), or Telegram accepted a message whose answer was lost.
 """
 
 from __future__ import annotations
@@ -27,41 +37,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from bot.notify.format import alert_block, join, pack
-from bot.notify.transport import ChatBlocked, Rejected, RetryLater, TransientError, Transport
+from bot.notify.transport import (
+    ChatBlocked,
+    Rejected,
+    RetryLater,
+    TransientError,
+    Transport,
+    Uncertain,
+)
+from bot.store.facade import AsyncStore
+from bot.store.repo import PendingDelivery
 
 log = logging.getLogger(__name__)
-
-
-class Pending(Protocol):
-    """One pending delivery: one alert for one chat (what the store hands out)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def chat_id(self) -> int: ...
-    @property
-    def rule(self) -> str: ...
-    @property
-    def ticker(self) -> str: ...
-    @property
-    def time(self) -> datetime: ...  # tick time, KST
-    @property
-    def message(self) -> str: ...
-    @property
-    def attempts(self) -> int: ...
-
-
-class DeliveryStore(Protocol):
-    """The part of the store the sender uses (``bot.store.repo.Store`` provides it)."""
-
-    def pending_deliveries(self, limit: int, now: datetime) -> Sequence[Pending]: ...
-    def mark_sent(self, ids: Sequence[int], sent_at: datetime) -> None: ...
-    def mark_retry(self, ids: Sequence[int], error: str, next_attempt_at: datetime) -> None: ...
-    def mark_blocked(self, chat_id: int, error: str) -> None: ...
-    def mark_failed(self, ids: Sequence[int], error: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +63,9 @@ class SenderSettings:
     global_rate: float = 30.0  # messages per second to all chats together (Telegram: 30/s)
     backoff_min: float = 1.0  # first retry delay after a network or server error, doubled after
     backoff_max: float = 60.0
-    batch: int = 500  # pending rows read per look
+    batch: int = 50  # a chat's due rows read per look: more than one message can hold
+    max_attempts: int = 8  # failed sends of one message before it is probed, then set aside
+    max_uncertain: int = 3  # sends without an answer before a message is set aside
     blocked_pause: float = 300.0  # skip a chat that blocked the bot this long (store marks it)
     close_timeout: float = 5.0  # on close, how long to let sends in flight finish
 
@@ -102,6 +93,18 @@ class Pace:
             self._next = time.monotonic() + self._gap
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """The next message of a chat: its rows and its HTML."""
+
+    rows: list[PendingDelivery]
+    html: str
+
+    @property
+    def ids(self) -> list[int]:
+        return [row.id for row in self.rows]
+
+
 class Sender:
     """Drains the store's pending deliveries through one transport; ``run()`` until ``close()``.
 
@@ -111,24 +114,31 @@ class Sender:
 
     def __init__(
         self,
-        store: DeliveryStore,
+        store: AsyncStore,
         transport: Transport,
         settings: SenderSettings | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
         name: str = "sender",
+        on_problem: Callable[[str], object] | None = None,
     ) -> None:
         self._store = store
         self._transport = transport
         self.settings = settings or SenderSettings()
         self._clock = clock
         self._name = name
+        self._on_problem = on_problem
         self._pace = Pace(self.settings.global_rate)
         self._wakeup = asyncio.Event()
+        self._closed = asyncio.Event()
         self._ready_at: dict[int, float] = {}  # chat -> monotonic time of its next allowed send
         self._paused_until = 0.0  # everyone (flood control for all chats)
-        self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._closing = False
+        self._chats: dict[int, asyncio.Task[None]] = {}  # the chats being served
+        self._confirmed: dict[int, datetime] = {}  # delivery -> sent at, not recorded yet
+        self._alone: set[int] = set()  # deliveries to send one per message (a group refused)
+        self._first_failed: dict[int, float] = {}  # delivery -> monotonic time it first failed
+        self._no_answer: dict[int, int] = {}  # delivery -> sends that got no answer
+        self._last_success = 0.0  # monotonic time of the last confirmed message, any chat
         self._running = False
         self._stopped = asyncio.Event()
         self.sent = 0  # messages confirmed, for /status and tests
@@ -137,116 +147,198 @@ class Sender:
         """New deliveries are pending: look now."""
         self._wakeup.set()
 
+    @property
+    def unrecorded(self) -> int:
+        """Deliveries confirmed by the transport whose record in the store is still due."""
+        return len(self._confirmed)
+
     async def run(self) -> None:
         """Send until ``close()`` (or cancellation); sends in flight are let finish and marked."""
         log.info("sender started name=%s", self._name)
         self._running = True
         try:
-            while not self._closing:
+            while not self._closed.is_set():
                 self._wakeup.clear()
-                try:
-                    delay = self._dispatch()
-                except Exception:  # the store failed (locked, disk): keep going, look again
-                    log.exception("sender dispatch failed name=%s", self._name)
-                    delay = self.settings.poll_interval
+                await self._look()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
+                    async with asyncio.timeout(self.settings.poll_interval):
                         await self._wakeup.wait()
         finally:
-            await self._finish_inflight()
+            await self._finish()
             self._running = False
             self._stopped.set()
             log.info("sender stopped name=%s sent=%d", self._name, self.sent)
 
     async def close(self) -> None:
-        """Stop dispatching and return once ``run()`` has finished the sends in flight.
+        """Stop sending and return once ``run()`` has finished the sends in flight.
 
-        Call it before closing the transport, so a message that went out is also marked sent.
+        Call it before closing the transport, so a message that went out is also recorded.
         """
-        self._closing = True
+        self._closed.set()
         self._wakeup.set()
         if self._running:
             await self._stopped.wait()
 
-    async def _finish_inflight(self) -> None:
-        tasks = list(self._inflight.values())
-        if not tasks:
-            return
-        _, late = await asyncio.wait(tasks, timeout=self.settings.close_timeout)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-
-    def _dispatch(self) -> float:
-        """Start one send for every due chat; return seconds until the next look."""
-        now = time.monotonic()  # before the store's clock is read: see _reschedule
-        next_look = self.settings.poll_interval
-        rows = self._store.pending_deliveries(self.settings.batch, self._clock())
-        by_chat: dict[int, list[Pending]] = {}
-        for row in rows:
-            by_chat.setdefault(row.chat_id, []).append(row)
-        for chat_id, chat_rows in by_chat.items():
-            if chat_id in self._inflight:
-                continue
-            ready = max(self._ready_at.get(chat_id, 0.0), self._paused_until)
-            if ready > now:
-                next_look = min(next_look, ready - now)
-                continue
-            batch, html = self.next_message(chat_rows)
-            task = asyncio.create_task(self._send(chat_id, html, batch, chat_rows))
-            self._inflight[chat_id] = task
-        return max(next_look, 0.0)
-
-    def next_message(self, rows: Sequence[Pending]) -> tuple[list[Pending], str]:
-        """A chat's next message and its rows: the first row's window, under 4096 characters."""
-        first = rows[0].time
-        window = timedelta(seconds=self.settings.group_window)
-        group: list[Pending] = []
-        for row in rows:
-            if abs(row.time - first) > window:
-                break
-            group.append(row)
-        blocks = [alert_block(r.rule, r.ticker, r.time, r.message) for r in group]
-        count = pack(blocks)[0]
-        return group[:count], join(blocks[:count])
-
-    async def _send(
-        self, chat_id: int, html: str, batch: list[Pending], chat_rows: list[Pending]
-    ) -> None:
-        ids = [r.id for r in batch]
+    async def _look(self) -> None:
+        """Record kept confirmations; serve every chat with pending rows not served yet."""
         try:
-            await self._pace.wait()
-            try:
-                await self._transport.send(chat_id, html)
-            except RetryLater as exc:
-                self._retry_later(chat_id, exc)
-            except ChatBlocked as exc:
-                self._chat_blocked(chat_id, exc.reason)
-            except Rejected as exc:
-                self._rejected(chat_id, ids, exc.reason)
-            except TransientError as exc:
-                self._reschedule(chat_id, chat_rows, exc.reason)
-            except Exception as exc:  # a transport bug must not lose the rows: retry them
-                log.exception("sender transport failed name=%s chat=%s", self._name, chat_id)
-                self._reschedule(chat_id, chat_rows, f"{type(exc).__name__}: {exc}"[:200])
-            else:
-                self._ready_at[chat_id] = time.monotonic() + self.settings.chat_interval
-                self.sent += 1
-                self._store.mark_sent(ids, self._clock())
-                log.info(
-                    "delivery sent name=%s chat=%s alerts=%d ids=%s",
-                    self._name,
-                    chat_id,
-                    len(ids),
-                    _span(ids),
+            await self._record_confirmed()
+            chats = await self._store.due_chats()
+        except Exception as exc:  # the store failed (locked, disk): look again later
+            log.warning("sender look failed name=%s error=%r", self._name, str(exc)[:300])
+            return
+        for chat_id in chats:
+            if chat_id not in self._chats:
+                task = asyncio.create_task(self._serve(chat_id), name=f"send-{chat_id}")
+                self._chats[chat_id] = task
+
+    async def _finish(self) -> None:
+        tasks = list(self._chats.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.settings.close_timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._record_confirmed()
+        if self._confirmed:
+            log.error(
+                "sender stopped with sends unrecorded name=%s ids=%s: a restart resends them",
+                self._name,
+                ",".join(map(str, sorted(self._confirmed))),
+            )
+
+    # -- one chat ----------------------------------------------------------------------------
+
+    async def _serve(self, chat_id: int) -> None:
+        """Send this chat's due messages one after another, until none is due."""
+        try:
+            while not self._closed.is_set():
+                if not await self._wait_ready(chat_id):
+                    return
+                rows = await self._store.due_deliveries(
+                    chat_id, self.settings.batch, self._clock()
                 )
-        except Exception:
-            # Only the store can fail here; the rows stay pending and are tried again.
-            log.exception("delivery bookkeeping failed name=%s chat=%s", self._name, chat_id)
+                rows = [row for row in rows if row.id not in self._confirmed]
+                if not rows:
+                    return
+                message = await self._next(chat_id, rows)
+                if message is not None:
+                    await self._send(chat_id, message, rows)
+        except Exception as exc:  # the store failed: the rows stay pending, tried again later
+            log.warning(
+                "delivery bookkeeping failed name=%s chat=%s error=%r",
+                self._name,
+                chat_id,
+                str(exc)[:300],
+            )
             self._ready_at[chat_id] = time.monotonic() + self.settings.backoff_min
         finally:
-            self._inflight.pop(chat_id, None)
-            self._wakeup.set()
+            self._chats.pop(chat_id, None)
+
+    async def _wait_ready(self, chat_id: int) -> bool:
+        """Sleep until the chat may be sent to; False when closing meanwhile."""
+        ready = max(self._ready_at.get(chat_id, 0.0), self._paused_until)
+        delay = ready - time.monotonic()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._closed.wait()
+        return not self._closed.is_set()
+
+    async def _next(self, chat_id: int, rows: list[PendingDelivery]) -> Message | None:
+        """The chat's next message; None when its head was just set aside instead."""
+        head = rows[0]
+        if head.attempts >= self.settings.max_attempts:
+            first = self._first_failed.setdefault(head.id, time.monotonic())
+            if self._last_success > first:  # others got through since: it is this message
+                await self._set_aside(
+                    chat_id, [head], f"failed {head.attempts} times while others went through"
+                )
+                return None
+            if len(rows) > 1:  # probe: does the chat take its later alerts?
+                return self.next_message(rows[1:])
+        return self.next_message(rows)
+
+    def next_message(self, rows: Sequence[PendingDelivery]) -> Message:
+        """The first row's window, under 4096 characters; a row to send alone goes alone."""
+        first = rows[0].time
+        window = timedelta(seconds=self.settings.group_window)
+        group: list[PendingDelivery] = []
+        for row in rows:
+            alone = row.id in self._alone
+            if group and (alone or abs(row.time - first) > window):
+                break
+            group.append(row)
+            if alone:
+                break
+        blocks = [alert_block(r.rule, r.ticker, r.time, r.message) for r in group]
+        count = pack(blocks)[0]
+        return Message(group[:count], join(blocks[:count]))
+
+    async def _send(self, chat_id: int, message: Message, rows: list[PendingDelivery]) -> None:
+        await self._pace.wait()
+        try:
+            await self._transport.send(chat_id, message.html)
+        except RetryLater as exc:
+            self._retry_later(chat_id, exc)
+        except ChatBlocked as exc:
+            self._ready_at[chat_id] = time.monotonic() + self.settings.blocked_pause
+            log.warning(
+                "delivery chat blocked name=%s chat=%s reason=%r", self._name, chat_id, exc.reason
+            )
+            await self._store.mark_blocked(chat_id, exc.reason)
+        except Rejected as exc:
+            await self._rejected(chat_id, message, exc.reason)
+        except Uncertain as exc:
+            await self._no_answer_from(chat_id, message, rows, exc.reason)
+        except TransientError as exc:
+            await self._reschedule(chat_id, message, rows, exc.reason)
+        except Exception as exc:  # a transport bug must not lose the rows: retry them
+            log.exception("sender transport failed name=%s chat=%s", self._name, chat_id)
+            await self._reschedule(chat_id, message, rows, f"{type(exc).__name__}: {exc}"[:200])
+        else:
+            await self._confirm(chat_id, message)
+
+    async def _confirm(self, chat_id: int, message: Message) -> None:
+        """The transport confirmed: never send these rows again, whatever the store does."""
+        now = time.monotonic()
+        self._ready_at[chat_id] = now + self.settings.chat_interval
+        self._last_success = now
+        self.sent += 1
+        sent_at = self._clock()
+        for delivery_id in message.ids:
+            self._confirmed[delivery_id] = sent_at
+            self._forget(delivery_id)
+        log.info(
+            "delivery sent name=%s chat=%s alerts=%d ids=%s",
+            self._name,
+            chat_id,
+            len(message.ids),
+            _span(message.ids),
+        )
+        await self._record_confirmed()
+
+    async def _record_confirmed(self) -> None:
+        """Record kept confirmations; they stay kept (and unsent) until this works."""
+        if not self._confirmed:
+            return
+        by_time: dict[datetime, list[int]] = {}
+        for delivery_id, sent_at in list(self._confirmed.items()):
+            by_time.setdefault(sent_at, []).append(delivery_id)
+        for sent_at, ids in by_time.items():
+            try:
+                await self._store.mark_sent(ids, sent_at)
+            except Exception as exc:
+                log.warning(
+                    "delivery record failed, kept name=%s ids=%s error=%r",
+                    self._name,
+                    _span(ids),
+                    str(exc)[:300],
+                )
+                return
+            for delivery_id in ids:
+                self._confirmed.pop(delivery_id, None)
 
     def _retry_later(self, chat_id: int, exc: RetryLater) -> None:
         until = time.monotonic() + exc.seconds
@@ -261,26 +353,41 @@ class Sender:
             exc.everyone,
         )
 
-    def _chat_blocked(self, chat_id: int, reason: str) -> None:
-        self._ready_at[chat_id] = time.monotonic() + self.settings.blocked_pause
-        log.warning("delivery chat blocked name=%s chat=%s reason=%r", self._name, chat_id, reason)
-        self._store.mark_blocked(chat_id, reason)
-
-    def _rejected(self, chat_id: int, ids: list[int], reason: str) -> None:
-        """A message that can never go out as it is: give up on it alone, the chat goes on."""
+    async def _rejected(self, chat_id: int, message: Message, reason: str) -> None:
+        """Refused as it is: several alerts are tried one by one; one alone is given up."""
         self._ready_at[chat_id] = time.monotonic() + self.settings.chat_interval
-        log.error(
-            "delivery refused name=%s chat=%s ids=%s error=%r",
-            self._name,
-            chat_id,
-            _span(ids),
-            reason,
-        )
-        self._store.mark_failed(ids, reason)
+        if len(message.rows) > 1:
+            self._alone.update(message.ids)
+            log.warning(
+                "delivery refused, sending one by one name=%s chat=%s ids=%s error=%r",
+                self._name,
+                chat_id,
+                _span(message.ids),
+                reason,
+            )
+            return
+        await self._set_aside(chat_id, message.rows, reason)
 
-    def _reschedule(self, chat_id: int, rows: list[Pending], reason: str) -> None:
-        """Back off the chat's rows, all of them, so they keep their order after the wait."""
-        attempts = max(r.attempts for r in rows)
+    async def _no_answer_from(
+        self, chat_id: int, message: Message, rows: list[PendingDelivery], reason: str
+    ) -> None:
+        counts = [self._no_answer.get(i, 0) + 1 for i in message.ids]
+        self._no_answer.update(zip(message.ids, counts, strict=True))
+        if max(counts) >= self.settings.max_uncertain:
+            why = f"no answer from the server {max(counts)} times (it may have arrived): {reason}"
+            await self._set_aside(chat_id, message.rows, why)
+            return
+        await self._reschedule(chat_id, message, rows, reason)
+
+    async def _reschedule(
+        self, chat_id: int, message: Message, rows: list[PendingDelivery], reason: str
+    ) -> None:
+        """Back off the message's rows (an attempt counted) and hold the chat's others behind
+        them (none counted), so they keep their order after the wait."""
+        now = time.monotonic()
+        for delivery_id in message.ids:
+            self._first_failed.setdefault(delivery_id, now)
+        attempts = max(r.attempts for r in message.rows)
         delay = min(self.settings.backoff_min * 2 ** min(attempts, 30), self.settings.backoff_max)
         at = self._clock() + timedelta(seconds=delay)
         # The chat also waits here, counted from just after ``at`` was taken: once it is ready,
@@ -294,7 +401,31 @@ class Sender:
             delay,
             reason,
         )
-        self._store.mark_retry([r.id for r in rows], reason, at)
+        await self._store.mark_retry(message.ids, reason, at)
+        others = [row.id for row in rows if row.id not in set(message.ids)]
+        await self._store.postpone(others, at)
+
+    async def _set_aside(self, chat_id: int, rows: list[PendingDelivery], reason: str) -> None:
+        """Give up on these rows (failed, with the reason): the chat's later alerts flow."""
+        ids = [row.id for row in rows]
+        log.error(
+            "delivery set aside name=%s chat=%s ids=%s error=%r",
+            self._name,
+            chat_id,
+            _span(ids),
+            reason,
+        )
+        await self._store.mark_failed(ids, reason)
+        for delivery_id in ids:
+            self._forget(delivery_id)
+        if self._on_problem is not None:
+            what = ", ".join(f"{row.rule} {row.ticker} {row.time:%H:%M:%S}" for row in rows[:3])
+            self._on_problem(f"alert not delivered to chat {chat_id} ({what}): {reason}")
+
+    def _forget(self, delivery_id: int) -> None:
+        self._alone.discard(delivery_id)
+        self._first_failed.pop(delivery_id, None)
+        self._no_answer.pop(delivery_id, None)
 
 
 def _span(ids: Sequence[int]) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from telegram import Bot, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -32,13 +33,14 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.ext import Application, ApplicationBuilder, Defaults
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import TelegramSettings
-from bot.notify.commands import COMMANDS, Access, Service, install
+from bot.notify.commands import COMMANDS, CONTEXT_TYPES, Access, BotData, install
 from bot.notify.format import esc_clipped, to_plain
 from bot.notify.transport import (
     ChatBlocked,
@@ -46,7 +48,9 @@ from bot.notify.transport import (
     Rejected,
     RetryLater,
     TransientError,
+    Uncertain,
 )
+from bot.service import BotService
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,17 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
         return Rejected(text)  # 400: this very request is wrong, e.g. "message is too long"
     if isinstance(exc, InvalidToken):
         return TransientError("invalid bot token")
+    if isinstance(exc, TimedOut) and _maybe_sent(exc):
+        return Uncertain(f"no answer in time: {text}"[:300])
     return TransientError(f"{type(exc).__name__}: {text}"[:300])
+
+
+def _maybe_sent(exc: TimedOut) -> bool:
+    """A timeout after the request went out (not while connecting or waiting for a
+    connection): Telegram may have delivered the message."""
+    return not isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout) and (
+        "pool timeout" not in str(exc).lower()
+    )
 
 
 class TelegramTransport:
@@ -164,7 +178,7 @@ class TelegramBot:
     def __init__(
         self,
         settings: TelegramSettings,
-        service: Service,
+        service: BotService,
         *,
         poll_timeout: float = 10.0,
         request_timeout: float = 10.0,
@@ -175,8 +189,9 @@ class TelegramBot:
         self.settings = settings
         self._poll_timeout = poll_timeout
         redact_in_logs(settings.token.get_secret_value())
-        self.app: Application[Any, Any, Any, Any, Any, Any] = (
+        self.app: Application[Any, Any, Any, Any, BotData, Any] = (
             ApplicationBuilder()
+            .context_types(CONTEXT_TYPES)
             .token(settings.token.get_secret_value())
             .base_url(settings.base_url)
             .base_file_url(file_url(settings.base_url))

@@ -37,7 +37,12 @@ class Rejected(DeliveryError):
 
 
 class TransientError(DeliveryError):
-    """A network error, timeout or server error: try again later."""
+    """A network error or server error: try again later."""
+
+
+class Uncertain(TransientError):
+    """No answer in time: the message may have been delivered, or not. Trying again may make a
+    copy, so the sender bounds how often it does."""
 
 
 class Transport(Protocol):

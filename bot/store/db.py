@@ -8,7 +8,9 @@ they never wait for a writer.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,51 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
     def on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get(_BEGIN, "")
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+class InstanceLock:
+    """One ``pgmbot run`` per SQLite file: an exclusive lock on ``FILE.lock`` for the process's
+    life (the OS releases it when the process dies, even by kill -9). Two bots on one file
+    would both send every alert."""
+
+    def __init__(self, url: str | URL) -> None:
+        path = sqlite_path(url)
+        self.path = path.with_name(path.name + ".lock") if path is not None else None
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; RuntimeError naming the holder when another process has it."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RuntimeError(
+                f"another pgmbot (pid {holder}) runs on {self.path.with_suffix('')}; "
+                "two would send every alert twice"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+
+def file_identity(url: str | URL) -> tuple[int, int] | None:
+    """(device, inode) of a SQLite file, None when it is not there (or not a file database):
+    a database deleted or replaced under the running bot shows as a change."""
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino

@@ -39,7 +39,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-DELIVERY_STATES = ("pending", "sent", "blocked", "failed")
+DELIVERY_STATES = ("pending", "sent", "blocked", "failed", "recovered")
 MUTE_KINDS = ("rule", "ticker")
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Insert,
+    Select,
     and_,
     delete,
     exists,
@@ -89,6 +90,17 @@ class PendingDelivery(FiredOnTick):
     message: str
     attempts: int  # failed sends so far
     tick: Tick
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A delivery given up on: to whom, which alert, after how many attempts, and why."""
+
+    chat_id: int
+    rule: str
+    ticker: str
+    attempts: int
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +199,18 @@ class Store:
         self, alerts: Sequence[Alert], now: datetime | None = None
     ) -> list[tuple[int, Alert]]:
         """``add_alerts``, returning ``(id, alert)`` of each alert inserted, in input order."""
+        return self._insert(alerts, now, "pending")
+
+    def recover_alerts(
+        self, alerts: Sequence[Alert], now: datetime | None = None
+    ) -> list[tuple[int, Alert]]:
+        """Store alerts a restart found missing and too old to be worth sending: their
+        deliveries are closed at once as "recovered", so the history stays true."""
+        return self._insert(alerts, now, "recovered")
+
+    def _insert(
+        self, alerts: Sequence[Alert], now: datetime | None, state: str
+    ) -> list[tuple[int, Alert]]:
         now = _aware(now or utc_now(), "now")
         fresh: dict[AlertKey, Alert] = {}
         for alert in alerts:
@@ -196,7 +220,7 @@ class Store:
         with self._writer.begin() as conn:
             ids = self._insert_new(conn, list(fresh.values()), now)
             inserted = [(ids[key], alert) for key, alert in fresh.items() if key in ids]
-            deliveries = self._deliveries_for(conn, inserted, now)
+            deliveries = self._deliveries_for(conn, inserted, now, state)
             if deliveries:
                 conn.execute(insert(deliveries_t), deliveries)
         if inserted:
@@ -235,7 +259,7 @@ class Store:
         return {tuple(row[:5]): row.id for row in result}
 
     def _deliveries_for(
-        self, conn: Connection, inserted: list[tuple[int, Alert]], now: datetime
+        self, conn: Connection, inserted: list[tuple[int, Alert]], now: datetime, state: str
     ) -> list[dict[str, Any]]:
         """One pending delivery row per recipient of each inserted alert."""
         if not inserted or not self.allowed_chat_ids:
@@ -274,7 +298,7 @@ class Store:
                     {
                         "alert_id": alert_id,
                         "chat_id": chat_id,
-                        "state": "pending",
+                        "state": state,
                         "attempts": 0,
                         "next_attempt_at": now,
                     }
@@ -285,58 +309,67 @@ class Store:
         self, *, ticker: str | None = None, limit: int = 10, chat_id: int | None = None
     ) -> list[StoredAlert]:
         """The last ``limit`` alerts, oldest first; only those addressed to ``chat_id`` if given
-        (whatever their delivery state), only of ``ticker`` if given."""
+        (whatever their delivery state), only of ``ticker`` if given.
+
+        A chat's alerts are found by walking its deliveries by (chat, alert) backwards, an index
+        walk that stops after ``limit`` rows, never a scan of every alert."""
         query = select(*_ALERT_COLUMNS)
+        if chat_id is not None:
+            query = query.join(deliveries_t, deliveries_t.c.alert_id == alerts_t.c.id).where(
+                deliveries_t.c.chat_id == chat_id
+            )
+            newest_first = deliveries_t.c.alert_id.desc()
+        else:
+            newest_first = alerts_t.c.id.desc()
         if ticker is not None:
             query = query.where(alerts_t.c.ticker == ticker)
-        if chat_id is not None:
-            mine = select(deliveries_t.c.alert_id).where(deliveries_t.c.chat_id == chat_id)
-            query = query.where(alerts_t.c.id.in_(mine))
-        query = query.order_by(alerts_t.c.id.desc()).limit(max(0, limit))
+        query = query.order_by(newest_first).limit(max(0, limit))
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return [_stored_alert(row) for row in reversed(rows)]
 
+    def due_chats(self) -> list[int]:
+        """The allowed chats with deliveries pending (due now or later), by id."""
+        if not self.allowed_chat_ids:
+            return []
+        query = (
+            select(deliveries_t.c.chat_id)
+            .distinct()
+            .where(deliveries_t.c.state == "pending", deliveries_t.c.chat_id.in_(self._allowed))
+            .order_by(deliveries_t.c.chat_id)
+        )
+        with self._engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def due_deliveries(
+        self, chat_id: int, limit: int, now: datetime | None = None
+    ) -> list[PendingDelivery]:
+        """This chat's oldest pending deliveries due at ``now``, at most ``limit``, in the order
+        their alerts were stored. They stop at the first row not due yet: a row waiting for its
+        retry holds back the newer ones, so alerts never overtake each other."""
+        now = _aware(now or utc_now(), "now")
+        if chat_id not in self.allowed_chat_ids or limit <= 0:
+            return []
+        query = (
+            _PENDING_ROWS.where(deliveries_t.c.state == "pending")
+            .where(deliveries_t.c.chat_id == chat_id)
+            .order_by(deliveries_t.c.alert_id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        due = takewhile(lambda row: row.next_attempt_at <= now, rows)
+        return [_pending(row) for row in due]
+
     def pending_deliveries(
         self, limit: int = 1000, now: datetime | None = None
     ) -> list[PendingDelivery]:
-        """Deliveries due at ``now`` (state pending, ``next_attempt_at <= now``), ordered by
-        ``(chat_id, alert_id)`` (a chat's alerts in the order they were stored). A chat's rows
-        are due only up to its first row that is not: alerts never overtake each other.
-
-        Fair under a backlog: when more than ``limit`` are due, each chat gets its oldest rows
-        first, so one busy chat never hides the others. Chats no longer allowed are left out.
-        """
-        now = _aware(now or utc_now(), "now")
-        if not self.allowed_chat_ids or limit <= 0:
-            return []
-        pending = deliveries_t.c.state == "pending"
-        chats_query = (
-            select(deliveries_t.c.chat_id)
-            .distinct()
-            .where(pending, deliveries_t.c.chat_id.in_(self._allowed))
-        )
-        with self._engine.connect() as conn:
-            # Per chat, its oldest due rows (an index walk that stops at ``limit``), then
-            # round-robin: every chat's first row, then every chat's second row, ...
-            ranked: list[tuple[int, int, int]] = []  # (rank, chat, delivery id)
-            for chat_id in conn.execute(chats_query).scalars():
-                queued = conn.execute(
-                    select(deliveries_t.c.id, deliveries_t.c.next_attempt_at)
-                    .where(pending, deliveries_t.c.chat_id == chat_id)
-                    .order_by(deliveries_t.c.alert_id)
-                    .limit(limit)
-                ).all()
-                # A chat's alerts go out in order: a row waiting for its retry holds back the
-                # newer ones (after a restart they would otherwise overtake it).
-                due = list(takewhile(lambda row: row.next_attempt_at <= now, queued))
-                ranked += [(rank, chat_id, row.id) for rank, row in enumerate(due)]
-            chosen = [i for _, _, i in sorted(ranked)[:limit]]
-            rows: list[Any] = []
-            for chunk in _chunks(chosen):
-                rows += conn.execute(_PENDING_ROWS.where(deliveries_t.c.id.in_(chunk))).all()
-        rows.sort(key=lambda row: (row.chat_id, row[_TICK_WIDTH + 3]))  # chat, alert id
-        return [_pending(row) for row in rows]
+        """Every allowed chat's due deliveries (``due_deliveries`` of each, ``limit`` at most in
+        all, each chat's oldest first), by chat: for tools and tests; the sender asks per chat."""
+        rows: list[PendingDelivery] = []
+        for chat_id in self.due_chats():
+            rows += self.due_deliveries(chat_id, limit - len(rows), now)
+        return rows
 
     def mark_sent(self, delivery_ids: Collection[int], sent_at: datetime) -> None:
         """The transport confirmed these deliveries (the first confirmation's time is kept)."""
@@ -361,6 +394,32 @@ class Store:
             },
             deliveries_t.c.state == "pending",
         )
+
+    def postpone(self, delivery_ids: Collection[int], next_attempt_at: datetime) -> None:
+        """Hold these deliveries back until that time without counting an attempt (they wait
+        behind a message of their chat that failed, to keep the chat's order)."""
+        next_attempt_at = _aware(next_attempt_at, "next_attempt_at")
+        self._update_deliveries(
+            delivery_ids, {"next_attempt_at": next_attempt_at}, deliveries_t.c.state == "pending"
+        )
+
+    def failures(self, limit: int = 3) -> list[Failure]:
+        """The deliveries most recently given up on (state failed), newest first."""
+        query = (
+            select(
+                deliveries_t.c.chat_id,
+                alerts_t.c.rule,
+                alerts_t.c.ticker,
+                deliveries_t.c.attempts,
+                deliveries_t.c.last_error,
+            )
+            .join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
+            .where(deliveries_t.c.state == "failed")
+            .order_by(deliveries_t.c.id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Failure(*row) for row in conn.execute(query)]
 
     def mark_failed(self, delivery_ids: Collection[int], error: str) -> None:
         """A send that can never succeed (e.g. the message was refused): stop trying."""
@@ -455,19 +514,27 @@ class Store:
             alerts, deliveries = alerts + a, deliveries + d
         return alerts, deliveries
 
-    def _prune_day(self, day: date) -> tuple[int, int]:
+    def _prune_day(self, day: date, chunk: int = _CHUNK) -> tuple[int, int]:
+        """One day: its finished deliveries, then its alerts left without any, ``chunk`` rows
+        per transaction, so that no prune holds the write lock (and the alert writer) long."""
         of_day = select(alerts_t.c.id).where(alerts_t.c.day == day)
+        finished = select(deliveries_t.c.id).where(
+            deliveries_t.c.alert_id.in_(of_day), deliveries_t.c.state != "pending"
+        )
         undelivered = exists().where(deliveries_t.c.alert_id == alerts_t.c.id)
-        with self._writer.begin() as conn:
-            deliveries = conn.execute(
-                delete(deliveries_t)
-                .where(deliveries_t.c.alert_id.in_(of_day))
-                .where(deliveries_t.c.state != "pending")
-            ).rowcount
-            alerts = conn.execute(
-                delete(alerts_t).where(alerts_t.c.day == day).where(~undelivered)
-            ).rowcount
+        lonely = of_day.where(~undelivered)
+        deliveries = self._delete_in_chunks(deliveries_t, finished, chunk)
+        alerts = self._delete_in_chunks(alerts_t, lonely, chunk)
         return alerts, deliveries
+
+    def _delete_in_chunks(self, table: Any, ids: Select[tuple[int]], chunk: int) -> int:
+        deleted = 0
+        while True:
+            with self._writer.begin() as conn:
+                batch = list(conn.execute(ids.limit(chunk)).scalars())
+                if not batch:
+                    return deleted
+                deleted += conn.execute(delete(table).where(table.c.id.in_(batch))).rowcount
 
     # -- watches -----------------------------------------------------------------------------
 
@@ -609,6 +676,7 @@ _PENDING_ROWS = select(
     deliveries_t.c.id,
     deliveries_t.c.chat_id,
     deliveries_t.c.attempts,
+    deliveries_t.c.next_attempt_at,
     alerts_t.c.id,
     alerts_t.c.rule,
     alerts_t.c.value,
@@ -617,7 +685,7 @@ _PENDING_ROWS = select(
 
 
 def _pending(row: Any) -> PendingDelivery:
-    delivery_id, chat_id, attempts, alert_id, rule, value, message = row[_TICK_WIDTH:]
+    delivery_id, chat_id, attempts, _due, alert_id, rule, value, message = row[_TICK_WIDTH:]
     tick = Tick._make(row[:_TICK_WIDTH])
     return PendingDelivery(
         delivery_id, chat_id, alert_id, rule, tick.ticker, value, message, attempts, tick

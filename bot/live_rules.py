@@ -1,0 +1,62 @@
+"""The rules of the running bot: what the engine runs, and what a reload does to it.
+
+``LoadedRules`` is what /rules and /status read; ``RulesController`` is what the rules watcher
+calls: a valid change is swapped into the engine between two ticks (unchanged rules keep their
+state), a broken one keeps the last good rules running and tells the admins, once fixed too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.engine.evaluate import Engine
+from bot.engine.rule_types import RuleSet, rule_changes
+from bot.notices import AdminNotices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedRules:
+    """The rules the engine runs and the last reload error: what /rules and /status show."""
+
+    ruleset: RuleSet
+    last_error: str | None = None
+
+    def summary_lines(self) -> list[str]:
+        return self.ruleset.summary_lines()
+
+    @property
+    def ids(self) -> set[str]:
+        return set(self.ruleset.ids)
+
+
+class RulesController:
+    """Applies reloads to the engine; the watcher's ``on_rules`` and ``on_error``."""
+
+    def __init__(self, rules: LoadedRules, engine: Engine, notices: AdminNotices) -> None:
+        self.rules = rules
+        self.engine = engine
+        self.notices = notices
+
+    async def on_rules(self, ruleset: RuleSet) -> None:
+        changes = rule_changes(self.rules.ruleset, ruleset)
+        self.engine.replace_rules(ruleset)
+        self.rules.ruleset, self.rules.last_error = ruleset, None
+        log.info(
+            "rules reloaded count=%d %s",
+            len(ruleset.rules),
+            " ".join(f"{kind}={','.join(ids)}" for kind, ids in changes.items() if ids),
+        )
+        if self.notices.clear("rules"):  # the admins were told of the errors
+            self.notices.tell(f"Rule files fixed: {len(ruleset.rules)} rules loaded.")
+
+    async def on_error(self, problems: list[str]) -> None:
+        self.rules.last_error = "\n".join(problems)
+        log.error("rules reload failed, keeping the last good rules problems=%r", problems)
+        self.notices.clear("rules")  # every new mistake is worth telling
+        self.notices.tell(
+            "Rule files have errors; the last good rules keep running:\n" + self.rules.last_error,
+            kind="rules",
+        )
