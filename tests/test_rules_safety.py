@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
 from test_yamlpos import ALIAS_BOMB
 
+from bot.alerts import Alert
 from bot.cli import main
+from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
-from bot.engine.rule_types import RuleSet
+from bot.engine.rule_types import RULE, AnyRule, RuleSet
 from bot.engine.spec import RulesError, load_rules
+from bot.engine.templates import MESSAGE_LIMIT, TemplateError, check_template
+from bot.ticks import Tick
 
 GOOD = "rules:\n  - {id: up, type: threshold, field: NTBY_TR_PBMN, crosses_above: 100억}\n"
+
+_RULE = {"id": "up", "type": "threshold", "field": "NTBY_TR_PBMN", "above": 100}
+
+
+def _fire(rule: AnyRule, value: int) -> list[Alert]:
+    """The alerts of one tick carrying ``value`` in the rule's field."""
+    tick = Tick("005930", date(2026, 1, 2), "090000", 9 * 3600, 0, 0, 0, 0, 0, value, 0, 0, 0)
+    return Engine(RuleSet((rule,))).on_tick(tick)
 
 
 def problems(*paths: Path) -> list[str]:
@@ -117,3 +130,55 @@ async def test_a_vanished_symlink_target_keeps_the_last_good_rules_and_is_report
     assert (await asyncio.wait_for(loaded.get(), 10)).ids == ["edited"]
     watcher.stop()
     await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "'{value:>10000000}'",
+            "{value:>10000000}: a width of 10,000,000 is too much: 100 at most",
+        ),
+        ("'{value:,.1000f}'", "{value:,.1000f}: a precision of 1,000 is too much: 100 at most"),
+        ("'{value:0200}'", "{value:0200}: a width of 200 is too much: 100 at most"),
+        (
+            "'{value:>{SELN_CNQN}}'",
+            "{value:>{SELN_CNQN}}: a format spec cannot hold a placeholder",
+        ),
+        ("'" + "{value:>99}" * 11 + "'", "renders as up to 1,089 characters: a message may have"),
+        ("'" + "x" * 1001 + "'", "1,001 characters: a message may have 1,000 at most"),
+    ],
+)
+def test_a_message_that_could_render_huge_is_refused_at_load(
+    tmp_path: Path, message: str, expected: str
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(GOOD.replace("}\n", f", message: {message}}}\n"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:2:82: rule 'up': message: {expected}"), problem
+
+
+def test_a_message_within_the_limits_loads() -> None:
+    rule = RULE.validate_python({**_RULE, "message": "{value:>100,.100f}" + "x" * 700})
+    [alert] = _fire(rule, 20_000_000_000)
+    assert len(alert.message) <= MESSAGE_LIMIT
+
+
+def test_a_lone_surrogate_in_a_message_is_refused_at_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(GOOD.replace("}\n", ', message: "{ticker} \\ud800"}\n'))
+    assert main(["rules", "check", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"{path}:2:82: \\ud800 is half of a character (a lone surrogate): write the character"
+    )
+    with pytest.raises(TemplateError, match=r"^\\ud800 is half of a character"):
+        check_template(RULE.validate_python({**_RULE, "message": "{ticker} \ud800"}))
+
+
+def test_a_rendered_message_never_exceeds_the_limit_whatever_a_value_is() -> None:
+    # Past what KIS can send (64 bits), and past what loading measured: cut, not stored whole.
+    rule = RULE.validate_python({**_RULE, "message": "{value:,} " * 30})
+    [alert] = _fire(rule, 10**300)
+    assert len(alert.message) == MESSAGE_LIMIT and alert.message.endswith("…")
