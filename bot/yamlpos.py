@@ -304,11 +304,12 @@ def wording(item: Any, words: dict[str, str] | None = None) -> str:
 
 
 def validation_messages(
-    error: ValidationError, doc: Document, prefix: Sequence[str | int] = ()
+    error: ValidationError, doc: Document, prefix: Sequence[str | int] = (), lead: str = ""
 ) -> list[str]:
-    """Turn a pydantic ValidationError into ``file:line:column: where: what`` lines.
+    """Turn a pydantic ValidationError into ``file:line:column: {lead}where: what`` lines.
 
-    ``prefix`` is the path in ``doc`` of the data that was validated.
+    ``prefix`` is the path in ``doc`` of the data that was validated; ``lead`` says which part of
+    the file that is (e.g. ``"case 2: "``), when ``where`` alone would not.
     """
     lines = []
     for item in error.errors(include_url=False):
@@ -316,7 +317,7 @@ def validation_messages(
         where = ".".join(str(p) for p in path[len(prefix) :]) or "(top)"
         unknown = item["type"] == "extra_forbidden"
         position = doc.key_position(path) if unknown else doc.position(path)
-        lines.append(f"{position}: {where}: {wording(item)}")
+        lines.append(f"{position}: {lead}{where}: {wording(item)}")
     return lines
 
 

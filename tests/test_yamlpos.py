@@ -126,7 +126,8 @@ def test_a_lone_surrogate_is_refused_and_a_pair_of_escapes_is_one_character() ->
     with pytest.raises(YamlError) as info:
         load('a: ok\nmessage: "{ticker} \\ud800"\n', "s.yaml")
     assert str(info.value) == (
-        "s.yaml:2:10: \\ud800 is half of a character (a lone surrogate): write the character itself"
+        "s.yaml:2:10: \\ud800 is half of a character (a lone surrogate): write the character "
+        "itself"
     )
     with pytest.raises(YamlError, match=r"^s.yaml:1:1: \\udc00 is half"):
         load('"\\udc00": 1\n', "s.yaml")  # in a key as well
