@@ -30,7 +30,7 @@ _NULL = {"", "~", "null", "Null", "NULL"}
 _RESOLVABLE = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 _STANDARD_TAG = "tag:yaml.org,2002:"
 _PYTHON_TAG = "tag:yaml.org,2002:python"
-#: How deep lists and mappings may nest: a rule test file needs 6 levels; Python's stack ends
+#: How deep lists and mappings may nest: a rule test file needs 5 levels; Python's stack ends
 #: somewhere past a few hundred.
 MAX_DEPTH = 64
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}

@@ -182,3 +182,33 @@ def test_a_rendered_message_never_exceeds_the_limit_whatever_a_value_is() -> Non
     rule = RULE.validate_python({**_RULE, "message": "{value:,} " * 30})
     [alert] = _fire(rule, 10**300)
     assert len(alert.message) == MESSAGE_LIMIT and alert.message.endswith("…")
+
+
+async def test_hot_reload_of_an_alias_bomb_or_deep_nesting_keeps_the_last_good_rules(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "r.yaml").write_text(GOOD)
+    loaded: asyncio.Queue[RuleSet] = asyncio.Queue()
+    errors: asyncio.Queue[list[str]] = asyncio.Queue()
+
+    async def on_rules(ruleset: RuleSet) -> None:
+        await loaded.put(ruleset)
+
+    async def on_error(found: list[str]) -> None:
+        await errors.put(found)
+
+    watcher = RulesWatcher(tmp_path, on_rules, on_error, settle_ms=100)
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(0.3)
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("rules:\n" + "".join(f"  {line}\n" for line in ALIAS_BOMB.splitlines()))
+    [problem] = await asyncio.wait_for(errors.get(), 10)
+    assert problem.startswith(f"{bomb}:3:10: '*a' repeats a value marked '&a'")
+    bomb.write_text("rules: " + "[" * 5000 + "]" * 5000 + "\n")
+    [problem] = await asyncio.wait_for(errors.get(), 10)
+    assert problem.startswith(f"{bomb}:1:71: nested more than 64 levels deep")
+    bomb.unlink()
+    assert (await asyncio.wait_for(loaded.get(), 10)).ids == ["up"]
+    assert watcher.failures == 2 and loaded.empty()
+    watcher.stop()
+    await asyncio.wait_for(task, 5)
