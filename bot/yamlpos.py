@@ -5,6 +5,11 @@ what a trader would mean: ``NO``/``yes``/``on`` stay strings (only ``true``/``fa
 booleans), ``12:30`` stays a string (no base-60), and a number with a leading zero (``005930``)
 stays a string, so tickers survive unquoted. Duplicate keys are errors. Every value's position is
 kept, so a validation error can name ``file:line:column``.
+
+What a hostile or mistaken file could use to exhaust memory or the stack is refused while the file
+is parsed, before anything is built: anchors and aliases (an "alias bomb" of a few hundred bytes
+expands to gigabytes), and nesting deeper than ``MAX_DEPTH``. So is a lone surrogate
+(``"\\ud800"``), which is no text at all: nothing downstream (a database, Telegram) could store it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
@@ -25,6 +30,9 @@ _NULL = {"", "~", "null", "Null", "NULL"}
 _RESOLVABLE = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 _STANDARD_TAG = "tag:yaml.org,2002:"
 _PYTHON_TAG = "tag:yaml.org,2002:python"
+#: How deep lists and mappings may nest: a rule test file needs 5 levels; Python's stack ends
+#: somewhere past a few hundred.
+MAX_DEPTH = 64
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 
 
@@ -70,10 +78,82 @@ class Document:
         return self.positions.get(path, Position(self.file, 1, 1))
 
 
-def _mark(file: str, mark: yaml.Mark | None) -> Position:
+class _Mark(Protocol):
+    """Where PyYAML is in a file (0-based): its pure-Python and its C marks alike."""
+
+    line: int
+    column: int
+
+
+def _mark(file: str, mark: _Mark | None) -> Position:
     if mark is None:
         return Position(file, 1, 1)
     return Position(file, mark.line + 1, mark.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors, aliases and deep nesting as it composes, so that
+    neither an alias bomb nor a thousand ``[`` is ever built (the composer recurses per level)."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.depth = 0  # lists and mappings open around the node being composed
+        self.first_anchor: tuple[str, _Mark | None] | None = None
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise self._alias_error(event, index)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None and self.first_anchor is None:
+            self.first_anchor = anchor, event.start_mark
+        if not isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        if self.depth >= MAX_DEPTH:
+            raise YamlError(
+                _mark(self.file, event.start_mark),
+                f"nested more than {MAX_DEPTH} levels deep: a rule or setting never needs that",
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        finally:
+            self.depth -= 1
+
+    def _alias_error(self, alias: yaml.AliasEvent, key: object) -> YamlError:
+        """Said as a merge (``<<: *base``) when it is one, else as an alias."""
+        if isinstance(key, yaml.ScalarNode) and key.tag.endswith(":merge"):
+            return YamlError(_mark(self.file, key.start_mark), _NO_MERGE)
+        return YamlError(
+            _mark(self.file, alias.start_mark),
+            f"'*{alias.anchor}' repeats a value marked '&{alias.anchor}': {_NO_ALIASES}",
+        )
+
+    def anchor_error(self) -> YamlError | None:
+        """An anchor no alias used: refused as well, so that none is left to be used later."""
+        if self.first_anchor is None:
+            return None
+        name, mark = self.first_anchor
+        return YamlError(
+            _mark(self.file, mark), f"'&{name}' marks a value to repeat: {_NO_ALIASES}"
+        )
+
+
+_NO_ALIASES = "anchors (&name) and aliases (*name) are not supported: write the value out"
+_NO_MERGE = "'<<' (merging keys from an anchor) is not supported: write the keys out"
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    loader = _Loader(text, file)
+    try:
+        node = loader.get_single_node()
+    finally:
+        loader.dispose()
+    problem = loader.anchor_error()
+    if problem is not None:
+        raise problem
+    return node
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -104,7 +184,7 @@ class _Builder:
         if not node.tag.startswith(_STANDARD_TAG) or node.tag.startswith(_PYTHON_TAG):
             raise YamlError(_mark(self.file, node.start_mark), f"tag {node.tag!r} is not allowed")
         if isinstance(node, yaml.ScalarNode):
-            return _scalar(node)
+            return _scalar(self.unicode(node))
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
@@ -115,11 +195,8 @@ class _Builder:
                         _mark(self.file, key_node.start_mark), "keys must be plain text"
                     )
                 if key_node.tag.endswith(":merge"):
-                    raise YamlError(
-                        _mark(self.file, key_node.start_mark),
-                        "'<<' (merging keys from an anchor) is not supported: write the keys out",
-                    )
-                key = _scalar(key_node)
+                    raise YamlError(_mark(self.file, key_node.start_mark), _NO_MERGE)
+                key = _scalar(self.unicode(key_node))
                 key = key if isinstance(key, str) else str(key_node.value)
                 if key in result:
                     raise YamlError(
@@ -131,6 +208,23 @@ class _Builder:
                 result[key] = self.build(value_node, (*path, key))
             return result
         raise YamlError(_mark(self.file, node.start_mark), "unsupported YAML node")
+
+    def unicode(self, node: yaml.ScalarNode) -> yaml.ScalarNode:
+        """The node, its text made Unicode: ``"\\ud83d\\ude00"`` (a pair of escapes, as JSON
+        writes them) is one character, and a ``\\ud800`` alone is half of one: an error."""
+        if node.value.isascii():
+            return node
+        units = node.value.encode("utf-16-le", "surrogatepass")  # pairs joined on decoding
+        try:
+            node.value = units.decode("utf-16-le")
+        except UnicodeDecodeError as exc:
+            half = int.from_bytes(units[exc.start : exc.start + 2], "little")
+            raise YamlError(
+                _mark(self.file, node.start_mark),
+                f"\\u{half:04x} is half of a character (a lone surrogate): write the character "
+                "itself",
+            ) from None
+        return node
 
 
 #: PyYAML's words for common slips -> what to do about them, and whether the slip is best shown
@@ -164,10 +258,11 @@ def _explained(exc: yaml.MarkedYAMLError, file: str) -> YamlError:
 def load(text: str, file: str) -> Document:
     """Parse one YAML document; YamlError (with position) on bad syntax or a duplicate key.
 
-    Anchors and aliases work; tags outside YAML's standard set (``!!python/...``) are refused.
+    Refused, each where it is written: anchors and aliases, nesting deeper than ``MAX_DEPTH``,
+    tags outside YAML's standard set (``!!python/...``), and text that is not Unicode.
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text, file)
     except yaml.MarkedYAMLError as exc:
         raise _explained(exc, file) from None
     except yaml.YAMLError as exc:
@@ -209,11 +304,12 @@ def wording(item: Any, words: dict[str, str] | None = None) -> str:
 
 
 def validation_messages(
-    error: ValidationError, doc: Document, prefix: Sequence[str | int] = ()
+    error: ValidationError, doc: Document, prefix: Sequence[str | int] = (), lead: str = ""
 ) -> list[str]:
-    """Turn a pydantic ValidationError into ``file:line:column: where: what`` lines.
+    """Turn a pydantic ValidationError into ``file:line:column: {lead}where: what`` lines.
 
-    ``prefix`` is the path in ``doc`` of the data that was validated.
+    ``prefix`` is the path in ``doc`` of the data that was validated; ``lead`` says which part of
+    the file that is (e.g. ``"case 2: "``), when ``where`` alone would not.
     """
     lines = []
     for item in error.errors(include_url=False):
@@ -221,7 +317,7 @@ def validation_messages(
         where = ".".join(str(p) for p in path[len(prefix) :]) or "(top)"
         unknown = item["type"] == "extra_forbidden"
         position = doc.key_position(path) if unknown else doc.position(path)
-        lines.append(f"{position}: {where}: {wording(item)}")
+        lines.append(f"{position}: {lead}{where}: {wording(item)}")
     return lines
 
 

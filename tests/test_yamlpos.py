@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.yamlpos import Position, YamlError, load
+from bot.yamlpos import MAX_DEPTH, Position, YamlError, load
+
+#: The "billion laughs" of YAML: nine lines, 9**9 (387 million) strings once expanded.
+ALIAS_BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{name}: &{name} [{', '.join([f'*{before}'] * 9)}]\n"
+    for before, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
 def test_plain_scalars_mean_what_a_trader_means() -> None:
@@ -67,6 +75,63 @@ def test_merge_keys_are_refused_rather_than_half_understood() -> None:
     with pytest.raises(YamlError) as info:
         load("base: &b {type: threshold}\nrules:\n  - <<: *b\n    id: e\n", "m.yaml")
     assert str(info.value).startswith("m.yaml:3:5: '<<' (merging keys from an anchor) is not")
+
+
+def test_an_alias_bomb_is_refused_at_its_first_alias_before_anything_is_built() -> None:
+    assert len(ALIAS_BOMB.encode()) < 450
+    tracemalloc.start()
+    try:
+        with pytest.raises(YamlError) as info:
+            load(ALIAS_BOMB, "bomb.yaml")
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (
+        "bomb.yaml:2:8: '*a' repeats a value marked '&a': anchors (&name) and aliases (*name) "
+        "are not supported: write the value out"
+    )
+    assert peak < 1_000_000  # expanded, it would need gigabytes
+
+
+def test_an_anchor_is_refused_even_when_nothing_repeats_it() -> None:
+    with pytest.raises(YamlError) as info:
+        load("a: 1\nb: &base\n  c: 2\n", "a.yaml")
+    assert str(info.value).startswith("a.yaml:2:4: '&base' marks a value to repeat: anchors")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "1:67"),  # a RecursionError, before
+        ("a: " + "{b: " * 5000 + "}" * 5000 + "\n", f"1:{4 + 4 * (MAX_DEPTH - 1)}"),
+        ("a:\n" + "".join(" " * i + "- \n" for i in range(1, 5000)), "65:65"),
+    ],
+)
+def test_nesting_deeper_than_the_limit_is_refused_where_it_gets_too_deep(
+    text: str, where: str
+) -> None:
+    with pytest.raises(YamlError) as info:
+        load(text, "deep.yaml")
+    assert str(info.value) == (
+        f"deep.yaml:{where}: nested more than 64 levels deep: a rule or setting never needs that"
+    )
+
+
+def test_nesting_up_to_the_limit_loads() -> None:
+    depth = MAX_DEPTH - 1  # lists inside the top-level mapping
+    assert load("a: " + "[" * depth + "]" * depth + "\n", "f").data is not None
+
+
+def test_a_lone_surrogate_is_refused_and_a_pair_of_escapes_is_one_character() -> None:
+    with pytest.raises(YamlError) as info:
+        load('a: ok\nmessage: "{ticker} \\ud800"\n', "s.yaml")
+    assert str(info.value) == (
+        "s.yaml:2:10: \\ud800 is half of a character (a lone surrogate): write the character "
+        "itself"
+    )
+    with pytest.raises(YamlError, match=r"^s.yaml:1:1: \\udc00 is half"):
+        load('"\\udc00": 1\n', "s.yaml")  # in a key as well
+    assert load('a: "\\ud83d\\ude00 가"\n', "s").data == {"a": "\U0001f600 가"}
 
 
 def test_python_tags_are_refused() -> None:

@@ -1,7 +1,8 @@
 """Rule files edited while the bot runs: watch, re-validate, swap in or keep the last good rules.
 
 The directory is watched (not the files), so editors that save by writing a temporary file and
-renaming it over the original are seen like any other save.
+renaming it over the original are seen like any other save. A rule file that is a symlink is
+looked at now and then as well: its target can change, or vanish, with no event in the directory.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from watchfiles import Change, awatch
 
 from bot.engine.rule_types import RuleSet
 from bot.engine.spec import RulesError, load_rules
+
+#: What a symlinked rule file leads to: (inode, modification time, size), None when nothing.
+Target = tuple[int, int, int] | None
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +60,29 @@ class RulesWatcher:
         path = Path(name)
         if self._one_file:
             return path.name == self.path.name
-        # Events name the directory as watched (a symlink stays a symlink): compare resolved.
-        return path.suffix == ".yaml" and path.parent.resolve() == self.path.resolve()
+        # Events name the directory as watched (a symlink stays a symlink): compare resolved
+        # (realpath, as resolve() raises on a symlink loop).
+        return path.suffix == ".yaml" and os.path.realpath(path.parent) == os.path.realpath(
+            self.path
+        )
 
     def _directory(self) -> Path:
         return self.path.parent if self._one_file else self.path
+
+    def _link_targets(self) -> dict[str, Target]:
+        """What each rule file that is a symlink leads to now."""
+        files = [self.path] if self._one_file else self.path.glob("*.yaml")
+        targets: dict[str, Target] = {}
+        for file in files:
+            if not file.is_symlink():
+                continue
+            try:
+                status = os.stat(file)
+            except OSError:  # dangling, or a loop
+                targets[file.name] = None
+                continue
+            targets[file.name] = status.st_ino, status.st_mtime_ns, status.st_size
+        return targets
 
     def _identity(self) -> tuple[int, int] | None:
         """Which directory the path names now (device, inode); None while there is none."""
@@ -90,6 +112,7 @@ class RulesWatcher:
         """Reload on every change until stopped, or until the path names another directory
         (then: whether the rules were just read). ``read_first``: read once watching has begun,
         so that nothing written before is missed."""
+        targets = self._link_targets()
         async for changes in awatch(
             self._directory(),
             stop_event=self._stop,
@@ -100,11 +123,15 @@ class RulesWatcher:
             rust_timeout=self._recheck_ms,
             yield_on_timeout=True,  # wake up now and then to see that it is still the same
         ):
-            just_read = bool(changes) or read_first
+            before, targets = targets, self._link_targets()
+            moved = sorted({name for name, _ in before.items() ^ targets.items()})
+            just_read = bool(changes) or read_first or bool(moved)
             if changes:
                 log.info(
                     "rules changed files=%s", sorted({Path(name).name for _, name in changes})
                 )
+            elif moved:
+                log.info("rules symlink targets changed files=%s", moved)
             if just_read:
                 await self.reload()
             read_first = False

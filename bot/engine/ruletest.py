@@ -8,6 +8,7 @@ expected. Ticks are a list (``ticks:``) or a compact ``series:`` of values one `
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable
@@ -102,7 +103,8 @@ class Case(_Model):
     date: dt.date = DEFAULT_DAY
     start: Clock = "090000"  # series: time of the first tick
     interval: Seconds = 1  # series: seconds between ticks
-    series: dict[str, list[Any] | str] | None = None  # field -> values (list or "1 2 3")
+    # field -> values: a list, "1 2 3", or one number (a column that holds still)
+    series: dict[str, list[Any] | str | int | float] | None = None
     ticks: list[dict[str, Any]] | None = None  # each: time, optional ticker, field values
     expect: list[ExpectedAlert] = Field(default_factory=list)
 
@@ -112,40 +114,66 @@ class Case(_Model):
             raise ValueError("a test case needs exactly one of series, ticks")
         return self
 
-    def input_ticks(self) -> list[Tick]:
-        """The ticks this case feeds the engine. Raises CaseProblem."""
+    def input_ticks(self, problems: list[CaseProblem]) -> list[Tick]:
+        """The ticks this case feeds the engine; every input that cannot be used is added to
+        ``problems`` (the ticks are then of no use)."""
         if self.series is not None:
-            rows, paths = self._series_rows(self.series), None
+            rows = self._series_rows(self.series, problems)
+            places: list[tuple[str | int, ...]] = [("series",)] * len(rows)
         else:
             rows = self.ticks or []
-            paths = [("ticks", i) for i in range(len(rows))]
+            places = [("ticks", i) for i in range(len(rows))]
         ticks: list[Tick] = []
         last: dict[str, Tick] = {}
-        for i, row in enumerate(rows):
-            at = paths[i] if paths else ("series",)
-            tick = self._tick(row, at)
+        for row, at in zip(rows, places, strict=True):
+            try:
+                tick = self._tick(row, at)
+            except CaseProblem as exc:
+                if all((str(exc), exc.path) != (str(p), p.path) for p in problems):
+                    problems.append(exc)  # a series' short column repeats its last value
+                continue
             before = last.get(tick.ticker)
             if before is not None and tick.seconds < before.seconds:
-                raise CaseProblem(
-                    f"time goes back: {_show(tick.hhmmss)} after {_show(before.hhmmss)} "
-                    "(list a stock's ticks in time order)",
-                    (*at, "time"),
+                problems.append(
+                    CaseProblem(
+                        f"time goes back: {_show(tick.hhmmss)} after {_show(before.hhmmss)} "
+                        "(list a stock's ticks in time order)",
+                        (*at, "time"),
+                    )
                 )
+                continue
             last[tick.ticker] = tick
             ticks.append(tick)
         return ticks
 
-    def _series_rows(self, series: dict[str, list[Any] | str]) -> list[dict[str, Any]]:
+    def _series_rows(
+        self, series: dict[str, list[Any] | str | int | float], problems: list[CaseProblem]
+    ) -> list[dict[str, Any]]:
         if not series:
-            raise CaseProblem(
-                "a series needs a column and its values (NTBY_TR_PBMN: 0 1억)", ("series",)
+            problems.append(
+                CaseProblem(
+                    "a series needs a column and its values (NTBY_TR_PBMN: 0 1억)", ("series",)
+                )
             )
+            return []
         columns = {}
         for name, values in series.items():
-            field = _parsed(parse_field, name, ("series", name))
-            columns[field] = values.split() if isinstance(values, str) else values
+            try:
+                field = _parsed(parse_field, name, ("series", name))
+            except CaseProblem as exc:
+                problems.append(exc)
+                continue
+            columns[field] = (
+                values.split()
+                if isinstance(values, str)
+                else values
+                if isinstance(values, list)
+                else [values]
+            )
             if not columns[field]:
-                raise CaseProblem(f"{name}: no values", ("series", name))
+                problems.append(CaseProblem(f"{name}: no values", ("series", name)))
+        if len(columns) < len(series) or not all(columns.values()):
+            return []
         start = hhmmss_seconds(self.start)
         rows = []
         for i in range(max(len(v) for v in columns.values())):
@@ -196,7 +224,19 @@ def _tick_value(field: str, raw: object) -> int:
 class RuleTestFile(_Model):
     rule_files: list[str] | None = None
     rules: list[Any] | None = None  # validated as rules, with positions, separately
-    tests: list[Case]
+    tests: list[Any]  # each validated as a Case of its own: every case's mistakes are named
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a rule test file (or several) came to."""
+
+    passed: int = 0
+    failed: int = 0
+    not_run: int = 0  # cases with a mistake, or whose rules have one
+    problems: list[str] = dataclasses.field(
+        default_factory=list
+    )  # file:line:column: what is wrong
 
 
 def _show(hhmmss: str) -> str:
@@ -208,10 +248,10 @@ def _number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
 
 
-def run_case(ruleset: RuleSet, case: Case) -> tuple[list[str], list[str]]:
+def run_case(ruleset: RuleSet, case: Case, ticks: list[Tick]) -> tuple[list[str], list[str]]:
     """Run one case on a fresh engine: (missing expected alerts, unexpected alerts)."""
     engine = Engine(ruleset)
-    fired = [alert for tick in case.input_ticks() for alert in engine.on_tick(tick)]
+    fired = [alert for tick in ticks for alert in engine.on_tick(tick)]
     missing = []
     left = list(fired)
     for expected in case.expect:
@@ -228,83 +268,120 @@ def run_case(ruleset: RuleSet, case: Case) -> tuple[list[str], list[str]]:
     return missing, unexpected
 
 
-def _ruleset_of(spec: RuleTestFile, doc: yamlpos.Document, path: Path) -> RuleSet:
-    if spec.rules is not None:
-        problems: list[str] = []
-        located = document_rules(doc, problems)
-        if problems:
-            raise RulesError(problems)
-        return build_ruleset(located, [path])
-    files = [(path.parent / name) for name in spec.rule_files or []]
-    if not files:
-        raise RulesError([f"{doc.position(())}: give the rules: 'rules' or 'rule_files'"])
-    merged = [rule for file in files for rule in load_rules(file).rules]
-    return RuleSet(tuple(merged), tuple(files))
-
-
-def _load_test_file(path: Path) -> tuple[RuleTestFile, yamlpos.Document, RuleSet]:
-    doc, _text = read_yaml(path)
+def _spec_of(doc: yamlpos.Document, problems: list[str]) -> RuleTestFile | None:
+    """The file's parts, or None (with the problems) when it does not have them."""
     if not isinstance(doc.data, dict):
-        raise RulesError(
-            [f"{doc.position(())}: a rule test file holds 'rules' (or 'rule_files') and 'tests'"]
+        problems.append(
+            f"{doc.position(())}: a rule test file holds 'rules' (or 'rule_files') and 'tests'"
         )
+        return None
     try:
-        spec = RuleTestFile.model_validate(doc.data)
+        return RuleTestFile.model_validate(doc.data)
     except ValidationError as exc:
-        raise RulesError(yamlpos.validation_messages(exc, doc)) from None
-    ruleset = _ruleset_of(spec, doc, path)
-    unknown = [
-        f"{doc.position(('tests', i, 'expect', j, 'rule'))}: no rule {expected.rule!r} here "
-        f"(the rules: {', '.join(ruleset.ids)})"
-        for i, case in enumerate(spec.tests)
-        for j, expected in enumerate(case.expect)
-        if expected.rule not in ruleset.ids
-    ]
-    if unknown:
-        raise RulesError(unknown)
-    return spec, doc, ruleset
+        problems.extend(yamlpos.validation_messages(exc, doc))
+        return None
 
 
-def run_test_file(path: Path, out: TextIO | None = None) -> tuple[int, int]:
-    """Run one rule test file, printing each case; returns (passed, failed). Raises RulesError."""
+def _ruleset_of(
+    spec: RuleTestFile, doc: yamlpos.Document, path: Path, problems: list[str]
+) -> RuleSet | None:
+    """The rules the cases run on, or None (with the problems) when they have mistakes."""
+    found: list[str] = []
+    ruleset: RuleSet | None = None
+    try:
+        if spec.rules is not None:
+            if spec.rule_files is not None:
+                found.append(
+                    f"{doc.key_position(('rule_files',))}: give 'rules' or 'rule_files', not both"
+                )
+            ruleset = build_ruleset(document_rules(doc, found), [path])
+        elif spec.rule_files:
+            ruleset = load_rules(*(path.parent / name for name in spec.rule_files))
+        else:
+            found.append(f"{doc.position(())}: give the rules: 'rules' or 'rule_files'")
+    except RulesError as exc:
+        found.extend(exc.problems)
+    problems.extend(found)
+    return None if found else ruleset
+
+
+def _ready_case(
+    doc: yamlpos.Document, index: int, raw: Any, ruleset: RuleSet | None, problems: list[str]
+) -> tuple[Case, list[Tick]] | None:
+    """Case ``index`` and its ticks, or None (with the problems) when it has mistakes."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    lead = f"{name if isinstance(name, str) else f'case {index + 1}'}: "
+    try:
+        case = Case.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(yamlpos.validation_messages(exc, doc, ("tests", index), lead))
+        return None
+    inputs: list[CaseProblem] = []
+    ticks = case.input_ticks(inputs)
+    found = [f"{doc.position(('tests', index, *p.path))}: {lead}{p}" for p in inputs]
+    if ruleset is not None:
+        found.extend(
+            f"{doc.position(('tests', index, 'expect', j, 'rule'))}: {lead}no rule "
+            f"{expected.rule!r} here (the rules: {', '.join(ruleset.ids)})"
+            for j, expected in enumerate(case.expect)
+            if expected.rule not in ruleset.ids
+        )
+    problems.extend(found)
+    return None if found else (case, ticks)
+
+
+def run_test_file(path: Path, out: TextIO | None = None) -> Outcome:
+    """Run one rule test file, printing each case. Every mistake in the file is in the outcome's
+    problems, and every case without one still runs (on rules without one)."""
     out = out or sys.stdout
-    spec, doc, ruleset = _load_test_file(path)
-    passed = failed = 0
-    for index, case in enumerate(spec.tests):
+    outcome = Outcome()
+    try:
+        doc, _text = read_yaml(path)
+    except RulesError as exc:
+        outcome.problems.extend(exc.problems)
+        return outcome
+    spec = _spec_of(doc, outcome.problems)
+    if spec is None:
+        return outcome
+    ruleset = _ruleset_of(spec, doc, path, outcome.problems)
+    for index, raw in enumerate(spec.tests):
+        ready = _ready_case(doc, index, raw, ruleset, outcome.problems)
+        if ready is None or ruleset is None:
+            outcome.not_run += 1
+            continue
+        case, ticks = ready
         where = doc.position(("tests", index))
-        try:
-            missing, unexpected = run_case(ruleset, case)
-        except CaseProblem as exc:
-            spot = doc.position(("tests", index, *exc.path))
-            raise RulesError([f"{spot}: {case.name}: {exc}"]) from None
+        missing, unexpected = run_case(ruleset, case, ticks)
         if missing or unexpected:
-            failed += 1
+            outcome.failed += 1
             out.write(f"FAIL {where}: {case.name}\n")
             out.writelines(f"  - expected, not fired: {line}\n" for line in missing)
             out.writelines(f"  + fired, not expected: {line}\n" for line in unexpected)
         else:
-            passed += 1
+            outcome.passed += 1
             out.write(f"ok   {where}: {case.name}\n")
-    return passed, failed
+    return outcome
 
 
 def test_command(args: argparse.Namespace) -> int:
     """`pgmbot rules test FILE...`: exit 0 when every case of every file passes, 1 when one
-    fails, 2 when a file cannot be run (every file is still tried)."""
-    passed = failed = broken = 0
+    fails, 2 when a file has a mistake (every file, and every case without one, still runs)."""
+    total = Outcome()
+    broken = 0
     for path in args.files:
-        try:
-            ok, bad = run_test_file(Path(path))
-        except RulesError as exc:
+        outcome = run_test_file(Path(path))
+        if outcome.problems:
             broken += 1
-            print(*exc.problems, sep="\n", file=sys.stderr)
-            continue
-        passed, failed = passed + ok, failed + bad
+            print(*outcome.problems, sep="\n", file=sys.stderr)
+        total.passed += outcome.passed
+        total.failed += outcome.failed
+        total.not_run += outcome.not_run
     print(
-        f"\n{passed} passed, {failed} failed"
+        f"\n{total.passed} passed, {total.failed} failed"
+        + (f", {total.not_run} not run" if total.not_run else "")
         + (f", {broken} file(s) with errors" if broken else "")
     )
-    return 2 if broken else 1 if failed else 0
+    return 2 if broken else 1 if total.failed else 0
 
 
 test_command.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

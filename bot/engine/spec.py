@@ -7,6 +7,8 @@ the rule types themselves are in bot.engine.rule_types.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -73,9 +75,31 @@ def overlooked_files(path: Path | str) -> list[Path]:
 
 
 def _rule_files(path: Path) -> list[Path]:
+    """The files to read: a broken symlink is one of them (reading it says what is wrong), so
+    that a deploy whose link target vanished is refused, not read as a file with no rules."""
     if path.is_dir():
-        return sorted(p for p in path.glob("*.yaml") if p.is_file())
+        return sorted(p for p in path.glob("*.yaml") if p.is_file() or broken_link(p))
     return [path]
+
+
+def broken_link(path: Path) -> bool:
+    """A symlink that leads nowhere: to nothing, or round in a loop."""
+    return path.is_symlink() and not path.exists()
+
+
+def _real(path: Path) -> Path:
+    """Where a path leads (``Path.resolve`` raises on a symlink loop; this does not)."""
+    return Path(os.path.realpath(path))
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    """Why a rules path cannot be read, in words: a symlink loop or a dangling symlink is said
+    as one."""
+    if exc.errno == errno.ELOOP:
+        return f"{path}: a symlink loop (the link leads back to itself)"
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        return f"{path}: a symlink to {os.readlink(path)}, which is not there"
+    return f"{path}: cannot read: {exc.strerror}"
 
 
 def read_yaml(file: Path) -> tuple[yamlpos.Document, str]:
@@ -86,7 +110,7 @@ def read_yaml(file: Path) -> tuple[yamlpos.Document, str]:
         text = raw.decode("utf-8")
         return yamlpos.load(text, str(file)), text
     except OSError as exc:
-        raise RulesError([f"{file}: cannot read: {exc.strerror}"]) from None
+        raise RulesError([_unreadable(file, exc)]) from None
     except UnicodeDecodeError as exc:
         start = raw.rfind(b"\n", 0, exc.start) + 1  # of the line; what precedes is valid
         line = raw.count(b"\n", 0, exc.start) + 1
@@ -233,17 +257,25 @@ def _by_position(problem: str) -> tuple[str, int, int]:
     return match.group(1), int(match.group(2)), int(match.group(3))
 
 
+def _missing(path: Path) -> str:
+    """Why a rules path given is not there."""
+    if broken_link(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            return _unreadable(path, exc)
+    return f"{_real(path)}: no such rules file or directory"
+
+
 def load_rules(*paths: Path | str) -> RuleSet:
     """Load every ``*.yaml`` of each directory (or each file) as one rule set: ids are unique
     across all of them. RulesError lists every problem."""
-    missing = [Path(path) for path in paths if not Path(path).exists()]
+    missing = [_missing(Path(path)) for path in paths if not Path(path).exists()]
     if missing:
-        raise RulesError(
-            [f"{path.resolve()}: no such rules file or directory" for path in missing]
-        )
+        raise RulesError(missing)
     once: dict[Path, Path] = {}  # a file named twice (a directory and a file in it) counts once
     for file in (file for path in paths for file in _rule_files(Path(path))):
-        once.setdefault(file.resolve(), file)
+        once.setdefault(_real(file), file)
     chosen = list(once.values())
     problems: list[str] = []
     located = [item for file in chosen for item in _file_rules(file, problems)]

@@ -3,10 +3,15 @@
 A number placeholder without a format spec reads as a trader reads it (``{value}`` -> ``123.5억``
 for won columns, ``1,234주`` for share columns); with a spec it is the raw number formatted
 (``{value:,}`` -> ``12,350,000,000``).
+
+A message is bounded (``MESSAGE_LIMIT`` characters, as written and as rendered; widths and
+precisions up to ``MAX_SPEC_NUMBER``) and must be Unicode text: all checked when the rule is
+loaded, so that no alert can fill the database or be refused by it.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -18,6 +23,18 @@ from bot.ticks import COLUMNS, NUMERIC_FIELDS, Tick
 
 #: Placeholders every rule's message may use (besides those of its type and parameters).
 COMMON = ("rule", "ticker", "time", "date", "value", "field", "description", "threshold", *COLUMNS)
+
+
+#: The longest message an alert may have, in characters (Telegram allows 4,096 for a message that
+#: may hold several alerts).
+MESSAGE_LIMIT = 1000
+#: The widest width, and the longest precision, a format spec may ask for (``{value:>20,}``).
+MAX_SPEC_NUMBER = 100
+#: Python's format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type].
+_SPEC = re.compile(
+    r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>[0-9]*)[,_]?(?:\.(?P<precision>[0-9]*))?[a-zA-Z%]?",
+    re.DOTALL,
+)
 
 
 class TemplateError(ValueError):
@@ -55,7 +72,12 @@ class Signed(Number):
 
 
 def placeholders(template: str) -> list[str]:
-    """The placeholder names of a template. Raises TemplateError on bad syntax."""
+    """The placeholder names of a template. Raises TemplateError on bad syntax, on a template
+    longer than ``MESSAGE_LIMIT`` and on a format spec that could make it much longer."""
+    if len(template) > MESSAGE_LIMIT:
+        raise TemplateError(
+            f"{len(template):,} characters: a message may have {MESSAGE_LIMIT:,} at most"
+        )
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -70,8 +92,26 @@ def placeholders(template: str) -> list[str]:
             raise TemplateError(f"placeholder {{{name}}} is not a name; use e.g. {{value}}")
         if conversion is not None:
             raise TemplateError(f"{{{name}!{conversion}}}: write {{{name}}} (no !{conversion})")
+        _check_spec(name, _spec or "")
         names.append(name)
     return names
+
+
+def _check_spec(name: str, spec: str) -> None:
+    """A spec that renders within bounds: no width or precision over ``MAX_SPEC_NUMBER``, and no
+    placeholder inside (``{value:>{SELN_CNQN}}`` would take its width from a tick)."""
+    shown = f"{{{name}:{spec}}}"
+    if "{" in spec:
+        raise TemplateError(f"{shown}: a format spec cannot hold a placeholder")
+    match = _SPEC.fullmatch(spec)
+    if match is None:
+        raise TemplateError(f"{shown}: not a format spec (e.g. {{{name}:,}} or {{{name}:>12}})")
+    for part in ("width", "precision"):
+        number = match.group(part)
+        if number and int(number) > MAX_SPEC_NUMBER:
+            raise TemplateError(
+                f"{shown}: a {part} of {int(number):,} is too much: {MAX_SPEC_NUMBER} at most"
+            )
 
 
 _SAMPLE = Tick("005930", date(2026, 1, 2), "090000", 9 * 3600, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -96,9 +136,42 @@ def check_template(rule: Any) -> None:
     # The types an alert has: the rule's own threshold; the tick's values are whole numbers.
     extra = {"threshold": rule.threshold, "prev": 0, "baseline": 0, "change": 0}
     try:
-        template.format_map(context(rule, _SAMPLE, 0, extra))
+        text = template.format_map(context(rule, _SAMPLE, 0, extra))
     except (ValueError, TypeError) as exc:
         raise TemplateError(f"bad format in template: {exc}") from None
+    if not text.isascii():
+        _check_unicode(text)
+    longest = len(_widest(rule, template))
+    if longest > MESSAGE_LIMIT:
+        raise TemplateError(
+            f"renders as up to {longest:,} characters: a message may have {MESSAGE_LIMIT:,} "
+            "at most"
+        )
+
+
+def _check_unicode(text: str) -> None:
+    """Text a database and Telegram take: no lone surrogate (half of a character)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        half = f"\\u{ord(text[exc.start]):04x}"
+        raise TemplateError(
+            f"{half} is half of a character (a lone surrogate): write the character itself"
+        ) from None
+
+
+#: The widest whole number a tick can carry (KIS's figures fit in 64 bits).
+_WIDEST = -(2**63)
+_WIDE_SAMPLE = Tick("005930", date(2026, 1, 2), "090000", 9 * 3600, *[_WIDEST] * 9)
+
+
+def _widest(rule: Any, template: str) -> str:
+    """The template rendered with the widest numbers an alert can have: as long as it gets."""
+    extra = {"threshold": rule.threshold, "prev": _WIDEST, "baseline": _WIDEST, "change": _WIDEST}
+    try:
+        return template.format_map(context(rule, _WIDE_SAMPLE, _WIDEST, extra))
+    except (ValueError, TypeError, OverflowError):
+        return ""  # a spec that fits only some values ({value:c}): one character, or the default
 
 
 def context(
@@ -138,10 +211,16 @@ def render(rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None
     values = context(rule, tick, value, extra)
     if rule.message:
         try:
-            return str(rule.message.format_map(values))
+            return _bounded(str(rule.message.format_map(values)))
         except Exception:
             pass  # a format that fits only some values ({value:c}): never lose an alert to it
-    return default_template(rule).format_map(values)
+    return _bounded(default_template(rule).format_map(values))
+
+
+def _bounded(text: str) -> str:
+    """At most ``MESSAGE_LIMIT`` characters, whatever a value turned out to be (loading made sure
+    that no value an alert can have gets near it)."""
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 _THRESHOLD_WORDS = {
