@@ -32,6 +32,18 @@ class ChatBlocked(DeliveryError):
     """The chat cannot receive messages any more (bot blocked, chat not found, kicked)."""
 
 
+class ChatMoved(ChatBlocked):
+    """The group became a supergroup: this chat id is gone, ``new_chat_id`` receives instead.
+
+    A ChatBlocked, so a sender that does not know it still stops sending to the old id; one
+    that does resends the message to ``new_chat_id``.
+    """
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(f"chat migrated to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
 class Rejected(DeliveryError):
     """The service refused this message itself (not the chat): sending it again cannot help."""
 
