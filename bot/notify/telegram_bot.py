@@ -332,9 +332,12 @@ class TelegramBot:
         failing, answering 401, or after a failed or no start at all. A failing step is logged.
         """
         self._ready.clear()  # from now on the transport refuses, as before start
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:  # a bug: say it, go on
+                log.error("telegram task failed", exc_info=task.exception())
         await self._quietly("confirm updates", self._confirm_updates)
         if self.app.running:
             await self._quietly("stop handlers", self.app.stop)
