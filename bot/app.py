@@ -35,7 +35,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import Account, ConfigError, KisSettings, Settings, load_settings
+from bot.config import (
+    Account,
+    ConfigError,
+    KisSettings,
+    Settings,
+    config_warnings,
+    load_settings,
+)
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
 from bot.engine.spec import RulesError, load_rules, overlooked_files
@@ -158,6 +165,8 @@ class App:
         self.rules = LoadedRules(load_rules(settings.rules.path))
         for file in overlooked_files(settings.rules.path):
             log.warning("rules file not read (rule files end in .yaml) file=%s", file)
+        for warning in config_warnings(settings):
+            log.warning("config warning=%r", warning)
         self._step("rules")
 
         kis, state_dir, static_watch = await self._exchange()
@@ -327,6 +336,24 @@ class App:
         self._spawn(sender.run(), "sender")
         self._stack.push_async_callback(sender.close)
         self.writer.on_commit(lambda _alerts: sender.wake())
+        self._spawn(self._wake_when_ready(telegram, sender), "telegram-ready", cancel=True)
+
+    async def _wake_when_ready(self, telegram: TelegramBot, sender: Sender) -> None:
+        """Telegram was unreachable at start: send what waits as soon as it answers."""
+        if not telegram.ready:
+            await telegram.wait_ready()
+            sender.wake()
+
+    async def _chat_moved(self, old: int, new: int) -> None:
+        """A group became a supergroup (Telegram says so on a send or in an update)."""
+        if not await self.service.move_chat(old, new):
+            return
+        if self.telegram is not None:
+            self.telegram.access.allow(new)
+        self.notices.tell(
+            f"Chat {old} became a supergroup with id {new}: its watches and mutes moved along. "
+            f"Put {new} in telegram.allowed_chat_ids (or admin_chat_ids) for the next start."
+        )
 
     async def _start_telegram(self) -> TelegramBot:
         from telegram.error import InvalidToken, TelegramError
@@ -334,17 +361,15 @@ class App:
         from bot.notify.telegram_bot import TelegramBot
 
         settings = self.settings
-        bot = TelegramBot(settings.telegram, self.service)
+        bot = TelegramBot(settings.telegram, self.service, on_migrate=self._chat_moved)
         try:
-            await bot.start()
+            await bot.start()  # returns at once when the Bot API is unreachable: tried again
         except InvalidToken:
             raise StartupError("Telegram rejected the bot token (telegram.token)") from None
         except TelegramError as exc:
             assert settings.telegram.token is not None
             reason = str(exc).replace(settings.telegram.token.get_secret_value(), "***")
-            raise StartupError(
-                f"cannot reach the Telegram Bot API at {settings.telegram.base_url}: {reason}"
-            ) from None
+            raise StartupError(f"Telegram refused to start the bot: {reason}") from None
         return bot
 
     async def _close_recorder(self) -> None:

@@ -97,8 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_check_command(args: argparse.Namespace) -> int:
-    """`pgmbot config check [FILE]`: every problem with its location, exit 1 if any."""
-    from bot.config import ConfigError, load_settings
+    """`pgmbot config check [FILE]`: every problem with its location, exit 1 if any.
+
+    Warnings (settings that make a bot doing nothing visible) go to stderr; the exit stays 0.
+    """
+    from bot.config import ConfigError, config_warnings, load_settings
     from bot.engine.spec import RulesError, load_rules
 
     try:
@@ -114,6 +117,8 @@ def config_check_command(args: argparse.Namespace) -> int:
         f"{args.file}: OK ({mode}, {settings.kis.tr_id}, {telegram}, "
         f"{len(rules.rules)} rules from {settings.rules.path})"
     )
+    for warning in config_warnings(settings):
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -70,6 +70,59 @@ def _ws_url(url: str) -> str:
     return url
 
 
+_DATABASES = ("sqlite", "postgresql")
+_POSTGRES_EXTRA = (
+    "install pgmbot's postgres extra (pip install 'pgmbot[postgres]', psycopg 3) and write "
+    "postgresql+psycopg://USER@HOST/DB"
+)
+
+
+def _database_url(url: str) -> str:
+    """A database ``pgmbot run`` can open: a SQLite file, or PostgreSQL with its driver."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Echo the value only when it cannot hold a password (user:password@host).
+        hint = f"sqlite:///{url}" if "@" not in url else "sqlite:///FILE"
+        raise ValueError(f"not a database URL; for a SQLite file write {hint}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend not in _DATABASES:
+        also = " (write postgresql://)" if backend == "postgres" else ""
+        raise ValueError(
+            "pgmbot keeps its data in SQLite (sqlite:///FILE) or PostgreSQL "
+            f"(postgresql+psycopg://USER@HOST/DB), not {backend}{also}"
+        )
+    if backend == "sqlite" and _in_memory(parsed.database, parsed.query):
+        raise ValueError(
+            "an in-memory SQLite database is lost when pgmbot stops, and with it every alert "
+            "waiting to be delivered: name a file, e.g. sqlite:///pgmbot.db"
+        )
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(f"{backend} has no driver named {driver!r}") from None
+    name = driver or dialect.driver
+    if dialect.is_async:
+        raise ValueError(f"{name} is an asyncio driver; pgmbot needs a synchronous one")
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        extra = f"; {_POSTGRES_EXTRA}" if backend == "postgresql" else ""
+        raise ValueError(f"the {backend} driver {name} is not installed{extra}") from None
+    return url
+
+
+def _in_memory(database: str | None, query: Any) -> bool:
+    """SQLite's ``sqlite://``, ``:memory:`` and ``file:…?mode=memory`` databases."""
+    database = database or ""
+    modes = query.get("mode", ())
+    memory_mode = "memory" in ((modes,) if isinstance(modes, str) else modes)
+    return database in ("", ":memory:") or database.startswith("file::memory:") or memory_mode
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -118,7 +171,7 @@ class TelegramSettings(_Model):
 
 
 class StorageSettings(_Model):
-    url: str = "sqlite:///pgmbot.db"  # SQLite (WAL mode) or PostgreSQL
+    url: Annotated[str, AfterValidator(_database_url)] = "sqlite:///pgmbot.db"  # or PostgreSQL
     # Alerts of trading days more than this many days ago are deleted (never one still waiting
     # to be delivered); null keeps them all.
     keep_days: int | None = Field(90, ge=1)
@@ -154,6 +207,34 @@ class Settings(_Model):
     def live(self) -> bool:
         """True when KIS credentials are configured (otherwise `run` starts the demo)."""
         return bool(self.kis.accounts)
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """Settings that are valid but make a bot that does nothing visible; said at start-up.
+
+    ``pgmbot config check`` prints them too. Each is one line, free of secrets.
+    """
+    telegram = settings.telegram
+    warnings: list[str] = []
+    if settings.live and not settings.watch and not (telegram.token and telegram.allowed_chat_ids):
+        nobody = (
+            "no telegram.token" if not telegram.token else "telegram.allowed_chat_ids is empty"
+        )
+        warnings.append(
+            "live mode with nothing to watch: `watch` is empty and no chat can add stocks "
+            f"({nobody}), so nothing is subscribed and no alert can fire"
+        )
+    if telegram.token and not telegram.allowed_chat_ids:
+        warnings.append(
+            "telegram.token is set but telegram.allowed_chat_ids is empty: the bot refuses every "
+            "chat and sends alerts to none (send /start to the bot to learn your chat id)"
+        )
+    elif telegram.token and settings.watch and not telegram.admin_chat_ids:
+        warnings.append(
+            "`watch` is subscribed for the admin chats, and telegram.admin_chat_ids is empty: "
+            "its alerts reach no chat"
+        )
+    return warnings
 
 
 class ConfigError(ValueError):
@@ -235,4 +316,12 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         raise ConfigError(yamlpos.validation_messages(exc, doc)) from None
 
 
-__all__ = ["TR_IDS", "ConfigError", "Settings", "Ticker", "load_settings", "normalize_ticker"]
+__all__ = [
+    "TR_IDS",
+    "ConfigError",
+    "Settings",
+    "Ticker",
+    "config_warnings",
+    "load_settings",
+    "normalize_ticker",
+]

@@ -281,6 +281,17 @@ class BotService:
             last_failure=failures[0] if failures else None,
         )
 
+    async def move_chat(self, old: int, new: int) -> bool:
+        """A group became a supergroup: an allowed one takes its watches and mutes along and
+        stays allowed under its new id. False for a chat that was not allowed."""
+        if old not in self.allowed_chat_ids:
+            return False
+        await self.store.move_chat(old, new)
+        self.allowed_chat_ids = self.allowed_chat_ids | {new}
+        if old in self.admin_chat_ids:
+            self.admin_chat_ids = self.admin_chat_ids | {new}
+        return True
+
     async def heard_from(self, chat_id: int) -> None:
         """Any message from an allowed chat: it has not blocked the bot (any more)."""
         if chat_id in self.allowed_chat_ids:

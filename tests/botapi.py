@@ -12,6 +12,19 @@ It speaks what the bot uses: ``getMe``, ``getUpdates`` (long poll, ``offset``), 
         api.outage(3.0)                                  # every call answers 502 for 3 s
         api.push_command(7, "/watch 005930")             # a user writes to the bot
         reply = await api.wait_for_message(lambda m: m.chat_id == 7)
+
+Lasting failure modes, for delivery tests (each until undone or for a time)::
+
+    api.refuse_text("000660", "Bad Request: x")  # 400 for any sendMessage whose text has it
+    api.fail_chat(-5)                    # 500 for every sendMessage to chat -5 (heal_chat ends it)
+    api.unauthorized(3.0)                # 401 Unauthorized for every call for 3 s (token refused)
+    api.hang(60.0)                       # sendMessage answers only once 60 s have passed
+    api.block_chat(42, seconds=2.0)      # 403 for 2 s; unblock_chat(42, command="/start") ends it
+    api.migrate_chat(-5, -1005)          # 400 with migrate_to_chat_id, and the service messages
+
+Precedence, first match answers: wrong token (401), ``unauthorized``, ``outage``, ``hang`` (then
+the rest, late), ``fail_next``; inside sendMessage: migrated chat, blocked chat, failing chat,
+refused text, then Telegram's own checks.
 """
 
 from __future__ import annotations
@@ -139,11 +152,20 @@ class FakeBotApi:
     Args:
         token: the only token accepted in ``/bot<TOKEN>/<method>``; others get 401.
         max_poll: cap on a ``getUpdates`` long poll, seconds (keeps shutdowns quick).
+        clock: what the timed failure modes (outage, unauthorized, hang, block) are measured
+            with; a test may pass its own and end a spell by moving it on.
     """
 
-    def __init__(self, token: str = TOKEN, *, max_poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        token: str = TOKEN,
+        *,
+        max_poll: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.token = token
         self.max_poll = max_poll
+        self.clock = clock
         self.sent: list[SentMessage] = []
         self.calls: list[ApiCall] = []
         self.my_commands: list[dict[str, Any]] = []
@@ -151,13 +173,19 @@ class FakeBotApi:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._failures: list[_Failure] = []
-        self._blocked: dict[int, str] = {}
-        self._down_until = 0.0  # time.monotonic() until which every call fails
+        self._blocked: dict[int, tuple[str, float]] = {}  # chat -> 403 description, until when
+        self._failing_chats: dict[int, tuple[int, str]] = {}  # chat -> status, description
+        self._refused_texts: dict[str, tuple[int, str]] = {}  # substring -> status, description
+        self._migrated: dict[int, int] = {}  # old chat id -> new chat id
+        self._hangs: dict[str | None, float] = {}  # method (None: any) -> hanging until when
+        self._unauthorized_until = 0.0  # clock() until which every call answers 401
+        self._down_until = 0.0  # clock() until which every call fails
         self._down_mode: Literal["502", "close"] = "502"
         self._changed = asyncio.Event()  # set on every new update or sent message
         self._runner: web.AppRunner | None = None
         self._port = 0
         self.polls_waiting = 0  # getUpdates calls currently long-polling
+        self.hanging = 0  # calls currently held by a hang
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -295,9 +323,9 @@ class FakeBotApi:
     async def wait_until(
         self,
         condition: Callable[[], bool],
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float | None = 5.0,  # noqa: ASYNC109
     ) -> None:
-        """Wait until ``condition()`` is true.
+        """Wait until ``condition()`` is true (for ever with ``timeout=None``).
 
         It is checked after every update or sent message, and every 20 ms (for conditions on
         other state, such as a database the bot writes after Telegram answered).
@@ -337,7 +365,7 @@ class FakeBotApi:
     def outage(self, seconds: float, *, mode: Literal["502", "close"] = "502") -> None:
         """Fail every call for ``seconds`` from now: 502 Bad Gateway, or connections closed."""
         self._down_mode = mode
-        self._down_until = time.monotonic() + seconds
+        self._down_until = self.clock() + seconds
 
     def set_down(self, down: bool, *, mode: Literal["502", "close"] = "502") -> None:
         """Start (until ``set_down(False)``) or end an outage."""
@@ -346,14 +374,98 @@ class FakeBotApi:
 
     @property
     def down(self) -> bool:
-        return time.monotonic() < self._down_until
+        return self.clock() < self._down_until
 
-    def block_chat(self, chat_id: int, description: str | None = None) -> None:
-        """``sendMessage`` to this chat answers 403 ("bot was blocked by the user" by default)."""
-        self._blocked[chat_id] = description or "Forbidden: bot was blocked by the user"
+    def block_chat(
+        self, chat_id: int, description: str | None = None, *, seconds: float | None = None
+    ) -> None:
+        """``sendMessage`` to this chat answers 403 ("bot was blocked by the user" by default).
 
-    def unblock_chat(self, chat_id: int) -> None:
+        Until ``unblock_chat``, or for ``seconds`` from now when given.
+        """
+        until = float("inf") if seconds is None else self.clock() + seconds
+        self._blocked[chat_id] = (description or "Forbidden: bot was blocked by the user", until)
+
+    def unblock_chat(self, chat_id: int, *, command: str | None = None) -> None:
+        """Serve the chat again; with ``command``, its user then writes it.
+
+        (Unblocking a bot in Telegram's app shows a Restart button, which sends ``/start``.)
+        """
         self._blocked.pop(chat_id, None)
+        if command is not None:
+            self.push_command(chat_id, command)
+
+    def blocked(self, chat_id: int) -> bool:
+        entry = self._blocked.get(chat_id)
+        return entry is not None and self.clock() < entry[1]
+
+    def fail_chat(self, chat_id: int, status: int = 500, description: str | None = None) -> None:
+        """Every ``sendMessage`` to this chat answers ``status`` (500 by default) until
+        ``heal_chat``: a message that can never go out, while other chats are served.
+        """
+        self._failing_chats[chat_id] = (status, description or "Internal Server Error")
+
+    def heal_chat(self, chat_id: int) -> None:
+        self._failing_chats.pop(chat_id, None)
+
+    def refuse_text(
+        self,
+        needle: str,
+        description: str = "Bad Request: message is too long",
+        *,
+        status: int = 400,
+    ) -> None:
+        """Every ``sendMessage`` whose text contains ``needle`` answers ``status`` (400) with
+        ``description`` (until ``accept_text``): Telegram refusing one alert of a grouped
+        message, say, or (500) a message that fails every time while others go through.
+        """
+        self._refused_texts[needle] = (status, description)
+
+    def accept_text(self, needle: str) -> None:
+        self._refused_texts.pop(needle, None)
+
+    def unauthorized(self, seconds: float) -> None:
+        """Every call (getUpdates, sendMessage, getMe …) answers 401 Unauthorized for ``seconds``
+        from now, as Telegram does for a token it refuses; python-telegram-bot raises
+        InvalidToken.
+        """
+        self._unauthorized_until = self.clock() + seconds
+
+    def hang(self, seconds: float, *, method: str | None = "sendMessage") -> None:
+        """Calls of ``method`` (None: any) arriving in the next ``seconds`` are answered only when
+        the hang ends. They are carried out then, whether or not the client still waits: as with
+        Telegram, a request received is done even if its answer never reaches the client (so a
+        client that times out and resends makes a copy).
+        """
+        self._hangs[method] = self.clock() + seconds
+
+    def migrate_chat(self, old_id: int, new_id: int, *, announce: bool = True) -> None:
+        """The group ``old_id`` became the supergroup ``new_id``.
+
+        From now on ``sendMessage`` to ``old_id`` answers 400 "group chat was upgraded to a
+        supergroup chat" with ``parameters.migrate_to_chat_id`` (PTB raises ChatMigrated). With
+        ``announce``, the two service messages Telegram sends are queued as updates: one in the
+        old group with ``migrate_to_chat_id``, one in the supergroup with
+        ``migrate_from_chat_id``.
+        """
+        self._migrated[old_id] = new_id
+        if not announce:
+            return
+        user = {"id": 777, "is_bot": False, "first_name": "Admin"}
+        old_chat = {"id": old_id, "type": "group", "title": f"group {old_id}"}
+        new_chat = {"id": new_id, "type": "supergroup", "title": f"group {old_id}"}
+        for chat, field, other in (
+            (old_chat, "migrate_to_chat_id", new_id),
+            (new_chat, "migrate_from_chat_id", old_id),
+        ):
+            message = {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": chat,
+                "from": user,
+                field: other,
+            }
+            self.push_update({"message": message})
 
     # -- the HTTP side --------------------------------------------------------------------------
 
@@ -369,12 +481,15 @@ class FakeBotApi:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
         params = await _params(request)
+        if self.clock() < self._unauthorized_until:
+            return self._record(method, params, _error(401, "Unauthorized"))
         if self.down:
             if self._down_mode == "close":
                 assert request.transport is not None
                 request.transport.close()
                 raise asyncio.CancelledError  # aiohttp drops the request without answering
             return self._record(method, params, _error(502, "Bad Gateway"))
+        await self._hang_over(method)
         failure = next(
             (f for f in self._failures if f.method in (None, method) and f.remaining > 0), None
         )
@@ -386,6 +501,20 @@ class FakeBotApi:
         if handler is None:
             return self._record(method, params, _error(404, "Not Found: method not found"))
         return self._record(method, params, await handler(params))
+
+    async def _hang_over(self, method: str) -> None:
+        """Return once no hang holds ``method`` (looked at every 20 ms: a test's clock moves)."""
+
+        def held() -> bool:
+            return self.clock() < max(self._hangs.get(method, 0.0), self._hangs.get(None, 0.0))
+
+        if not held():
+            return
+        self.hanging += 1
+        try:
+            await self.wait_until(lambda: not held(), timeout=None)
+        finally:
+            self.hanging -= 1
 
     def _record(self, method: str, params: dict[str, Any], answer: web.Response) -> web.Response:
         self.calls.append(ApiCall(method, params, answer.status, time.monotonic()))
@@ -417,10 +546,18 @@ class FakeBotApi:
         chat_id, text = params.get("chat_id"), params.get("text")
         if not isinstance(chat_id, int):
             return _error(400, "Bad Request: chat_id is empty")
-        if chat_id in self._blocked:
-            return _error(403, self._blocked[chat_id])
+        if chat_id in self._migrated:
+            upgraded = "Bad Request: group chat was upgraded to a supergroup chat"
+            return _error(400, upgraded, migrate_to=self._migrated[chat_id])
+        if self.blocked(chat_id):
+            return _error(403, self._blocked[chat_id][0])
+        if chat_id in self._failing_chats:
+            return _error(*self._failing_chats[chat_id])
         if not text:
             return _error(400, "Bad Request: message text is empty")
+        refused = next((r for n, r in self._refused_texts.items() if n in str(text)), None)
+        if refused is not None:
+            return _error(*refused)
         parse_mode = params.get("parse_mode")
         plain = text
         if isinstance(parse_mode, str) and parse_mode.upper() == "HTML":
@@ -494,10 +631,21 @@ def _ok(result: Any) -> web.Response:
     return web.json_response({"ok": True, "result": result})
 
 
-def _error(status: int, description: str, retry_after: float | None = None) -> web.Response:
+def _error(
+    status: int,
+    description: str,
+    retry_after: float | None = None,
+    *,
+    migrate_to: int | None = None,
+) -> web.Response:
     body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    parameters: dict[str, Any] = {}
     if retry_after is not None:
-        body["parameters"] = {"retry_after": retry_after}
+        parameters["retry_after"] = retry_after
+    if migrate_to is not None:
+        parameters["migrate_to_chat_id"] = migrate_to
+    if parameters:
+        body["parameters"] = parameters
     return web.json_response(body, status=status)
 
 

@@ -13,8 +13,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 from telegram import Bot, BotCommand
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.request import HTTPXRequest
+
+
+class Clock:
+    """A clock the test moves by hand (the fake server's timed failure modes follow it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -133,6 +151,113 @@ async def test_timed_outage_ends_by_itself(bot: Bot, api: FakeBotApi) -> None:
     assert not api.down
     await bot.send_message(1, "after")
     assert api.texts_for(1) == ["after"]
+
+
+async def test_refused_text_gets_400_other_texts_pass(bot: Bot, api: FakeBotApi) -> None:
+    api.refuse_text("000660", "Bad Request: text is odd")
+    with pytest.raises(BadRequest, match=r"(?i)text is odd"):
+        await bot.send_message(5, "005930 up\n000660 down")
+    await bot.send_message(5, "005930 up")
+    api.accept_text("000660")
+    await bot.send_message(5, "000660 down")
+    assert api.texts_for(5) == ["005930 up", "000660 down"]
+    assert [c.status for c in api.calls_to("sendMessage")] == [400, 200, 200]
+
+
+async def test_a_failing_chat_gets_500_until_healed(bot: Bot, api: FakeBotApi) -> None:
+    api.fail_chat(-5)
+    for _ in range(3):
+        with pytest.raises(NetworkError, match="Internal Server Error"):
+            await bot.send_message(-5, "x")
+    await bot.send_message(6, "other chats are served")
+    api.heal_chat(-5)
+    await bot.send_message(-5, "y")
+    assert [(m.chat_id, m.text) for m in api.sent] == [(6, "other chats are served"), (-5, "y")]
+
+
+async def test_unauthorized_spell_refuses_every_call_then_ends() -> None:
+    clock = Clock()
+    async with FakeBotApi(clock=clock) as api, Bot(api.token, base_url=api.base_url) as bot:
+        before = len(api.calls)
+        api.unauthorized(30)
+        for call in (bot.get_me(), bot.get_updates(timeout=0), bot.send_message(1, "x")):
+            with pytest.raises(InvalidToken):
+                await call
+        statuses = [c.status for c in api.calls[before:]]
+        assert statuses == [401, 401, 401]  # recorded, unlike a wrong token
+        clock.now += 30
+        await bot.send_message(1, "after")
+        assert api.texts_for(1) == ["after"]
+
+
+async def test_a_hang_answers_late_and_still_delivers() -> None:
+    clock = Clock()
+    async with FakeBotApi(clock=clock) as api:
+        request = HTTPXRequest(connect_timeout=1.0, read_timeout=0.2)
+        async with Bot(api.token, base_url=api.base_url, request=request) as bot:
+            api.hang(60)
+            await bot.get_me()  # other methods are not held
+            with pytest.raises(TimedOut):
+                await bot.send_message(1, "held")  # the client gives up after 0.2 s
+            assert api.hanging == 1 and api.sent == []
+            clock.now += 60
+            await api.wait_for_message(lambda m: m.text == "held", 2)  # carried out anyway
+            await bot.send_message(1, "after")  # answered at once again
+            assert api.texts_for(1) == ["held", "after"]
+            await api.wait_until(lambda: api.hanging == 0, 2)
+
+
+async def test_a_hang_of_every_method_holds_get_me_too(api: FakeBotApi) -> None:
+    request = HTTPXRequest(connect_timeout=1.0, read_timeout=0.2)
+    async with Bot(api.token, base_url=api.base_url, request=request) as bot:
+        api.hang(0.5, method=None)
+        with pytest.raises(TimedOut):
+            await bot.get_me()
+
+
+async def test_a_timed_block_ends_by_itself() -> None:
+    clock = Clock()
+    async with FakeBotApi(clock=clock) as api, Bot(api.token, base_url=api.base_url) as bot:
+        api.block_chat(13, seconds=5)
+        with pytest.raises(Forbidden):
+            await bot.send_message(13, "x")
+        assert api.blocked(13)
+        clock.now += 5
+        assert not api.blocked(13)
+        await bot.send_message(13, "y")
+        assert api.texts_for(13) == ["y"]
+
+
+async def test_unblocking_with_a_command_makes_the_user_write_it(
+    bot: Bot, api: FakeBotApi
+) -> None:
+    api.block_chat(13)
+    with pytest.raises(Forbidden):
+        await bot.send_message(13, "x")
+    api.unblock_chat(13, command="/start")
+    [update] = await bot.get_updates(timeout=0)
+    assert update.message is not None and update.message.chat.id == 13
+    assert update.message.text == "/start" and update.message.entities[0].type == "bot_command"
+    await bot.send_message(13, "welcome back")
+
+
+async def test_a_migrated_group_answers_400_with_the_new_id(bot: Bot, api: FakeBotApi) -> None:
+    api.migrate_chat(-5, -1005)
+    with pytest.raises(ChatMigrated) as moved:
+        await bot.send_message(-5, "x")
+    assert moved.value.new_chat_id == -1005
+    assert api.calls_to("sendMessage")[-1].status == 400
+    await bot.send_message(-1005, "y")
+    assert [(m.chat_id, m.text) for m in api.sent] == [(-1005, "y")]
+    old, new = [u.message for u in await bot.get_updates(timeout=0)]
+    assert old is not None and (old.chat.id, old.migrate_to_chat_id) == (-5, -1005)
+    assert new is not None and (new.chat.id, new.migrate_from_chat_id) == (-1005, -5)
+    assert new.chat.type == "supergroup"
+
+
+async def test_a_quiet_migration_queues_no_updates(api: FakeBotApi) -> None:
+    api.migrate_chat(-5, -1005, announce=False)
+    assert api.pending_updates == 0
 
 
 async def test_get_updates_serves_commands_and_honours_offset(bot: Bot, api: FakeBotApi) -> None:

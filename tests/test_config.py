@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import subprocess
 import sys
@@ -9,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PAPER_REFUSAL, ConfigError, load_settings, normalize_ticker
+from bot.config import (
+    PAPER_REFUSAL,
+    ConfigError,
+    config_warnings,
+    load_settings,
+    normalize_ticker,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,3 +160,103 @@ def test_config_check_command(tmp_path: Path, caplog: pytest.LogCaptureFixture) 
     )
     assert done.returncode == 1
     assert f"{tmp_path / 'nowhere'}: no such rules file or directory" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (
+            "mysql://pgm:pw@db/pgmbot",
+            "or PostgreSQL (postgresql+psycopg://USER@HOST/DB), not mysql",
+        ),
+        ("postgres://db/pgmbot", "not postgres (write postgresql://)"),
+        ("pgmbot.db", "not a database URL; for a SQLite file write sqlite:///pgmbot.db"),
+        ("sqlite://", "an in-memory SQLite database is lost when pgmbot stops"),
+        ("sqlite:///:memory:", "in-memory"),
+        ("sqlite:///file:x?mode=memory&uri=true", "in-memory"),
+        ("postgresql+asyncpg://db/pgmbot", "asyncpg is an asyncio driver"),
+        ("postgresql+nosuch://db/pgmbot", "postgresql has no driver named 'nosuch'"),
+    ],
+)
+def test_database_urls_that_run_cannot_open_are_refused_at_their_place(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    path = write(tmp_path, f"log_level: INFO\nstorage:\n  url: '{url}'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}:3:8: storage.url: ")
+    assert says in problem
+
+
+def test_a_postgresql_driver_not_installed_names_the_extra(tmp_path: Path) -> None:
+    driver = next((d for d in ("pg8000", "psycopg2") if not importlib.util.find_spec(d)), None)
+    if driver is None:
+        pytest.skip("both pg8000 and psycopg2 are installed here")
+    path = write(tmp_path, f"storage:\n  url: postgresql+{driver}://pgm:SECRETPW@db/pgmbot\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    [problem] = info.value.problems
+    assert f"the postgresql driver {driver} is not installed" in problem
+    assert "pgmbot[postgres]" in problem and "postgresql+psycopg://" in problem
+    assert "SECRETPW" not in problem
+
+
+def test_a_broken_url_with_a_password_is_not_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, "storage:\n  url: pgm:SECRETPW@db/pgmbot\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "SECRETPW" not in str(info.value)
+    assert "sqlite:///FILE" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///pgmbot.db",
+        "sqlite:////var/lib/pgmbot/pgmbot.db",
+        "postgresql+psycopg://pgm@db/pgmbot",
+    ],
+)
+def test_database_urls_run_can_open_pass(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f"storage:\n  url: '{url}'\n")
+    assert load_settings(path, env={}).storage.url == url
+
+
+LIVE = "kis:\n  accounts:\n    - {appkey: k, appsecret: s}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "warned"),
+    [
+        (LIVE, ["live mode with nothing to watch: `watch` is empty and no chat can add stocks "
+                "(no telegram.token)"]),
+        (LIVE + "telegram: {token: t}\n", ["(telegram.allowed_chat_ids is empty)",
+                                           "telegram.token is set but telegram.allowed_chat_ids"]),
+        ("telegram: {token: t}\n", ["telegram.token is set but telegram.allowed_chat_ids"]),
+        ("watch: [005930]\ntelegram: {token: t, allowed_chat_ids: [1]}\n",
+         ["`watch` is subscribed for the admin chats, and telegram.admin_chat_ids is empty"]),
+        (LIVE + "watch: [005930]\n", []),  # console alerts for the watch list
+        (LIVE + "telegram: {token: t, allowed_chat_ids: [1]}\n", []),  # chats add stocks
+        (LIVE + "watch: [005930]\ntelegram: {token: t, admin_chat_ids: [1]}\n", []),
+        ("", []),  # the demo
+    ],
+)  # fmt: skip
+def test_a_bot_that_would_do_nothing_visible_is_warned_of(
+    tmp_path: Path, text: str, warned: list[str]
+) -> None:
+    warnings = config_warnings(load_settings(write(tmp_path, text), env={}))
+    assert len(warnings) == len(warned), warnings
+    for warning, start in zip(warnings, warned, strict=True):
+        assert start in warning
+
+
+def test_config_check_prints_warnings_and_passes(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[1] / "rules"
+    path = write(tmp_path, f"telegram: {{token: t}}\nrules: {{path: {shipped}}}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "config", "check", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OK (demo feed" in done.stdout
+    assert done.stderr.startswith(f"{path}: warning: telegram.token is set but")

@@ -112,6 +112,9 @@ def test_alert_line_is_one_line() -> None:
 
 
 class Refusing:
+    async def alive(self) -> bool:
+        return False
+
     async def send(self, chat_id: int, html: str) -> None:
         raise TransientError("down")
 

@@ -239,6 +239,9 @@ class Timed:
         self.inner = inner
         self.starts: list[tuple[int, float]] = []
 
+    async def alive(self) -> bool:
+        return await self.inner.alive()
+
     async def send(self, chat_id: int, html: str) -> None:
         self.starts.append((chat_id, time.monotonic()))
         await self.inner.send(chat_id, html)
@@ -273,6 +276,9 @@ async def test_close_waits_for_the_send_in_flight_and_marks_it(
 
         def __init__(self) -> None:
             self.started = asyncio.Event()
+
+        async def alive(self) -> bool:
+            return True
 
         async def send(self, chat_id: int, html: str) -> None:
             self.started.set()
@@ -349,3 +355,80 @@ async def test_a_locked_database_neither_resends_nor_stalls_the_loop(
         holder.close()
         db.close()
     assert delivered(api) == {(chat, n): 1 for chat in (31, 32) for n in range(4)}
+
+
+async def test_one_refused_alert_of_a_group_fails_alone(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    """Telegram refuses a grouped message because of one alert in it: the group is split and
+    sent alert by alert, so only that one fails."""
+    api.refuse_text("#A2#", "Bad Request: message is too long")
+    for n in range(5):
+        db.add_alert(n, chats=[41], second=0)  # one tick second: one grouped message
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: db.pending() == 0, timeout=5)
+    assert delivered(api) == {(41, n): 1 for n in (0, 1, 3, 4)}
+    assert db.store.delivery_counts() == {"failed": 1, "sent": 4}
+    [failure] = db.store.failures()
+    assert failure.error == "Message is too long"
+
+
+async def test_a_message_that_always_fails_is_set_aside_and_the_chat_flows(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    """A message answered 500 every time, while others go through: after max_attempts it is
+    set aside (failed, the admins told) and the alerts behind it are delivered."""
+    api.refuse_text("#A0#", "Internal Server Error", status=500)
+    told: list[str] = []
+    settings = SenderSettings(
+        group_window=0, poll_interval=0.02, chat_interval=0.01, global_rate=1000.0,
+        backoff_min=0.01, backoff_max=0.02, max_attempts=3,
+    )  # fmt: skip
+    for n in range(3):
+        db.add_alert(n, chats=[51], second=n * 10)
+    async with running(Sender(db.aio, TelegramTransport(bot), settings, on_problem=told.append)):
+        await api.wait_until(lambda: db.pending() == 0, timeout=5)
+    assert delivered(api) == {(51, 1): 1, (51, 2): 1}
+    assert db.store.delivery_counts() == {"failed": 1, "sent": 2}
+    assert len(told) == 1 and "chat 51" in told[0] and "Internal Server Error" not in told[0][:5]
+
+
+async def test_an_outage_sets_nothing_aside_however_long(
+    api: FakeBotApi, bot: Bot, db: DeliveryDb
+) -> None:
+    """Every message fails (Telegram is down for everyone): no message is to blame, so none is
+    set aside; all are delivered, in order, once it is back."""
+    settings = SenderSettings(
+        group_window=0, poll_interval=0.02, chat_interval=0.01, global_rate=1000.0,
+        backoff_min=0.01, backoff_max=0.02, max_attempts=2,
+    )  # fmt: skip
+    api.set_down(True)
+    for n in range(3):
+        db.add_alert(n, chats=[61], second=n * 10)
+    async with running(Sender(db.aio, TelegramTransport(bot), settings)):
+        await api.wait_until(lambda: len(api.calls_to("sendMessage")) >= 12, timeout=5)
+        assert db.store.delivery_counts() == {"pending": 3}
+        api.set_down(False)
+        await api.wait_until(lambda: db.pending() == 0, timeout=5)
+    assert [int(n) for m in api.messages_for(61) for n in ALERT_ID.findall(m.text)] == [0, 1, 2]
+
+
+async def test_a_hanging_bot_api_makes_a_bounded_number_of_copies(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    """The Bot API takes messages but answers none for a long while (it delivers them late):
+    each send without an answer may be a copy, so after max_uncertain of them the alert is set
+    aside rather than sent again and again."""
+    db = make_db(tmp_path)
+    request = HTTPXRequest(connect_timeout=1.0, read_timeout=0.1, connection_pool_size=4)
+    async with Bot(api.token, base_url=api.base_url, request=request) as quick:
+        api.hang(1.5)
+        db.add_alert(1, chats=[71], second=0)
+        sender = Sender(db.aio, TelegramTransport(quick), FAST)
+        async with running(sender):
+            await api.wait_until(lambda: db.pending() == 0, timeout=5)
+            await api.wait_until(lambda: len(api.sent) >= 1, timeout=5)
+    assert 1 <= delivered(api)[(71, 1)] <= FAST.max_uncertain
+    [failure] = db.store.failures()
+    assert failure.error is not None and "may have arrived" in failure.error
+    db.close()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
 from botapi import FakeBotApi, SentMessage, parse_html
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken
 
 from bot.config import TelegramSettings
 from bot.notify.commands import Access
 from bot.notify.telegram_bot import TelegramBot, file_url
-from bot.notify.transport import ChatBlocked, Rejected, RetryLater, TransientError
+from bot.notify.transport import ChatBlocked, ChatMoved, Rejected, RetryLater, TransientError
 from bot.service import BotService
 
 ALLOWED, ADMIN, STRANGER = 11, 12, 99
@@ -185,27 +186,220 @@ async def test_html_refused_by_telegram_goes_out_as_plain_text(
     assert message.text == "unclosed & raw"
 
 
-async def test_start_waits_for_an_unreachable_bot_api(api: FakeBotApi) -> None:
+FAST_RETRY: dict[str, float] = {"retry_min": 0.02, "retry_max": 0.1}
+
+
+def fast_bot(api: FakeBotApi, **kwargs: Any) -> TelegramBot:
+    """A bot that polls briefly and retries within a tenth of a second (the defaults: 1-60 s)."""
+    options: dict[str, Any] = {"poll_timeout": 0.2, "request_timeout": 2, **FAST_RETRY}
+    return TelegramBot(settings_for(api), exploding(), **(options | kwargs))
+
+
+def statuses(api: FakeBotApi, method: str) -> list[int]:
+    return [c.status for c in api.calls_to(method)]
+
+
+async def test_start_returns_at_once_when_the_bot_api_is_unreachable(api: FakeBotApi) -> None:
     api.set_down(True)
-    bot = TelegramBot(settings_for(api), exploding(), poll_timeout=0.2, request_timeout=2)
-    starting = asyncio.create_task(bot.start(attempts=20, retry_delay=0.05))
+    bot = fast_bot(api)
     try:
-        await api.wait_until(lambda: len(api.calls_to("getMe")) >= 2, timeout=5)
-        assert not starting.done()
+        await asyncio.wait_for(bot.start(), 1)
+        assert not bot.ready
+        with pytest.raises(TransientError, match="not connected"):  # alerts wait in the store
+            await bot.transport.send(ALLOWED, "x")
+        assert await bot.notify_admins("x") == 0
+        await api.wait_until(lambda: len(api.calls_to("getMe")) >= 3)  # retried meanwhile
+        assert api.sent == [] and api.my_commands == []
         api.set_down(False)
-        await asyncio.wait_for(starting, 5)
+        await asyncio.wait_for(bot.wait_ready(), 5)
+        assert {"help", "start"} <= {c["command"] for c in api.my_commands}
+        assert await ask(api, ALLOWED, "/help")
+        await bot.transport.send(ALLOWED, "now it goes")
+    finally:
+        await bot.stop()
+
+
+async def test_a_token_refused_at_start_is_still_an_error(api: FakeBotApi) -> None:
+    api.unauthorized(60)  # Telegram answers 401 to getMe: a config mistake, not an outage
+    bot = fast_bot(api)
+    with pytest.raises(InvalidToken):
+        await bot.start()
+    await bot.stop()
+    assert not bot.ready
+
+
+async def test_stop_while_still_connecting_is_clean(api: FakeBotApi) -> None:
+    api.set_down(True)
+    bot = fast_bot(api)
+    await bot.start()
+    await api.wait_until(lambda: len(api.calls_to("getMe")) >= 2)
+    await asyncio.wait_for(bot.stop(), 5)
+    await bot.stop()  # twice is fine too
+
+
+async def test_stop_without_start_is_clean(api: FakeBotApi) -> None:
+    await fast_bot(api).stop()
+
+
+async def test_polling_resumes_after_a_spell_of_401(
+    api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    bot = fast_bot(api)
+    await bot.start()
+    try:
+        api.unauthorized(0.6)
+        await api.wait_until(lambda: statuses(api, "getUpdates").count(401) >= 3)
+        seen = len(api.sent)
+        reply = await ask(api, ALLOWED, "/help")  # answered once Telegram takes the token again
+        assert "/watch" in parse_html(reply.text)
+        # The notice at the start of the spell met the same 401: the admins hear of it now, once.
+        [notice] = await api.wait_for_count(1, lambda m: m.chat_id == ADMIN, start=seen)
+        assert "401" in notice.text
+        await asyncio.sleep(0.3)  # a few good polls later: still one notice
+        assert len([m for m in api.sent[seen:] if m.chat_id == ADMIN]) == 1
+    finally:
+        await bot.stop()
+    refused = [c for c in api.calls_to("getUpdates") if c.status == 401]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(refused)]
+    assert max(gaps) < 0.1 * 1.25 + 0.2  # backoff bounded by retry_max (jitter and slack)
+    assert any("telegram polling resumed" in r.getMessage() for r in caplog.records)
+    assert api.token.split(":")[1] not in caplog.text
+
+
+async def test_admins_hear_of_a_401_spell_at_once_when_sending_still_works(
+    api: FakeBotApi,
+) -> None:
+    bot = fast_bot(api)
+    await bot.start()
+    try:
+        api.fail_next(4, status=401, description="Unauthorized", method="getUpdates")
+        [notice] = await api.wait_for_count(1, lambda m: m.chat_id == ADMIN)
+        assert "401" in notice.text
+        await api.wait_until(lambda: statuses(api, "getUpdates")[-1] == 200)
+        assert await ask(api, ALLOWED, "/help")
+        assert len(api.messages_for(ADMIN)) == 1  # told once per spell, not again at its end
+    finally:
+        await bot.stop()
+
+
+async def test_stop_during_a_401_spell_is_clean(
+    api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = fast_bot(api)
+    await bot.start()
+    api.unauthorized(60)
+    await api.wait_until(lambda: statuses(api, "getUpdates").count(401) >= 2)
+    await asyncio.wait_for(bot.stop(), 5)  # PTB's own updater re-raised InvalidToken here
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_polling_outlives_an_outage_and_flood_control(api: FakeBotApi) -> None:
+    bot = fast_bot(api)
+    await bot.start()
+    try:
+        api.outage(0.3, mode="close")
+        await asyncio.sleep(0.4)
+        api.fail_next(1, status=429, retry_after=0.1, method="getUpdates")
+        conflict = "Conflict: terminated by other getUpdates request"
+        api.fail_next(2, status=409, description=conflict, method="getUpdates")
         assert await ask(api, ALLOWED, "/help")
     finally:
         await bot.stop()
 
 
-async def test_start_gives_up_after_its_attempts(api: FakeBotApi) -> None:
-    api.set_down(True)
-    bot = TelegramBot(settings_for(api), exploding(), poll_timeout=0.2)
-    with pytest.raises(NetworkError):
-        await bot.start(attempts=2, retry_delay=0.01)
-    await bot.stop()
-    assert len(api.calls_to("getMe")) == 2
+async def test_a_command_is_answered_once_across_a_restart(api: FakeBotApi) -> None:
+    for text in ("/help", "/start"):
+        bot = fast_bot(api)
+        await bot.start()
+        try:
+            await ask(api, ALLOWED, text)
+        finally:
+            await bot.stop()
+    assert len(api.messages_for(ALLOWED)) == 2
+    assert api.pending_updates == 0
+
+
+async def test_a_send_to_a_migrated_group_raises_chat_moved_and_calls_the_hook(
+    api: FakeBotApi,
+) -> None:
+    moves: list[tuple[int, int]] = []
+
+    async def on_migrate(old: int, new: int) -> None:
+        moves.append((old, new))
+
+    bot = fast_bot(api, on_migrate=on_migrate)
+    await bot.start()
+    try:
+        api.migrate_chat(-5, -1005, announce=False)
+        for _ in range(2):
+            with pytest.raises(ChatMoved) as moved:
+                await bot.transport.send(-5, "<b>alert</b>")
+            assert moved.value.new_chat_id == -1005
+            assert isinstance(moved.value, ChatBlocked)  # a sender unaware of it stops sending
+        assert moves == [(-5, -1005)]  # once per move
+        await bot.transport.send(moved.value.new_chat_id, "<b>alert</b>")
+        assert api.texts_for(-1005) == ["<b>alert</b>"]
+    finally:
+        await bot.stop()
+
+
+async def test_the_service_messages_of_a_migration_call_the_hook_once(api: FakeBotApi) -> None:
+    moves: list[tuple[int, int]] = []
+
+    async def on_migrate(old: int, new: int) -> None:
+        moves.append((old, new))
+
+    bot = fast_bot(api, on_migrate=on_migrate)
+    await bot.start()
+    try:
+        api.migrate_chat(-6, -1006)  # two updates: migrate_to in -6, migrate_from in -1006
+        await api.wait_until(lambda: api.pending_updates == 0 and bool(moves))
+        assert await ask(api, ALLOWED, "/help")  # handled in order: both came before
+        assert moves == [(-6, -1006)]
+    finally:
+        await bot.stop()
+
+
+async def test_a_failing_migration_hook_is_logged_and_called_again(
+    api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[tuple[int, int]] = []
+
+    async def on_migrate(old: int, new: int) -> None:
+        calls.append((old, new))
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+
+    bot = fast_bot(api, on_migrate=on_migrate)
+    await bot.start()
+    try:
+        api.migrate_chat(-5, -1005, announce=False)
+        for _ in range(3):
+            with pytest.raises(ChatMoved):
+                await bot.transport.send(-5, "x")
+        assert calls == [(-5, -1005), (-5, -1005)]  # failed, then done; not a third time
+        assert any("chat migration hook failed" in r.getMessage() for r in caplog.records)
+    finally:
+        await bot.stop()
+
+
+async def test_an_admin_group_that_migrated_still_gets_notices(api: FakeBotApi) -> None:
+    moves: list[tuple[int, int]] = []
+
+    async def on_migrate(old: int, new: int) -> None:
+        moves.append((old, new))
+
+    settings = TelegramSettings(token=api.token, base_url=api.base_url, admin_chat_ids=[-7])
+    bot = TelegramBot(settings, exploding(), on_migrate=on_migrate, poll_timeout=0.2)
+    await bot.start()
+    try:
+        api.migrate_chat(-7, -1007, announce=False)
+        assert await bot.notify_admins("rules reloaded") == 1
+        assert api.texts_for(-1007) == ["rules reloaded"]
+        assert moves == [(-7, -1007)]
+    finally:
+        await bot.stop()
 
 
 def test_access_refuses_each_stranger_once_per_ttl() -> None:

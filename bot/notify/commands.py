@@ -72,6 +72,10 @@ class Access:
     def allows(self, chat_id: int) -> bool:
         return chat_id in self._allowed
 
+    def allow(self, chat_id: int) -> None:
+        """One more chat may use the bot (a group that became a supergroup)."""
+        self._allowed = self._allowed | {chat_id}
+
     def tell_refusal(self, chat_id: int) -> bool:
         """True if this chat should be told it is refused now (first time in ``refusal_ttl``)."""
         now = self._clock()

@@ -15,6 +15,9 @@ class ConsoleTransport:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
+    async def alive(self) -> bool:
+        return True
+
     async def send(self, chat_id: int, html: str) -> None:
         stream = self._stream or sys.stdout  # looked up late: tests and the CLI swap stdout
         stream.write(f"── chat {chat_id} ──\n{to_plain(html)}\n")

@@ -13,10 +13,11 @@ What can go wrong, and what happens (docs/TELEGRAM.md has the table):
   confirmation is kept in memory and recorded later; those rows are never sent again meanwhile.
 - **Flood control** (RetryLater) pauses the chat, or everyone, for the time told.
 - **A network or server error** (TransientError) reschedules the chat's rows with exponential
-  backoff, in order. A message that failed ``max_attempts`` times is *probed*: the chat's later
-  alerts are sent without it; once any message got through since it first failed, it is set
-  aside (failed, with its reason; ``on_problem`` tells the admins) and the chat flows again. In an
-  outage nothing gets through, so nothing is set aside: alerts wait, none is lost.
+  backoff, in order. A message that failed ``max_attempts`` times while the service works (some
+  message got through since it first failed, or the transport's health check answers) is to
+  blame: a group is split to find the alert, a single alert is set aside (failed, with its
+  reason; ``on_problem`` tells the admins), and the chat's later alerts flow. In an outage
+  nothing gets through, so nothing is set aside: alerts wait, in order, none is lost.
 - **No answer** (Uncertain, a timeout: Telegram may have delivered it) counts apart: after
   ``max_uncertain`` such attempts the message is set aside, so a hanging Bot API that delivers
   late cannot turn one alert into many copies.
@@ -41,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from bot.notify.format import alert_block, join, pack
 from bot.notify.transport import (
     ChatBlocked,
+    ChatMoved,
     Rejected,
     RetryLater,
     TransientError,
@@ -64,7 +66,7 @@ class SenderSettings:
     backoff_min: float = 1.0  # first retry delay after a network or server error, doubled after
     backoff_max: float = 60.0
     batch: int = 50  # a chat's due rows read per look: more than one message can hold
-    max_attempts: int = 8  # failed sends of one message before it is probed, then set aside
+    max_attempts: int = 8  # failed sends of one message, the service working, before set aside
     max_uncertain: int = 3  # sends without an answer before a message is set aside
     blocked_pause: float = 300.0  # skip a chat that blocked the bot this long (store marks it)
     close_timeout: float = 5.0  # on close, how long to let sends in flight finish
@@ -137,6 +139,7 @@ class Sender:
         self._confirmed: dict[int, datetime] = {}  # delivery -> sent at, not recorded yet
         self._alone: set[int] = set()  # deliveries to send one per message (a group refused)
         self._first_failed: dict[int, float] = {}  # delivery -> monotonic time it first failed
+        self._suspects: set[int] = set()  # failed while the service worked: once more, then out
         self._no_answer: dict[int, int] = {}  # delivery -> sends that got no answer
         self._last_success = 0.0  # monotonic time of the last confirmed message, any chat
         self._running = False
@@ -222,9 +225,7 @@ class Sender:
                 rows = [row for row in rows if row.id not in self._confirmed]
                 if not rows:
                     return
-                message = await self._next(chat_id, rows)
-                if message is not None:
-                    await self._send(chat_id, message, rows)
+                await self._send(chat_id, self.next_message(rows), rows)
         except Exception as exc:  # the store failed: the rows stay pending, tried again later
             log.warning(
                 "delivery bookkeeping failed name=%s chat=%s error=%r",
@@ -245,20 +246,6 @@ class Sender:
                 async with asyncio.timeout(delay):
                     await self._closed.wait()
         return not self._closed.is_set()
-
-    async def _next(self, chat_id: int, rows: list[PendingDelivery]) -> Message | None:
-        """The chat's next message; None when its head was just set aside instead."""
-        head = rows[0]
-        if head.attempts >= self.settings.max_attempts:
-            first = self._first_failed.setdefault(head.id, time.monotonic())
-            if self._last_success > first:  # others got through since: it is this message
-                await self._set_aside(
-                    chat_id, [head], f"failed {head.attempts} times while others went through"
-                )
-                return None
-            if len(rows) > 1:  # probe: does the chat take its later alerts?
-                return self.next_message(rows[1:])
-        return self.next_message(rows)
 
     def next_message(self, rows: Sequence[PendingDelivery]) -> Message:
         """The first row's window, under 4096 characters; a row to send alone goes alone."""
@@ -282,6 +269,10 @@ class Sender:
             await self._transport.send(chat_id, message.html)
         except RetryLater as exc:
             self._retry_later(chat_id, exc)
+        except ChatMoved as exc:  # the transport's hook moved the rows to the new id
+            log.warning(
+                "delivery chat moved name=%s chat=%s new=%s", self._name, chat_id, exc.new_chat_id
+            )
         except ChatBlocked as exc:
             self._ready_at[chat_id] = time.monotonic() + self.settings.blocked_pause
             log.warning(
@@ -293,10 +284,10 @@ class Sender:
         except Uncertain as exc:
             await self._no_answer_from(chat_id, message, rows, exc.reason)
         except TransientError as exc:
-            await self._reschedule(chat_id, message, rows, exc.reason)
+            await self._failed(chat_id, message, rows, exc.reason)
         except Exception as exc:  # a transport bug must not lose the rows: retry them
             log.exception("sender transport failed name=%s chat=%s", self._name, chat_id)
-            await self._reschedule(chat_id, message, rows, f"{type(exc).__name__}: {exc}"[:200])
+            await self._failed(chat_id, message, rows, f"{type(exc).__name__}: {exc}"[:200])
         else:
             await self._confirm(chat_id, message)
 
@@ -379,14 +370,42 @@ class Sender:
             return
         await self._reschedule(chat_id, message, rows, reason)
 
+    async def _failed(
+        self, chat_id: int, message: Message, rows: list[PendingDelivery], reason: str
+    ) -> None:
+        """A failure that may pass. A message that keeps failing while others get through is
+        to blame: it is tried once more at once (the service may just have come back), then a
+        group is split to find the alert, and a single alert is set aside."""
+        now = time.monotonic()
+        since = min(self._first_failed.setdefault(i, now) for i in message.ids)
+        attempts = max(r.attempts for r in message.rows) + 1
+        if attempts >= self.settings.max_attempts and await self._others_get_through(since):
+            if not self._suspects.issuperset(message.ids):
+                self._suspects.update(message.ids)
+                await self._store.mark_retry(message.ids, reason, self._clock())
+                return
+            if len(message.rows) == 1:
+                why = f"failed {attempts} times while other messages went through: {reason}"
+                await self._set_aside(chat_id, message.rows, why)
+                return
+            self._alone.update(message.ids)
+        await self._reschedule(chat_id, message, rows, reason)
+
+    async def _others_get_through(self, since: float) -> bool:
+        """Evidence that the service works: a message went out since ``since``, or the
+        transport answers its health check now."""
+        if self._last_success > since:
+            return True
+        try:
+            return await self._transport.alive()
+        except Exception:
+            return False
+
     async def _reschedule(
         self, chat_id: int, message: Message, rows: list[PendingDelivery], reason: str
     ) -> None:
         """Back off the message's rows (an attempt counted) and hold the chat's others behind
         them (none counted), so they keep their order after the wait."""
-        now = time.monotonic()
-        for delivery_id in message.ids:
-            self._first_failed.setdefault(delivery_id, now)
         attempts = max(r.attempts for r in message.rows)
         delay = min(self.settings.backoff_min * 2 ** min(attempts, 30), self.settings.backoff_max)
         at = self._clock() + timedelta(seconds=delay)
@@ -425,6 +444,7 @@ class Sender:
     def _forget(self, delivery_id: int) -> None:
         self._alone.discard(delivery_id)
         self._first_failed.pop(delivery_id, None)
+        self._suspects.discard(delivery_id)
         self._no_answer.pop(delivery_id, None)
 
 

@@ -2,11 +2,17 @@
 
 (Named ``telegram_bot`` so that no module of ours shadows the ``telegram`` package.)
 
-    bot = TelegramBot(settings.telegram, service)
-    await bot.start()                       # getMe, commands menu, long polling in the background
+    bot = TelegramBot(settings.telegram, service, on_migrate=store_moves_chat)
+    await bot.start()                       # InvalidToken if Telegram refuses the token
     sender = Sender(store, bot.transport)   # alerts go out through the same Bot
     await bot.notify_admins("rules reloaded with 1 error: ...")
-    await bot.stop()
+    await bot.stop()                        # never raises
+
+Telegram may be away: ``start()`` returns after one attempt, and a background task connects
+(getMe, the command menu) with backoff; until then ``ready`` is False and the transport's sends
+fail transiently, so alerts wait in the store. Polling is ours, not PTB's Updater (which stops
+for good on one 401): every failure, a 401 spell included, is retried with backoff up to
+``retry_max`` seconds, and the admins hear of a 401 spell once.
 
 The token is never logged: httpx (which logs request URLs, token included, at INFO) is held at
 WARNING, and our own log lines name chats, never the bot.
@@ -17,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -30,20 +38,21 @@ from telegram.error import (
     ChatMigrated,
     Forbidden,
     InvalidToken,
-    NetworkError,
     RetryAfter,
     TelegramError,
     TimedOut,
 )
-from telegram.ext import Application, ApplicationBuilder, Defaults
+from telegram.ext import Application, ApplicationBuilder, Defaults, MessageHandler, filters
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import TelegramSettings
+from bot.kis.connection import Backoff
 from bot.notify.commands import COMMANDS, CONTEXT_TYPES, Access, BotData, install
 from bot.notify.format import esc_clipped, to_plain
 from bot.notify.transport import (
     ChatBlocked,
+    ChatMoved,
     DeliveryError,
     Rejected,
     RetryLater,
@@ -63,6 +72,12 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _GONE = ("chat not found", "user is deactivated", "bot was kicked", "group chat was deactivated")
 _MAX_ADMIN_TEXT = 1000
+_ALLOWED_UPDATES = [Update.MESSAGE]  # commands, and the service messages of a migrating group
+_MIGRATION_GROUP = -1  # PTB handler group: apart from the commands, so both see an update
+_STOP_TIMEOUT = 2.0  # seconds for the last getUpdates at stop (confirming what was taken)
+
+# Called with (old chat id, new chat id) when a group became a supergroup.
+Migrate = Callable[[int, int], Awaitable[None]]
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -81,7 +96,7 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
     if isinstance(exc, Forbidden):  # blocked by the user, kicked, user deactivated
         return ChatBlocked(text)
     if isinstance(exc, ChatMigrated):  # the group became a supergroup with a new id
-        return ChatBlocked(f"chat migrated to {exc.new_chat_id}: update allowed_chat_ids")
+        return ChatMoved(exc.new_chat_id)
     if isinstance(exc, BadRequest):
         if any(gone in text.lower() for gone in _GONE):
             return ChatBlocked(text)
@@ -102,12 +117,37 @@ def _maybe_sent(exc: TimedOut) -> bool:
 
 
 class TelegramTransport:
-    """Sends HTML messages with a python-telegram-bot ``Bot``; failures become DeliveryErrors."""
+    """Sends HTML messages with a python-telegram-bot ``Bot``; failures become DeliveryErrors.
 
-    def __init__(self, bot: Bot) -> None:
+    Until ``ready()`` is true (the Bot API not reached yet) every send fails with TransientError,
+    so the sender keeps the rows for later. A group that became a supergroup raises ChatMoved,
+    after ``on_migrate(old_id, new_id)``.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        ready: Callable[[], bool] = lambda: True,
+        on_migrate: Migrate | None = None,
+    ) -> None:
         self._bot = bot
+        self._ready = ready
+        self._on_migrate = on_migrate
+
+    async def alive(self) -> bool:
+        """getMe answers: the Bot API works (a message failing meanwhile is to blame)."""
+        if not self._ready():
+            return False
+        try:
+            await self._bot.get_me()
+        except TelegramError:
+            return False
+        return True
 
     async def send(self, chat_id: int, html: str) -> None:
+        if not self._ready():
+            raise TransientError("telegram not connected yet")
         try:
             try:
                 await self._bot.send_message(
@@ -119,8 +159,49 @@ class TelegramTransport:
                 # A formatting bug must not hold an alert back: send it as plain text.
                 log.error("telegram html refused chat=%s error=%r", chat_id, str(exc))
                 await self._bot.send_message(chat_id, to_plain(html), parse_mode=None)
+        except ChatMigrated as exc:
+            if self._on_migrate is not None:
+                await self._on_migrate(chat_id, exc.new_chat_id)
+            raise ChatMoved(exc.new_chat_id) from exc
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+
+
+class Migrations:
+    """Hands each group -> supergroup move to ``hook`` once (Telegram tells it several times).
+
+    A move is seen in a refused send and in two service messages (one in each chat). A hook that
+    fails is logged, and called again the next time the move is seen.
+    """
+
+    def __init__(self, hook: Migrate | None) -> None:
+        self._hook = hook
+        self._done: set[tuple[int, int]] = set()
+        self._lock = asyncio.Lock()
+
+    async def moved(self, old_id: int, new_id: int) -> None:
+        async with self._lock:  # two sends refused at once must not move the chat twice
+            if (old_id, new_id) in self._done:
+                return
+            log.warning("telegram chat migrated old=%s new=%s", old_id, new_id)
+            if self._hook is None:
+                return
+            try:
+                await self._hook(old_id, new_id)
+            except Exception:
+                log.exception("chat migration hook failed old=%s new=%s", old_id, new_id)
+                return
+            self._done.add((old_id, new_id))
+
+    async def on_message(self, update: Update, context: object) -> None:
+        """PTB handler for the service messages ``migrate_to_chat_id``/``migrate_from_chat_id``."""
+        message = update.effective_message
+        if message is None:
+            return
+        if message.migrate_to_chat_id is not None:  # in the old group
+            await self.moved(message.chat.id, message.migrate_to_chat_id)
+        elif message.migrate_from_chat_id is not None:  # in the new supergroup
+            await self.moved(message.migrate_from_chat_id, message.chat.id)
 
 
 class RedactSecret(logging.Filter):
@@ -164,15 +245,30 @@ def _request(timeout: float, connection_pool_size: int = 1) -> HTTPXRequest:
     )
 
 
+@dataclass(slots=True)
+class _Spell:
+    """A run of failed polls, from the first failure to the next good poll."""
+
+    since: float  # time.monotonic()
+    failures: int = 0
+    unauthorized: bool = False  # Telegram refused the token (401) at least once
+    admins_told: bool = False
+
+
 class TelegramBot:
     """The bot: command handlers, long polling, admin notices, and the transport for alerts.
 
     Args:
         settings: token (required here), base_url, allowed and admin chats.
         service: what the commands call (``bot.service.BotService``).
+        on_migrate: called with ``(old_id, new_id)`` when a group turned into a supergroup (a
+            send refused with ``migrate_to_chat_id``, or the service message announcing it);
+            once per move while it succeeds, again when it raised.
         poll_timeout: long-poll duration of getUpdates, seconds.
         request_timeout: connect/read timeout of every other Bot API call, seconds.
         refusal_ttl: a chat that is not allowed is told so once per this many seconds.
+        retry_min, retry_max: connecting and polling are retried after a failure, the delay
+            doubling from ``retry_min`` up to ``retry_max`` seconds.
     """
 
     def __init__(
@@ -180,14 +276,19 @@ class TelegramBot:
         settings: TelegramSettings,
         service: BotService,
         *,
+        on_migrate: Migrate | None = None,
         poll_timeout: float = 10.0,
         request_timeout: float = 10.0,
         refusal_ttl: float = 3600.0,
+        retry_min: float = 1.0,
+        retry_max: float = 60.0,
     ) -> None:
         if settings.token is None:
             raise ValueError("telegram.token is not set")
         self.settings = settings
         self._poll_timeout = poll_timeout
+        self._stop_timeout = min(request_timeout, _STOP_TIMEOUT)
+        self._retry = (retry_min, retry_max)
         redact_in_logs(settings.token.get_secret_value())
         self.app: Application[Any, Any, Any, Any, BotData, Any] = (
             ApplicationBuilder()
@@ -198,76 +299,237 @@ class TelegramBot:
             .defaults(Defaults(link_preview_options=_NO_PREVIEW))
             .request(_request(request_timeout, connection_pool_size=16))
             .get_updates_request(_request(request_timeout))
+            .updater(None)  # we poll ourselves: PTB's updater stops for good on one 401
             .build()
         )
         allowed = {*settings.allowed_chat_ids, *settings.admin_chat_ids}  # admins may always
-        access = Access(allowed, refusal_ttl)
+        self.access = access = Access(allowed, refusal_ttl)
         install(self.app, service, access, settings.admin_chat_ids)
-        self.transport = TelegramTransport(self.app.bot)
-
-    async def start(self, *, attempts: int = 5, retry_delay: float = 2.0) -> None:
-        """Check the token (getMe), publish the command menu, start polling in the background.
-
-        The Bot API unreachable is retried ``attempts`` times, the delay doubling from
-        ``retry_delay`` seconds. Raises telegram.error.InvalidToken for a wrong token (at once),
-        NetworkError when the Bot API stays unreachable.
-        """
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.app.initialize()
-                await self.app.bot.set_my_commands(COMMANDS)
-                break
-            except (InvalidToken, RetryAfter):
-                raise
-            except NetworkError as exc:
-                if attempt == attempts:
-                    raise
-                delay = retry_delay * 2 ** (attempt - 1)
-                log.warning(
-                    "telegram unreachable at start attempt=%d retry_in=%.1fs error=%r",
-                    attempt,
-                    delay,
-                    str(exc),
-                )
-                await asyncio.sleep(delay)
-        await self.app.start()
-        assert self.app.updater is not None
-        await self.app.updater.start_polling(
-            timeout=timedelta(seconds=self._poll_timeout),
-            allowed_updates=[Update.MESSAGE],
-            error_callback=_polling_error,
+        self._migrations = Migrations(on_migrate)
+        self.app.add_handler(
+            MessageHandler(filters.StatusUpdate.MIGRATE, self._migrations.on_message),
+            group=_MIGRATION_GROUP,
         )
-        log.info("telegram started bot=@%s", self.app.bot.username)
+        self.transport = TelegramTransport(
+            self.app.bot, ready=lambda: self.ready, on_migrate=self._migrations.moved
+        )
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._offset: int | None = None  # the next update_id to ask for
+        self._unconfirmed = False  # the last poll returned updates Telegram has not seen confirmed
+        self._spell: _Spell | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the Bot API answered: token checked, command menu published, polling."""
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def start(self) -> None:
+        """Connect (getMe, the command menu) and poll for commands in the background.
+
+        Returns after one attempt: when the Bot API cannot be reached (or answers 5xx, times out,
+        asks to wait), ``ready`` stays False, the transport's sends fail transiently, and a
+        background task keeps trying with backoff; commands and the menu come once it answers.
+        Raises telegram.error.InvalidToken when Telegram refuses the token (401): a config
+        mistake, not an outage.
+        """
+        if self._task is not None:
+            raise RuntimeError("TelegramBot.start() was already called")
+        try:
+            await self._connect()
+        except InvalidToken:
+            raise
+        except Exception as exc:
+            log.warning(
+                "telegram unreachable at start, connecting in the background error=%s",
+                describe(exc),
+                exc_info=not isinstance(exc, TelegramError),
+            )
+        self._task = asyncio.create_task(self._run(), name="telegram")
 
     async def stop(self) -> None:
-        """Stop polling and handlers, close connections. Safe after a failed or partial start."""
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
+        """Stop polling and handlers, close connections.
+
+        Never raises (but for its own cancellation), whatever polling is doing: connecting,
+        failing, answering 401, or after a failed or no start at all. A failing step is logged.
+        """
+        self._ready.clear()  # from now on the transport refuses, as before start
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:  # a bug: say it, go on
+                log.error("telegram task failed", exc_info=task.exception())
+        await self._quietly("confirm updates", self._confirm_updates)
         if self.app.running:
-            await self.app.stop()
-        await self.app.shutdown()
+            await self._quietly("stop handlers", self.app.stop)
+        await self._quietly("shut down", self.app.shutdown)
+        # After a failed start the application never initialized, but the bot's clients opened.
+        await self._quietly("close connections", self.app.bot.shutdown)
         log.info("telegram stopped")
 
     async def notify_admins(self, text: str) -> int:
         """Send plain ``text`` (escaped here, clipped) to every admin chat; returns how many did.
 
-        Best effort, for operational notices such as rule reload errors: failures are logged.
+        Best effort, for operational notices such as rule reload errors: failures are logged,
+        and nothing is sent before the Bot API was reached.
         """
-        return await send_to_admins(self.app.bot, self.settings.admin_chat_ids, text)
+        if not self.ready:
+            log.warning("admin notice not sent, telegram not connected text=%r", text[:80])
+            return 0
+        return await send_to_admins(
+            self.app.bot, self.settings.admin_chat_ids, text, self._migrations
+        )
+
+    # -- connecting ------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        """getMe (checks the token), the command menu, then updates are handled: ready."""
+        await self.app.initialize()
+        try:
+            await self.app.bot.set_my_commands(COMMANDS)
+        except BadRequest as exc:  # our menu is wrong: commands work anyway, say it loudly
+            log.error("telegram refused the command menu error=%r", str(exc))
+        await self.app.bot.delete_webhook()  # while a webhook is set, getUpdates answers 409
+        if not self.app.running:
+            await self.app.start()
+        self._ready.set()
+        log.info("telegram started bot=@%s", self.app.bot.username)
+
+    async def _run(self) -> None:
+        backoff = Backoff(*self._retry)
+        attempt = 1  # start() made the first
+        while not self.ready:
+            await asyncio.sleep(backoff.next())
+            attempt += 1
+            try:
+                await self._connect()
+            except Exception as exc:
+                log.warning(
+                    "telegram connect failed attempt=%d error=%s",
+                    attempt,
+                    describe(exc),
+                    exc_info=not isinstance(exc, TelegramError),
+                )
+        await self._poll()
+
+    # -- polling ---------------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Long-poll getUpdates for ever; every failure is retried with backoff (never ends)."""
+        backoff = Backoff(*self._retry)
+        while True:
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=self._offset,
+                    timeout=timedelta(seconds=self._poll_timeout),
+                    allowed_updates=_ALLOWED_UPDATES,
+                )
+            except Exception as exc:
+                await asyncio.sleep(await self._poll_failed(exc, backoff))
+                continue
+            backoff.reset()
+            await self._poll_worked()
+            for update in updates:
+                await self.app.update_queue.put(update)
+            if updates:
+                self._offset = updates[-1].update_id + 1
+            self._unconfirmed = bool(updates)
+
+    async def _poll_failed(self, exc: Exception, backoff: Backoff) -> float:
+        """Log the failure, tell the admins of a 401 spell once; returns how long to wait."""
+        spell = self._spell = self._spell or _Spell(time.monotonic())
+        spell.failures += 1
+        delay = retry_seconds(exc) if isinstance(exc, RetryAfter) else backoff.next()
+        log.warning(
+            "telegram polling failed error=%s failures=%d retry_in=%.1fs",
+            describe(exc),
+            spell.failures,
+            delay,
+            exc_info=not isinstance(exc, TelegramError),
+        )
+        if isinstance(exc, InvalidToken) and not spell.unauthorized:
+            spell.unauthorized = True
+            # Sending usually fails with the same 401; then they hear of it once it is over.
+            notice = polling_refused(self._retry[1])
+            spell.admins_told = await self.notify_admins(notice) > 0
+        return delay
+
+    async def _poll_worked(self) -> None:
+        spell, self._spell = self._spell, None
+        if spell is None:
+            return
+        seconds = time.monotonic() - spell.since
+        log.info("telegram polling resumed after=%.1fs failures=%d", seconds, spell.failures)
+        if spell.unauthorized and not spell.admins_told:
+            await self.notify_admins(polling_resumed(seconds))
+
+    async def _confirm_updates(self) -> None:
+        """Tell Telegram the updates of the last poll were taken, so a restart gets none twice."""
+        if not self._unconfirmed or self._offset is None:
+            return
+        async with asyncio.timeout(self._stop_timeout):
+            await self.app.bot.get_updates(
+                offset=self._offset, timeout=0, allowed_updates=_ALLOWED_UPDATES
+            )
+        self._unconfirmed = False
+
+    async def _quietly(self, step: str, action: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await action()
+        except Exception as exc:
+            log.warning("telegram stop step failed step=%r error=%s", step, describe(exc))
 
 
-async def send_to_admins(bot: Bot, admins: Sequence[int], text: str) -> int:
+def polling_refused(retry_max: float) -> str:
+    return (
+        "⚠️ 텔레그램이 봇 토큰을 거부합니다 (401): 명령을 받지 못하고, 알림은 저장된 채 "
+        f"기다립니다. 최대 {retry_max:g}초 간격으로 다시 시도합니다.\n"
+        "Telegram refuses the bot token (401): commands go unanswered and alerts wait; "
+        f"retrying at most {retry_max:g} s apart."
+    )
+
+
+def polling_resumed(seconds: float) -> str:
+    return (
+        f"✅ 텔레그램 연결이 돌아왔습니다: {seconds:.0f}초 동안 봇 토큰이 거부되었습니다 (401).\n"
+        f"Telegram accepts the bot token again after {seconds:.0f} s of 401; polling resumed."
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """A failure in one short line for the logs (never the token, which InvalidToken carries)."""
+    if isinstance(exc, InvalidToken):
+        return "InvalidToken: Telegram refused the bot token (401)"
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+async def send_to_admins(
+    bot: Bot, admins: Sequence[int], text: str, migrations: Migrations | None = None
+) -> int:
+    """Send ``text`` to each admin chat; one that moved to a supergroup gets it at its new id."""
     html = esc_clipped(text, _MAX_ADMIN_TEXT)
     delivered = 0
     for chat_id in admins:
-        try:
-            await bot.send_message(chat_id, html, parse_mode=ParseMode.HTML)
-            delivered += 1
-        except TelegramError as exc:
-            log.warning("admin notice failed chat=%s error=%r", chat_id, str(exc))
+        target = chat_id
+        for _ in range(2):  # the second time at a migrated group's new id
+            try:
+                await bot.send_message(target, html, parse_mode=ParseMode.HTML)
+                delivered += 1
+                break
+            except ChatMigrated as exc:
+                log.warning(
+                    "admin chat migrated chat=%s new=%s (update telegram.admin_chat_ids)",
+                    target,
+                    exc.new_chat_id,
+                )
+                if migrations is not None:
+                    await migrations.moved(target, exc.new_chat_id)
+                target = exc.new_chat_id
+            except TelegramError as exc:
+                log.warning("admin notice failed chat=%s error=%s", target, describe(exc))
+                break
     return delivered
-
-
-def _polling_error(exc: TelegramError) -> None:
-    # PTB retries by itself; one line per failure instead of its traceback.
-    log.warning("telegram polling failed error=%s: %s", type(exc).__name__, exc)

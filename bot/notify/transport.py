@@ -32,6 +32,18 @@ class ChatBlocked(DeliveryError):
     """The chat cannot receive messages any more (bot blocked, chat not found, kicked)."""
 
 
+class ChatMoved(ChatBlocked):
+    """The group became a supergroup: this chat id is gone, ``new_chat_id`` receives instead.
+
+    A ChatBlocked, so a sender that does not know it still stops sending to the old id; one
+    that does resends the message to ``new_chat_id``.
+    """
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(f"chat migrated to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
 class Rejected(DeliveryError):
     """The service refused this message itself (not the chat): sending it again cannot help."""
 
@@ -52,6 +64,11 @@ class Transport(Protocol):
         """Return only once the message was accepted; raise a DeliveryError otherwise."""
         ...
 
+    async def alive(self) -> bool:
+        """Whether the service answers at all now (a cheap call): tells a message that keeps
+        failing from an outage."""
+        ...
+
 
 class Tee:
     """Sends through ``primary`` and, once it confirmed, echoes to the others (best effort).
@@ -62,6 +79,9 @@ class Tee:
     def __init__(self, primary: Transport, *echoes: Transport) -> None:
         self._primary = primary
         self._echoes = echoes
+
+    async def alive(self) -> bool:
+        return await self._primary.alive()
 
     async def send(self, chat_id: int, html: str) -> None:
         await self._primary.send(chat_id, html)

@@ -27,7 +27,6 @@ class AsyncStore:
 
     def __init__(self, store: Store, *, readers: int = 2) -> None:
         self.sync = store  # for start-up and tools, off the loop
-        self.allowed_chat_ids = store.allowed_chat_ids
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="store-write")
         self._reads = ThreadPoolExecutor(readers, thread_name_prefix="store-read")
 
@@ -118,3 +117,6 @@ class AsyncStore:
 
     async def mutes(self, chat_id: int, now: datetime) -> list[Mute]:
         return await self._run(self._reads, self.sync.mutes, chat_id, now)
+
+    async def move_chat(self, old: int, new: int) -> None:
+        await self._run(self._writes, self.sync.move_chat, old, new)

@@ -644,6 +644,26 @@ class Store:
             log.info("unmuted chat=%s target=%s count=%d", chat_id, target or "*", active)
         return active
 
+    def allow(self, chat_id: int) -> None:
+        """Let one more chat receive alerts (a group that became a supergroup)."""
+        self.allowed_chat_ids = self.allowed_chat_ids | {chat_id}
+        self._allowed = sorted(self.allowed_chat_ids)
+
+    def move_chat(self, old: int, new: int) -> None:
+        """A group became a supergroup with a new id: its watches, mutes and pending deliveries
+        follow it (the history of what was sent stays under the old id), and it is allowed."""
+        with self._writer.begin() as conn:
+            for table in (watches_t, mutes_t):
+                conn.execute(update(table).where(table.c.chat_id == old).values(chat_id=new))
+            conn.execute(
+                update(deliveries_t)
+                .where(deliveries_t.c.chat_id == old, deliveries_t.c.state == "pending")
+                .values(chat_id=new)
+            )
+            conn.execute(delete(blocked_t).where(blocked_t.c.chat_id.in_([old, new])))
+        self.allow(new)
+        log.info("chat moved old=%s new=%s", old, new)
+
     def mutes(self, chat_id: int, now: datetime) -> list[Mute]:
         """This chat's mutes still active at ``now``, the soonest to end first."""
         now = _aware(now, "now")
