@@ -46,7 +46,7 @@ from bot.config import (
 from bot.engine.evaluate import Engine
 from bot.engine.reload import RulesWatcher
 from bot.engine.spec import RulesError, load_rules, overlooked_files
-from bot.housekeeping import Retention, run_housekeeping
+from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, recording_path
 from bot.live_rules import LoadedRules, RulesController
@@ -56,7 +56,7 @@ from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
 from bot.rebuild import rebuild
 from bot.service import BotService
-from bot.store.db import InstanceLock, file_identity, safe_url
+from bot.store.db import InstanceLock, file_identity
 from bot.store.facade import AsyncStore
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
@@ -72,7 +72,6 @@ DEMO_WATCH = ("005930", "000660", "373220", "207940", "005380")
 DEMO_RATE = 4.0  # simulated ticks per second per ticker: lively, still readable on a console
 STATE_DIR = Path("recordings")  # where the live bot records frames to rebuild state on restart
 MAX_HELD = 2_000_000  # live ticks held while the rebuild runs (~300 MB); beyond, dropped
-DB_WATCH_EVERY = 30.0  # seconds between two checks that the database file is still there
 
 
 class StartupError(RuntimeError):
@@ -238,7 +237,8 @@ class App:
         self._stack.callback(watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
         self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)
-        self._spawn(self._watch_database(), "database-watch", cancel=True)
+        watch = watch_database(settings.storage.url, self._db_identity, self.notices)
+        self._spawn(watch, "database-watch", cancel=True)
         self._step("background")
         log.info(
             "pgmbot running mode=%s tr_id=%s accounts=%d telegram=%s",
@@ -375,22 +375,6 @@ class App:
     async def _close_recorder(self) -> None:
         if self.recorder is not None:
             await asyncio.to_thread(self.recorder.close)
-
-    async def _watch_database(self, every: float = DB_WATCH_EVERY) -> None:
-        """Tell the admins when the database file vanishes or is replaced under the bot (its
-        writes would go to a deleted file, and the next start would begin empty)."""
-        url = self.settings.storage.url
-        while True:
-            await asyncio.sleep(every)
-            now = await asyncio.to_thread(file_identity, url)
-            if self._db_identity is not None and now != self._db_identity:
-                log.error("database file gone or replaced url=%s", safe_url(url))
-                self.notices.tell(
-                    f"The database file {safe_url(url)} was deleted or replaced while the bot "
-                    "runs: alerts are written to a file nobody will find. Restart the bot "
-                    "(its rebuild stores today's alerts again, without resending old ones).",
-                    kind="database-gone",
-                )
 
 
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from bot.notices import AdminNotices
 from bot.store import Store
+from bot.store.db import file_identity, safe_url
 from bot.ticks import today_kst
 
 log = logging.getLogger(__name__)
@@ -109,3 +111,20 @@ async def run_housekeeping(store: Store, retention: Retention, every: float = EV
         except Exception:
             log.exception("housekeeping failed; trying again in %.0f s", every)
         await asyncio.sleep(every)
+
+
+async def watch_database(
+    url: str, identity: tuple[int, int] | None, notices: AdminNotices, every: float = 30.0
+) -> None:
+    """Tell the admins when the SQLite file vanishes or is replaced under the running bot: its
+    writes would go to a deleted file, and the next start would begin empty."""
+    while identity is not None:
+        await asyncio.sleep(every)
+        if await asyncio.to_thread(file_identity, url) != identity:
+            log.error("database file gone or replaced url=%s", safe_url(url))
+            notices.tell(
+                f"The database file {safe_url(url)} was deleted or replaced while the bot runs: "
+                "alerts are written to a file nobody will find. Restart the bot (its rebuild "
+                "stores today's alerts again without resending old ones).",
+                kind="database-gone",
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -16,9 +17,11 @@ from sqlalchemy import event
 
 from bot.alerts import Alert
 from bot.config import ConfigError, load_settings
-from bot.housekeeping import Retention, run_housekeeping, tidy_recordings
+from bot.housekeeping import Retention, run_housekeeping, tidy_recordings, watch_database
 from bot.kis.recording import read_recording
+from bot.notices import AdminNotices
 from bot.store import Store, upgrade
+from bot.store.db import InstanceLock, file_identity
 from bot.ticks import Tick, today_kst
 
 TODAY = date(2026, 11, 24)
@@ -166,3 +169,39 @@ def test_prune_reads_no_table_whole(tmp_path: Path) -> None:
         for sql, params in statements:
             plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert "SCAN" not in plan, plan
+
+
+async def test_a_database_deleted_under_the_bot_is_told_to_the_admins(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gone.db'}"
+    upgrade(url)
+    told: list[str] = []
+    notices = AdminNotices()
+    notices.attach(lambda text: _append(told, text))
+    watch = asyncio.create_task(watch_database(url, file_identity(url), notices, every=0.01))
+    try:
+        await asyncio.sleep(0.05)
+        assert told == []  # still there: nothing to say
+        (tmp_path / "gone.db").unlink()
+        for _ in range(200):
+            if told:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    finally:
+        watch.cancel()
+    assert len(told) == 1 and "was deleted or replaced" in told[0]  # once, not every round
+
+
+async def _append(into: list[str], text: str) -> None:
+    into.append(text)
+
+
+def test_a_second_bot_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    first, second = InstanceLock(url), InstanceLock(url)
+    first.acquire()
+    with pytest.raises(RuntimeError, match=rf"another pgmbot \(pid {os.getpid()}\) runs on"):
+        second.acquire()
+    first.release()
+    second.acquire()  # the first one stopped: the next may start
+    second.release()

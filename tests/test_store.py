@@ -419,3 +419,20 @@ def test_any_interleaving_of_duplicates_stores_each_alert_once(
         assert sorted((a.rule, a.tick.seconds, a.seq) for a in stored) == sorted(seen)
         assert store.pending_count() == 2 * len(seen)
         store.close()
+
+
+def test_a_group_that_became_a_supergroup_takes_its_watches_mutes_and_pending_along(
+    store: Store,
+) -> None:
+    old, new = 2, -1002
+    store.add_watches(old, ["005930"])
+    store.mute(old, "flip", NOW + timedelta(hours=1), kind="rule", now=NOW)
+    store.add_alerts([alert(), alert(second=1)], NOW)
+    [first, _] = store.due_deliveries(old, 10, NOW)
+    store.mark_sent([first.id], NOW)
+    store.move_chat(old, new)
+    assert store.watches(new) == ["005930"] and store.watches(old) == []
+    assert [m.target for m in store.mutes(new, NOW)] == ["flip"]
+    assert [d.alert_id for d in store.due_deliveries(new, 10, NOW)] == [2]  # the unsent one
+    assert store.recent_alerts(chat_id=old) != []  # what was sent stays in the old history
+    assert new in store.allowed_chat_ids

@@ -255,3 +255,27 @@ def test_alerts_arguments_in_any_order(code: str | None, n: int | None, swap: bo
     if swap:
         args.reverse()
     assert alerts_arguments(args) == (code, 10 if n is None else n)
+
+
+@pytest.mark.parametrize("text", ["/start", "/help", "/status", "/rules", "hello"])
+async def test_any_message_from_a_chat_that_blocked_the_bot_unblocks_it(
+    tg: TelegramBot, api: FakeBotApi, store: Store, text: str
+) -> None:
+    """Unblocking the bot in Telegram's app and writing anything brings the alerts back (before,
+    only /list and /watch did)."""
+    store.mark_blocked(CHAT, "Forbidden: bot was blocked by the user")
+    api.push_command(CHAT, text)
+    await api.wait_until(lambda: CHAT not in store.blocked_chats(), timeout=5)
+    store.add_watches(CHAT, ["005930"])
+    assert store.add_alerts([alert(0, "순매수 돌파")])
+    assert store.pending_count() == 1  # new alerts are addressed to the chat again
+
+
+async def test_a_stranger_writing_changes_no_block(
+    tg: TelegramBot, api: FakeBotApi, store: Store
+) -> None:
+    store.mark_blocked(CHAT, "Forbidden: bot was blocked by the user")
+    api.push_command(STRANGER, "hello")
+    api.push_command(STRANGER, "/start")
+    await api.wait_for_message(lambda m: m.chat_id == STRANGER, 5)
+    assert store.blocked_chats() == {CHAT}
