@@ -31,10 +31,11 @@ import signal
 import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.clock import utc_now
 from bot.config import (
     Account,
     ConfigError,
@@ -132,10 +133,6 @@ def demo_kis(settings: KisSettings, rest_url: str, ws_url: str) -> KisSettings:
     return settings.model_copy(
         update={"rest_url": rest_url, "ws_url": ws_url, "accounts": [account]}
     )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class App:
@@ -407,13 +404,13 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(_default_config(args.config))
     except ConfigError as exc:
-        print("pgmbot: the config has errors:", *exc.problems, sep="\n", file=sys.stderr)
+        exc.report("the config has errors")
         return 2
     setup_logging(settings.log_level)
     try:
         asyncio.run(_main(settings, args.record))
     except RulesError as exc:
-        print("pgmbot: the rules have errors:", *exc.problems, sep="\n", file=sys.stderr)
+        exc.report("the rules have errors")
         if not settings.rules.path.exists():
             print(
                 "Set rules.path in the config (the pgmbot repository has starter rules).",

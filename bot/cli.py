@@ -108,8 +108,7 @@ def config_check_command(args: argparse.Namespace) -> int:
         settings = load_settings(args.file)
         rules = load_rules(settings.rules.path)  # what `pgmbot run` would load
     except (ConfigError, RulesError) as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+        exc.report()
         return 1
     mode = f"live, {len(settings.kis.accounts)} KIS account(s)" if settings.live else "demo feed"
     telegram = "Telegram on" if settings.telegram.token else "console only"

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -28,6 +27,8 @@ from pydantic import (
 )
 
 from bot import yamlpos
+from bot.codes import StockCode
+from bot.problems import ProblemsError
 from bot.ticks import TR_IDS
 
 REAL_REST_URL = "https://openapi.koreainvestment.com:9443"
@@ -37,19 +38,6 @@ PAPER_REFUSAL = (
     "(모의투자) server; use a real-account appkey with the real servers"
 )
 _PAPER_HINTS = ("openapivts", ":29443", ":31000")
-_TICKER = re.compile(r"[0-9A-Z]{6}")
-
-
-def normalize_ticker(value: Any) -> str:
-    """A 6-character KRX short code; unquoted YAML numbers are zero-padded (5930 -> 005930)."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1_000_000:
-        value = f"{value:06d}"
-    if not isinstance(value, str) or not _TICKER.fullmatch(value.strip().upper()):
-        raise ValueError(f"{value!r} is not a 6-character stock code such as 005930")
-    return value.strip().upper()
-
-
-Ticker = Annotated[str, BeforeValidator(normalize_ticker)]
 
 
 def _no_paper(url: str) -> str:
@@ -186,7 +174,7 @@ class Settings(_Model):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
-    watch: list[Ticker] = Field(default_factory=list)  # subscribed at start for the admin chats
+    watch: list[StockCode] = Field(default_factory=list)  # subscribed at start for the admin chats
     record_dir: Path | None = None  # append raw frames here (same as `run --record DIR`)
     # Recorded day files: gzipped once older than yesterday, deleted when more than this many
     # days old; null keeps them all.
@@ -237,12 +225,8 @@ def config_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used; ``problems`` are ``file:line:column: ...`` lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class ConfigError(ProblemsError):
+    """A config that cannot be used."""
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -320,8 +304,6 @@ __all__ = [
     "TR_IDS",
     "ConfigError",
     "Settings",
-    "Ticker",
     "config_warnings",
     "load_settings",
-    "normalize_ticker",
 ]

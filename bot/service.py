@@ -13,16 +13,17 @@ and subscribes when it can. The config's ``watch`` codes are always wanted.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.config import normalize_ticker
+from bot.clock import utc_now
+from bot.codes import as_stock_code, stock_code
+from bot.durations import MAX_SECONDS, DurationTooLong, parse_duration
 from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.store.facade import AsyncStore
-from bot.store.repo import Failure, Mute, StoredAlert, utc_now
+from bot.store.repo import Failure, Mute, StoredAlert
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ MAX_ALERTS = 50  # most alerts one /alerts shows
 MAX_CODES = 50  # most codes one /watch or /unwatch takes
 MAX_MUTE = timedelta(days=365)
 NOT_KEPT = "not kept in this chat's list"
-_DURATION_PART = re.compile(r"(\d{1,9})([dhms])")
-_UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _SHOWN = 40  # characters of a user's word quoted back in an error
 
 
@@ -90,18 +89,18 @@ class StatusReport:
     last_failure: Failure | None = None
 
 
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``2h``, ``1d``, ``1h30m``, ``45s`` -> timedelta. CommandError with the reason."""
+def mute_length(text: str) -> timedelta:
+    """How long a /mute lasts: the rules' duration grammar (``30m``, ``2h``, ``1d``, ``1h30m``,
+    ``2시간``), but a bare number needs a unit here (minutes? hours?). CommandError saying why."""
     cleaned = text.strip().lower()
     if cleaned.isdigit() and len(cleaned) <= 9:
         raise CommandError(f"Give {shown(text)} a unit: {cleaned}m, {cleaned}h or {cleaned}d.")
-    parts = _DURATION_PART.findall(cleaned)
-    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
-        raise CommandError(f"{shown(text)} is not a duration; write it like 30m, 2h, 1d or 1h30m.")
-    units = [u for _, u in parts]
-    if len(set(units)) != len(units):
-        raise CommandError(f"{shown(text)} repeats a unit; write it like 1h30m.")
-    seconds = sum(int(n) * _UNIT[u] for n, u in parts)  # at most 4 parts of 9 digits: no overflow
+    try:
+        seconds = parse_duration(cleaned)
+    except DurationTooLong:
+        seconds = MAX_SECONDS
+    except ValueError as exc:
+        raise CommandError(f"{exc}.") from None
     if seconds <= 0:
         raise CommandError("The duration must be more than zero.")
     if seconds > MAX_MUTE.total_seconds():
@@ -112,7 +111,7 @@ def parse_duration(text: str) -> timedelta:
 def parse_code(code: str) -> str:
     """A 6-character stock code, upper-cased. CommandError saying why not."""
     try:
-        return normalize_ticker(code)
+        return stock_code(code)
     except ValueError:
         raise CommandError(
             f"{shown(code)} is not a 6-character stock code such as 005930."
@@ -139,7 +138,7 @@ class BotService:
         self.rules_view = rules
         self.allowed_chat_ids = frozenset(allowed_chat_ids) | frozenset(admin_chat_ids)
         self.admin_chat_ids = frozenset(admin_chat_ids)
-        self.static_watch = frozenset(normalize_ticker(t) for t in static_watch)
+        self.static_watch = frozenset(stock_code(t) for t in static_watch)
         self.settle_timeout = settle_timeout
         self._clock = clock
 
@@ -244,7 +243,7 @@ class BotService:
         A word that is both a rule id and a code means the rule.
         """
         await self._chat(chat_id)
-        length = parse_duration(duration)
+        length = mute_length(duration)
         kind, resolved = self._target(target)
         now = self._clock()
         return await self.store.mute(chat_id, resolved, now + length, kind=kind, now=now)
@@ -256,7 +255,7 @@ class BotService:
         if target is None:
             return await self.store.unmute(chat_id, None, now=now)
         ended = await self.store.unmute(chat_id, target.strip(), now=now)
-        with_code = _as_code(target)
+        with_code = as_stock_code(target)
         if with_code is not None and with_code != target.strip():
             ended += await self.store.unmute(chat_id, with_code, now=now)
         return ended
@@ -309,7 +308,7 @@ class BotService:
         word = target.strip()
         if word in set(self.rules_view.ids):
             return "rule", word
-        code = _as_code(word)
+        code = as_stock_code(word)
         if code is not None:
             return "ticker", code
         raise CommandError(
@@ -319,13 +318,6 @@ class BotService:
 
 def _unusable(status: SubStatus) -> bool:
     return status.state in (SubState.REJECTED, SubState.NO_CAPACITY)
-
-
-def _as_code(word: str) -> str | None:
-    try:
-        return normalize_ticker(word)
-    except ValueError:
-        return None
 
 
 def _distinct(codes: Iterable[str]) -> list[str]:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.codes import stock_code
 from bot.config import (
     PAPER_REFUSAL,
     ConfigError,
     config_warnings,
     load_settings,
-    normalize_ticker,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,13 +126,13 @@ CODES = [(5930, "005930"), ("0126z0", "0126Z0"), ("000660", "000660")]
 
 @pytest.mark.parametrize(("raw", "code"), CODES)
 def test_ticker_normalization(raw: object, code: str) -> None:
-    assert normalize_ticker(raw) == code
+    assert stock_code(raw) == code
 
 
 @pytest.mark.parametrize("raw", ["5930", "0059300", True, 1_000_000, "00593!", None])
 def test_bad_tickers_are_refused(raw: object) -> None:
     with pytest.raises(ValueError, match="6-character"):
-        normalize_ticker(raw)
+        stock_code(raw)
 
 
 def test_config_check_command(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

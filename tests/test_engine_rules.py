@@ -136,7 +136,8 @@ def test_which_keys_a_rule_has_is_checked_even_when_a_value_is_wrong(tmp_path: P
         "rule 'a': a threshold rule needs exactly one of crosses_above, crosses_below, above, "
         "below (it has above, below)",
         "rule 'b': a change rule needs exactly one of rise, fall (a positive number)",
-        "rule 'b': window: 'x' is not a duration: write seconds (90) or 30s, 5m, 1h30m",
+        "rule 'b': window: 'x' is not a duration: write seconds (90) or 30s, 5m, 2h, 1d, "
+        "1h30m (30분, 2시간, 1일)",
         "rule 'c': 'for' only works with above and below (a crossing is a moment)",
         "rule 'c': enabled: write true or false",
     ]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.alerts import Alert
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
-from bot.service import NOT_KEPT, BotService, CommandError, parse_duration
+from bot.service import NOT_KEPT, BotService, CommandError, mute_length
 from bot.store import Store
 from bot.store.facade import AsyncStore
 from bot.ticks import Tick
@@ -288,8 +288,8 @@ async def test_a_muted_rule_sends_nothing_to_that_chat(service: BotService, stor
     ("target", "duration", "message"),
     [
         ("net-buy", "30", "Give '30' a unit: 30m, 30h or 30d."),
-        ("net-buy", "soon", "'soon' is not a duration; write it like 30m, 2h, 1d or 1h30m."),
-        ("net-buy", "1h1h", "'1h1h' repeats a unit; write it like 1h30m."),
+        ("net-buy", "soon", "'soon' is not a duration: write seconds (90) or 30s, 5m, 2h, 1d"),
+        ("net-buy", "1h1h", "'1h1h': give each unit once, from days to seconds (1h30m)."),
         ("net-buy", "0m", "The duration must be more than zero."),
         ("net-buy", "400d", "Mute for at most 365 days."),
         ("net-buy", "9999999999d", "'9999999999d' is not a duration"),
@@ -325,8 +325,8 @@ def test_durations_add_up(d: int, h: int, m: int, s: int) -> None:
     expected = timedelta(days=d, hours=h, minutes=m, seconds=s)
     if not text:
         return
-    assert parse_duration(text) == expected
-    assert parse_duration(text.upper()) == expected
+    assert mute_length(text) == expected
+    assert mute_length(text.upper()) == expected
 
 
 # -- /status, blocked chats ------------------------------------------------------------------
@@ -355,3 +355,9 @@ async def test_admins_are_always_allowed(service: BotService, store: Store) -> N
     (result,) = await service.watch(ADMIN, ["005930"])
     assert (result.kept, result.status.state) == (True, SubState.LIVE)
     assert store.watches(ADMIN) == ["005930"]
+
+
+def test_mute_lengths_share_the_rules_grammar_with_korean_units() -> None:
+    assert mute_length("2시간30분") == timedelta(hours=2, minutes=30)
+    assert mute_length("1일") == mute_length("1d") == timedelta(days=1)
+    assert mute_length("90s") == timedelta(seconds=90)

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.alerts import Alert
+from bot.clock import utc_now
 from bot.config import TelegramSettings
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
 from bot.notify.commands import alerts_arguments
@@ -23,7 +24,6 @@ from bot.notify.telegram_bot import TelegramBot
 from bot.service import BotService
 from bot.store import Store, upgrade
 from bot.store.facade import AsyncStore
-from bot.store.repo import utc_now
 from bot.ticks import Tick
 
 CHAT, ADMIN, STRANGER = 11, 12, 77

@@ -193,7 +193,7 @@ def replay_command(args: argparse.Namespace) -> int:
     try:
         engine = Engine(load_rules(args.rules))
     except RulesError as exc:
-        print("the rules have errors:", *exc.problems, sep="\n", file=sys.stderr)
+        exc.report("the rules have errors")
         return 2
     try:
         default_day = date.fromisoformat(args.date) if args.date else today_kst()

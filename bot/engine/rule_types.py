@@ -15,8 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
 
 from bot.amounts import UNIT_WORDS, NotAnAmount, format_field, parse_korean, unit_of
-from bot.config import normalize_ticker
-from bot.engine.durations import format_duration, parse_duration
+from bot.codes import StockCode
+from bot.durations import format_duration, parse_duration
 from bot.engine.templates import COMMON
 from bot.ticks import NUMERIC_FIELDS, VALUE_FIELDS
 
@@ -111,7 +111,6 @@ def _duration(value: object) -> int:
 Duration = Annotated[int, BeforeValidator(_duration)]
 Amount = Annotated[int | float, BeforeValidator(parse_amount)]
 FieldName = Annotated[str, BeforeValidator(parse_field)]
-Ticker = Annotated[str, BeforeValidator(normalize_ticker)]
 Text = Annotated[str, BeforeValidator(as_text)]
 
 
@@ -122,7 +121,7 @@ class _RuleBase(BaseModel):
     type: str
     field: FieldName
     description: Text | None = None
-    tickers: Annotated[tuple[Ticker, ...] | None, BeforeValidator(_listed)] = None  # None: all
+    tickers: Annotated[tuple[StockCode, ...] | None, BeforeValidator(_listed)] = None  # None: all
     cooldown: Duration = 0
     message: Text | None = None
     enabled: bool = True

@@ -27,8 +27,8 @@ from pydantic import (
 
 from bot import yamlpos
 from bot.alerts import Alert
-from bot.config import normalize_ticker
-from bot.engine.durations import parse_duration
+from bot.codes import StockCode, stock_code
+from bot.durations import parse_duration
 from bot.engine.evaluate import Engine
 from bot.engine.rule_types import RuleSet, parse_amount, parse_field, unit_problem
 from bot.engine.spec import (
@@ -67,7 +67,6 @@ class CaseProblem(ValueError):
 
 
 Clock = Annotated[str, BeforeValidator(_clock)]
-Ticker = Annotated[str, BeforeValidator(normalize_ticker)]
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
 
 
@@ -78,7 +77,7 @@ class _Model(BaseModel):
 class ExpectedAlert(_Model):
     rule: str
     time: Clock
-    ticker: Ticker | None = None  # default: the case's ticker
+    ticker: StockCode | None = None  # default: the case's ticker
     value: Annotated[int | float, BeforeValidator(parse_amount)] | None = None
     message: str | None = None
 
@@ -99,7 +98,7 @@ class ExpectedAlert(_Model):
 
 class Case(_Model):
     name: str
-    ticker: Ticker = "005930"
+    ticker: StockCode = "005930"
     date: dt.date = DEFAULT_DAY
     start: Clock = "090000"  # series: time of the first tick
     interval: Seconds = 1  # series: seconds between ticks
@@ -193,7 +192,7 @@ class Case(_Model):
         hhmmss = _parsed(_clock, row.pop("time"), (*at, "time") if listed else at)
         ticker = self.ticker  # the case's, checked with it
         if "ticker" in row:
-            ticker = _parsed(normalize_ticker, row.pop("ticker"), (*at, "ticker"))
+            ticker = _parsed(stock_code, row.pop("ticker"), (*at, "ticker"))
         values = [0] * len(NUMERIC_FIELDS)
         for name, raw in row.items():
             where = (*at, name) if listed else ("series", name)
@@ -397,7 +396,7 @@ def check_command(args: argparse.Namespace) -> int:
     try:
         ruleset = load_rules(*paths)
     except RulesError as exc:
-        print(*exc.problems, sep="\n", file=sys.stderr)
+        exc.report()
         print(f"{len(exc.problems)} problem(s) in {where}", file=sys.stderr)
         return 1
     for line in ruleset.summary_lines():

@@ -19,14 +19,11 @@ from pydantic import ValidationError
 from bot import yamlpos
 from bot.engine.rule_types import MODELS, RULE, TYPES, AnyRule, KeyProblem, RuleSet, as_text
 from bot.engine.templates import TemplateError, check_placeholders, check_template
+from bot.problems import ProblemsError
 
 
-class RulesError(ValueError):
-    """Rule files that cannot be used; ``problems`` are ``file:line:column: ...`` lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class RulesError(ProblemsError):
+    """Rule files that cannot be used."""
 
 
 _RULE_WORDS = {

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from bot.amounts import format_field
-from bot.engine.durations import format_duration
+from bot.durations import format_duration
 from bot.ticks import COLUMNS, NUMERIC_FIELDS, Tick
 
 #: Placeholders every rule's message may use (besides those of its type and parameters).

@@ -19,7 +19,8 @@ import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from bot.config import KisSettings, normalize_ticker
+from bot.codes import stock_code
+from bot.config import KisSettings
 from bot.kis.approval import ApprovalKeys
 from bot.kis.connection import Connection, Timing
 from bot.kis.recording import Recorder
@@ -110,7 +111,7 @@ class Feed:
 
         Nothing changes when one is bad.
         """
-        self._subs.set_wanted([normalize_ticker(ticker) for ticker in tickers])
+        self._subs.set_wanted([stock_code(ticker) for ticker in tickers])
         self._changed()
 
     def status(self, ticker: str) -> SubStatus:

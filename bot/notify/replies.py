@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.config import normalize_ticker
+from bot.codes import as_stock_code
 from bot.kis.status import ConnectionStatus, SubState, SubStatus
 from bot.notify.format import alert_block, esc, esc_clipped
 from bot.service import StatusReport, WatchResult
@@ -100,17 +100,10 @@ def unwatched(asked: Sequence[str], removed: Sequence[str]) -> list[str]:
     if removed:
         lines.append("Stopped watching " + ", ".join(f"<code>{esc(t)}</code>" for t in removed))
     gone = set(removed)
-    missing = [t for t in asked if t not in gone and _code(t) not in gone]
+    missing = [t for t in asked if t not in gone and as_stock_code(t) not in gone]
     if missing:
         lines.append("Not watched here: " + ", ".join(f"<code>{esc(t)}</code>" for t in missing))
     return lines
-
-
-def _code(word: str) -> str | None:
-    try:
-        return normalize_ticker(word)
-    except ValueError:
-        return None
 
 
 def watch_list(statuses: Sequence[SubStatus]) -> list[str]:

@@ -37,8 +37,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from bot.clock import utc_now
 from bot.notify.format import alert_block, join, pack
 from bot.notify.transport import (
     ChatBlocked,
@@ -70,10 +71,6 @@ class SenderSettings:
     max_uncertain: int = 3  # sends without an answer before a message is set aside
     blocked_pause: float = 300.0  # skip a chat that blocked the bot this long (store marks it)
     close_timeout: float = 5.0  # on close, how long to let sends in flight finish
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Pace:

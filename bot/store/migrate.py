@@ -110,7 +110,7 @@ def upgrade_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(path)
     except ConfigError as exc:
-        print("pgmbot: the config has errors:", *exc.problems, sep="\n", file=sys.stderr)
+        exc.report("the config has errors")
         return 2
     url = settings.storage.url
     try:

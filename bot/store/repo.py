@@ -12,7 +12,6 @@ not blocked the bot. ``allowed_chat_ids`` empty means no chat at all.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -37,6 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.alerts import Alert, FiredOnTick
+from bot.clock import utc_now
+from bot.codes import is_stock_code, stock_code
 from bot.store.db import BUSY_TIMEOUT, make_engine, safe_url, writer
 from bot.store.migrate import head_revision, upgrade
 from bot.store.models import AlertRow, Base, BlockedChatRow, DeliveryRow, MuteRow, WatchRow
@@ -45,7 +46,6 @@ from bot.ticks import NUMERIC_FIELDS, Tick
 
 log = logging.getLogger(__name__)
 
-_TICKER = re.compile(r"[0-9A-Z]{6}")
 _KEY = ("rule", "ticker", "day", "seconds", "seq")
 _NUMERIC = tuple(name.lower() for name in NUMERIC_FIELDS)
 _ERROR_MAX = 500  # characters of a delivery error kept
@@ -111,18 +111,8 @@ class Mute:
     until: datetime  # UTC
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def alert_key(alert: Alert) -> AlertKey:
     return (alert.rule, alert.ticker, alert.day, alert.tick.seconds, alert.seq)
-
-
-def check_ticker(ticker: str) -> str:
-    if not isinstance(ticker, str) or not _TICKER.fullmatch(ticker):
-        raise ValueError(f"{ticker!r} is not a 6-character stock code such as 005930")
-    return ticker
 
 
 def _aware(moment: datetime, name: str) -> datetime:
@@ -543,7 +533,7 @@ class Store:
 
         Raises ValueError (and adds nothing) when one is not a 6-character code.
         """
-        wanted = list(dict.fromkeys(check_ticker(t) for t in tickers))
+        wanted = list(dict.fromkeys(stock_code(t) for t in tickers))
         if not wanted:
             return []
         rows = [{"chat_id": chat_id, "ticker": t, "created_at": utc_now()} for t in wanted]
@@ -613,7 +603,7 @@ class Store:
         until = _aware(until, "until")
         now = _aware(now or utc_now(), "now")
         if kind is None:
-            kind = "ticker" if _TICKER.fullmatch(target) else "rule"
+            kind = "ticker" if is_stock_code(target) else "rule"
         if kind not in ("rule", "ticker"):
             raise ValueError(f"mute kind must be 'rule' or 'ticker', not {kind!r}")
         if not target:
