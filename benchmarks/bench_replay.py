@@ -5,7 +5,7 @@
 Generates a recording (timestamped lines, multi-record frames of 1-4 records, day-cumulative
 random walks) and 12 rules of every type, then measures in one run:
   bare    read lines, split on TAB, '|' and '^', int() the 9 numeric fields of each record
-  engine  bot.engine.replay.replay_lines: read + parse into Ticks + every rule on every tick
+  engine  bot.replay.replay_lines: read + parse into Ticks + every rule on every tick
 and prints ticks/s of both and their ratio (target: engine >= 0.4x bare, >= 150k ticks/s), then the
 peak traced memory of the engine path for a quarter of the ticks and for all of them (it should be
 flat: nothing grows with the number of ticks).
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.engine.evaluate import Engine
-from bot.engine.replay import ReplayStats, replay_lines
 from bot.engine.spec import load_rules
 from bot.kis.recording import open_text
+from bot.replay import ReplayStats, replay_lines
 
 DAY = date(2026, 11, 23)
 T = TypeVar("T")

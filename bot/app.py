@@ -45,7 +45,6 @@ from bot.config import (
     load_settings,
 )
 from bot.engine.evaluate import Engine
-from bot.engine.reload import RulesWatcher
 from bot.engine.spec import RulesError, load_rules, overlooked_files
 from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
@@ -56,6 +55,7 @@ from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
 from bot.rebuild import rebuild
+from bot.rules_watcher import RulesWatcher
 from bot.service import BotService
 from bot.store.db import InstanceLock, file_identity
 from bot.store.facade import AsyncStore

@@ -71,16 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--rules", type=Path, default=Path("rules"), help="rules file or dir")
     replay.add_argument("--date", help="trading date YYYY-MM-DD for lines without a timestamp")
     replay.add_argument("--json", action="store_true", help="one JSON object per alert")
-    replay.set_defaults(handler=_lazy("bot.engine.replay:replay_command"))
+    replay.add_argument(
+        "--progress-every",
+        type=int,
+        metavar="N",
+        help="on a terminal, a progress line every N lines (default 200,000)",
+    )
+    replay.set_defaults(handler=_lazy("bot.replay:replay_command"))
 
     rules = commands.add_parser("rules", help="check or test rule files")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rules_commands.add_parser("check", help="validate rule files")
     check.add_argument("paths", nargs="*", type=Path, default=[Path("rules")], metavar="PATH")
-    check.set_defaults(handler=_lazy("bot.engine.ruletest:check_command"))
+    check.set_defaults(handler=_lazy("bot.ruletest:check_command"))
     test = rules_commands.add_parser("test", help="run rule unit tests")
     test.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    test.set_defaults(handler=_lazy("bot.engine.ruletest:test_command"))
+    test.set_defaults(handler=_lazy("bot.ruletest:test_command"))
 
     config = commands.add_parser("config", help="check a config file")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

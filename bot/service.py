@@ -22,8 +22,9 @@ from bot.clock import utc_now
 from bot.codes import as_stock_code, stock_code
 from bot.durations import MAX_SECONDS, DurationTooLong, parse_duration
 from bot.kis.status import FeedStats, SubState, SubStatus
+from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
-from bot.store.repo import Failure, Mute, StoredAlert
+from bot.store.outbox import Failure, StoredAlert
 
 log = logging.getLogger(__name__)
 

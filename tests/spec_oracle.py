@@ -1,4 +1,4 @@
-"""A naive reading of rules-spec.md, sentence by sentence: slow, obvious, engine-independent.
+"""A naive reading of docs/RULES-SPEC.md, sentence by sentence: slow, obvious, engine-independent.
 
 ``fire(rules, ticks)`` returns ``(rule id, tick index, value)`` for every alert, in firing order.
 It recomputes everything from the whole history at each tick (O(n^2)); tests compare the engine

@@ -15,9 +15,9 @@ import pytest
 
 from bot.cli import main
 from bot.engine.evaluate import Engine
-from bot.engine.reload import RulesWatcher
 from bot.engine.rule_types import RULE, ChangeRule, RuleSet, rule_changes
 from bot.engine.spec import RulesError, load_rules
+from bot.rules_watcher import RulesWatcher
 from bot.ticks import Tick, parse_frame
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from spec_oracle import fire
 
 from bot.engine.evaluate import Engine
-from bot.engine.replay import ReplayStats, replay_lines
 from bot.engine.rule_types import RULE, RuleSet
+from bot.replay import ReplayStats, replay_lines
 from bot.ticks import Tick
 
 DAY = date(2026, 11, 23)

@@ -24,7 +24,7 @@ def reply(tr_key: str, msg_cd: str, msg1: str = "", rt_cd: str | None = None) ->
 
 
 class FakeKis:
-    """KIS's registrations per account, answering requests as the protocol brief says."""
+    """KIS's registrations per account, answering requests as docs/KIS-PROTOCOL.md says."""
 
     def __init__(self, limits: list[int]) -> None:
         self.limits = limits

@@ -14,10 +14,10 @@ from test_yamlpos import ALIAS_BOMB
 from bot.alerts import Alert
 from bot.cli import main
 from bot.engine.evaluate import Engine
-from bot.engine.reload import RulesWatcher
 from bot.engine.rule_types import RULE, AnyRule, RuleSet
 from bot.engine.spec import RulesError, load_rules
 from bot.engine.templates import MESSAGE_LIMIT, TemplateError, check_template
+from bot.rules_watcher import RulesWatcher
 from bot.ticks import Tick
 
 GOOD = "rules:\n  - {id: up, type: threshold, field: NTBY_TR_PBMN, crosses_above: 100억}\n"

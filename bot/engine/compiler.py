@@ -7,7 +7,7 @@ day's recording depend on it. ``source()`` shows the code of a rule list, for de
 
 Each rule's state is a tuple of plain values (deques for windows) that ``export()`` hands back, so
 a reload can carry an unchanged rule's state into a newly compiled function. The semantics are
-rules-spec's; tests/test_engine_spec.py checks them against a naive reading of it.
+docs/RULES-SPEC.md's; tests/test_engine_spec.py checks them against a naive reading of it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Per ticker and trading date the engine holds one step function compiled from the rules that apply
 to that ticker (bot.engine.compiler), with every rule's rolling state inside it; a new date builds
 a fresh one (values are day-cumulative). Cooldowns and alert numbering live here, in ``Firing``:
-they run only when a rule has a candidate. The semantics are rules-spec's, restated in
+they run only when a rule has a candidate. The semantics are docs/RULES-SPEC.md's, restated in
 docs/RULES.md.
 """
 

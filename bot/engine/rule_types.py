@@ -1,5 +1,5 @@
 """The three rule types as pydantic models (one per type, discriminated on ``type``, unknown
-keys refused), the parsing of their parameters, and RuleSet. Semantics: rules-spec; loading
+keys refused), the parsing of their parameters, and RuleSet. Semantics: docs/RULES-SPEC.md; loading
 files with positions: bot.engine.spec.
 """
 

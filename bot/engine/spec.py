@@ -1,8 +1,8 @@
 """Rule files: loading a rules directory (every ``*.yaml``) into a RuleSet, with every problem
 of every file as ``file:line:column: what is wrong``, in words a trader understands.
 
-Every file holds ``rules:``, a list of rules (see docs/RULES.md and the contract in rules-spec);
-the rule types themselves are in bot.engine.rule_types.
+Every file holds ``rules:``, a list of rules (see docs/RULES.md and the contract,
+docs/RULES-SPEC.md); the rule types themselves are in bot.engine.rule_types.
 """
 
 from __future__ import annotations

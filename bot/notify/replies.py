@@ -15,7 +15,8 @@ from bot.codes import as_stock_code
 from bot.kis.status import ConnectionStatus, SubState, SubStatus
 from bot.notify.format import alert_block, esc, esc_clipped
 from bot.service import StatusReport, WatchResult
-from bot.store.repo import Mute, StoredAlert
+from bot.store.chats import Mute
+from bot.store.outbox import StoredAlert
 from bot.ticks import KST
 
 

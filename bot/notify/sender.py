@@ -51,7 +51,7 @@ from bot.notify.transport import (
     Uncertain,
 )
 from bot.store.facade import AsyncStore
-from bot.store.repo import PendingDelivery
+from bot.store.outbox import PendingDelivery
 
 log = logging.getLogger(__name__)
 

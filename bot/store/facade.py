@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import ParamSpec, TypeVar
 
-from bot.store.repo import Failure, Mute, PendingDelivery, Store, StoredAlert
+from bot.store.chats import Mute
+from bot.store.outbox import Failure, PendingDelivery, StoredAlert
+from bot.store.repo import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")

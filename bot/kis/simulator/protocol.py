@@ -1,9 +1,9 @@
 """The simulator's side of KIS's WebSocket protocol: requests in, control messages and frames out.
 
-Pure functions: no sockets, no state. Message shapes follow KIS (protocol brief §3-4): errors that
-cannot name the request say ``"tr_id": "(null)"`` with an empty ``tr_key``, and every control
-message has ``header.tr_id/tr_key/encrypt`` and ``body.rt_cd/msg_cd/msg1``, which KIS's sample
-client reads without checking.
+Pure functions: no sockets, no state. Message shapes follow KIS (docs/KIS-PROTOCOL.md §3-4):
+errors that cannot name the request say ``"tr_id": "(null)"`` with an empty ``tr_key``, and every
+control message has ``header.tr_id/tr_key/encrypt`` and ``body.rt_cd/msg_cd/msg1``, which KIS's
+sample client reads without checking.
 """
 
 from __future__ import annotations

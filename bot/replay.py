@@ -24,7 +24,7 @@ from bot.kis.recording import open_text
 from bot.ticks import KST, FrameError, parse_records, split_frame, today_kst
 
 Report = Callable[[str, int, str], None]  # (source, line number, problem)
-_PROGRESS_EVERY = 200_000  # lines
+PROGRESS_EVERY = 200_000  # lines between two progress lines on a terminal
 
 
 @dataclass
@@ -71,6 +71,7 @@ def replay_lines(
     report: Report,
     source: str = "-",
     progress: Callable[[ReplayStats], None] | None = None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> Iterator[Alert]:
     """Yield the alerts of every tick of ``lines``, in firing order; report bad lines."""
     day_of = _Days().of
@@ -79,7 +80,7 @@ def replay_lines(
     counts = stats.alerts
     for number, line in enumerate(lines, start=1):
         stats.lines += 1
-        if progress is not None and number % _PROGRESS_EVERY == 0:
+        if progress is not None and number % progress_every == 0:
             progress(stats)
         stamp, tab, frame = line.rstrip("\r\n").partition("\t")
         if not tab:
@@ -214,9 +215,10 @@ def replay_command(args: argparse.Namespace) -> int:
 
     stats = ReplayStats()
     progress = _progress if show_progress else None
+    every = max(1, args.progress_every or PROGRESS_EVERY)
 
     def alerts_of(lines: Iterable[str], name: str) -> Iterator[Alert]:
-        return replay_lines(lines, engine, default_day, stats, report, name, progress)
+        return replay_lines(lines, engine, default_day, stats, report, name, progress, every)
 
     def write(alert: Alert) -> None:
         out.write(_shown(alert, args.json))

@@ -1,0 +1,450 @@
+"""The outbox: alerts and their deliveries, from commit to sent (or failed, or recovered).
+
+Who gets an alert (decided once, when it is stored, in the same transaction): every allowed chat
+that watches its ticker, has not muted its rule or its ticker at that wall-clock moment, and has
+not blocked the bot. ``allowed_chat_ids`` empty means no chat at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from itertools import takewhile
+from typing import Any
+
+from sqlalchemy import Connection, Select, delete, exists, func, insert, select, update
+
+from bot.alerts import Alert, FiredOnTick
+from bot.clock import utc_now
+from bot.store.tables import (
+    CHUNK,
+    Database,
+    alerts_t,
+    aware,
+    blocked_t,
+    chunks,
+    deliveries_t,
+    insert_on_conflict,
+    mutes_t,
+    watches_t,
+)
+from bot.ticks import NUMERIC_FIELDS, Tick
+
+log = logging.getLogger(__name__)
+
+_KEY = ("rule", "ticker", "day", "seconds", "seq")
+_NUMERIC = tuple(name.lower() for name in NUMERIC_FIELDS)
+_ERROR_MAX = 500  # characters of a delivery error kept
+
+AlertKey = tuple[str, str, date, int, int]  # rule, ticker, day, seconds, seq
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert(FiredOnTick):
+    """An alert as stored; ``time`` is the tick time in KST."""
+
+    id: int
+    rule: str
+    ticker: str
+    value: int
+    message: str
+    seq: int
+    tick: Tick  # all 11 columns
+    created_at: datetime  # when it was stored (UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery(FiredOnTick):
+    """One alert waiting to be sent to one chat (``id`` is the delivery's id)."""
+
+    id: int
+    chat_id: int
+    alert_id: int
+    rule: str
+    ticker: str
+    value: int
+    message: str
+    attempts: int  # failed sends so far
+    tick: Tick
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A delivery given up on: to whom, which alert, after how many attempts, and why."""
+
+    chat_id: int
+    rule: str
+    ticker: str
+    attempts: int
+    error: str | None
+
+
+def alert_key(alert: Alert) -> AlertKey:
+    return (alert.rule, alert.ticker, alert.day, alert.tick.seconds, alert.seq)
+
+
+# Selected first, in Tick's field order, so a row's head is a Tick: Tick._make(row[:_TICK_WIDTH]).
+_TICK_COLUMNS = [alerts_t.c[name] for name in ("ticker", "day", "hhmmss", "seconds", *_NUMERIC)]
+_TICK_WIDTH = len(_TICK_COLUMNS)
+_ALERT_COLUMNS = [
+    *_TICK_COLUMNS,
+    *(alerts_t.c[n] for n in ("id", "rule", "value", "message", "seq", "created_at")),
+]
+
+
+class Outbox(Database):
+    """Alerts and deliveries (one half of ``Store``)."""
+
+    def add_alerts(self, alerts: Sequence[Alert], now: datetime | None = None) -> list[int]:
+        """Store new alerts and their deliveries; return the ids of the alerts inserted.
+
+        Alerts already stored (same rule, ticker, day, tick time, seq) are skipped silently.
+        """
+        return [alert_id for alert_id, _ in self.insert_alerts(alerts, now)]
+
+    def insert_alerts(
+        self, alerts: Sequence[Alert], now: datetime | None = None
+    ) -> list[tuple[int, Alert]]:
+        """``add_alerts``, returning ``(id, alert)`` of each alert inserted, in input order."""
+        return self._insert(alerts, now, "pending")
+
+    def recover_alerts(
+        self, alerts: Sequence[Alert], now: datetime | None = None
+    ) -> list[tuple[int, Alert]]:
+        """Store alerts a restart found missing and too old to be worth sending: their
+        deliveries are closed at once as "recovered", so the history stays true."""
+        return self._insert(alerts, now, "recovered")
+
+    def _insert(
+        self, alerts: Sequence[Alert], now: datetime | None, state: str
+    ) -> list[tuple[int, Alert]]:
+        now = aware(now or utc_now(), "now")
+        fresh: dict[AlertKey, Alert] = {}
+        for alert in alerts:
+            fresh.setdefault(alert_key(alert), alert)
+        if not fresh:
+            return []
+        with self._writer.begin() as conn:
+            ids = self._insert_new(conn, list(fresh.values()), now)
+            inserted = [(ids[key], alert) for key, alert in fresh.items() if key in ids]
+            deliveries = self._deliveries_for(conn, inserted, now, state)
+            if deliveries:
+                conn.execute(insert(deliveries_t), deliveries)
+        if inserted:
+            log.debug(
+                "alerts stored count=%d skipped=%d deliveries=%d",
+                len(inserted),
+                len(alerts) - len(inserted),
+                len(deliveries),
+            )
+        return inserted
+
+    def _insert_new(
+        self, conn: Connection, alerts: list[Alert], now: datetime
+    ) -> dict[AlertKey, int]:
+        """Insert the alerts whose key is not stored yet; return their ids by key."""
+        rows = [
+            {
+                "rule": a.rule,
+                "ticker": a.ticker,
+                "day": a.day,
+                "hhmmss": a.tick.hhmmss,
+                "seconds": a.tick.seconds,
+                "seq": a.seq,
+                "value": a.value,
+                "message": a.message,
+                "created_at": now,
+                **{n: getattr(a.tick, n) for n in _NUMERIC},
+            }
+            for a in alerts
+        ]
+        key_columns = [alerts_t.c[name] for name in _KEY]
+        statement = insert_on_conflict(conn, alerts_t, _KEY)
+        # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
+        # ("insertmanyvalues") and caches one compiled statement for every batch size.
+        result = conn.execute(statement.returning(*key_columns, alerts_t.c.id), rows)
+        return {tuple(row[:5]): row.id for row in result}
+
+    def _deliveries_for(
+        self, conn: Connection, inserted: list[tuple[int, Alert]], now: datetime, state: str
+    ) -> list[dict[str, Any]]:
+        """One pending delivery row per recipient of each inserted alert."""
+        if not inserted or not self.allowed_chat_ids:
+            return []
+        tickers = sorted({alert.ticker for _, alert in inserted})
+        watchers: dict[str, list[int]] = {}
+        for chunk in chunks(tickers):
+            found = conn.execute(
+                select(watches_t.c.ticker, watches_t.c.chat_id)
+                .where(watches_t.c.ticker.in_(chunk))
+                .where(watches_t.c.chat_id.in_(self._allowed))
+                .where(watches_t.c.chat_id.not_in(select(blocked_t.c.chat_id)))
+                .order_by(watches_t.c.chat_id)
+            )
+            for ticker, chat_id in found:
+                watchers.setdefault(ticker, []).append(chat_id)
+        if not watchers:
+            return []
+        chats = sorted({chat for chat_ids in watchers.values() for chat in chat_ids})
+        muted = {
+            (chat_id, kind, target)
+            for chat_id, kind, target in conn.execute(
+                select(mutes_t.c.chat_id, mutes_t.c.kind, mutes_t.c.target)
+                .where(mutes_t.c.chat_id.in_(chats))
+                .where(mutes_t.c.until > now)
+            )
+        }
+        rows: list[dict[str, Any]] = []
+        for alert_id, alert in inserted:
+            for chat_id in watchers.get(alert.ticker, ()):
+                if (chat_id, "rule", alert.rule) in muted:
+                    continue
+                if (chat_id, "ticker", alert.ticker) in muted:
+                    continue
+                rows.append(
+                    {
+                        "alert_id": alert_id,
+                        "chat_id": chat_id,
+                        "state": state,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                    }
+                )
+        return rows
+
+    def recent_alerts(
+        self, *, ticker: str | None = None, limit: int = 10, chat_id: int | None = None
+    ) -> list[StoredAlert]:
+        """The last ``limit`` alerts, oldest first; only those addressed to ``chat_id`` if given
+        (whatever their delivery state), only of ``ticker`` if given.
+
+        A chat's alerts are found by walking its deliveries by (chat, alert) backwards, an index
+        walk that stops after ``limit`` rows, never a scan of every alert."""
+        query = select(*_ALERT_COLUMNS)
+        if chat_id is not None:
+            query = query.join(deliveries_t, deliveries_t.c.alert_id == alerts_t.c.id).where(
+                deliveries_t.c.chat_id == chat_id
+            )
+            newest_first = deliveries_t.c.alert_id.desc()
+        else:
+            newest_first = alerts_t.c.id.desc()
+        if ticker is not None:
+            query = query.where(alerts_t.c.ticker == ticker)
+        query = query.order_by(newest_first).limit(max(0, limit))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_stored_alert(row) for row in reversed(rows)]
+
+    def due_chats(self) -> list[int]:
+        """The allowed chats with deliveries pending (due now or later), by id."""
+        if not self.allowed_chat_ids:
+            return []
+        query = (
+            select(deliveries_t.c.chat_id)
+            .distinct()
+            .where(deliveries_t.c.state == "pending", deliveries_t.c.chat_id.in_(self._allowed))
+            .order_by(deliveries_t.c.chat_id)
+        )
+        with self._engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def due_deliveries(
+        self, chat_id: int, limit: int, now: datetime | None = None
+    ) -> list[PendingDelivery]:
+        """This chat's oldest pending deliveries due at ``now``, at most ``limit``, in the order
+        their alerts were stored. They stop at the first row not due yet: a row waiting for its
+        retry holds back the newer ones, so alerts never overtake each other."""
+        now = aware(now or utc_now(), "now")
+        if chat_id not in self.allowed_chat_ids or limit <= 0:
+            return []
+        query = (
+            _PENDING_ROWS.where(deliveries_t.c.state == "pending")
+            .where(deliveries_t.c.chat_id == chat_id)
+            .order_by(deliveries_t.c.alert_id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        due = takewhile(lambda row: row.next_attempt_at <= now, rows)
+        return [_pending(row) for row in due]
+
+    def pending_deliveries(
+        self, limit: int = 1000, now: datetime | None = None
+    ) -> list[PendingDelivery]:
+        """Every allowed chat's due deliveries (``due_deliveries`` of each, ``limit`` at most in
+        all, each chat's oldest first), by chat: for tools and tests; the sender asks per chat."""
+        rows: list[PendingDelivery] = []
+        for chat_id in self.due_chats():
+            rows += self.due_deliveries(chat_id, limit - len(rows), now)
+        return rows
+
+    def mark_sent(self, delivery_ids: Collection[int], sent_at: datetime) -> None:
+        """The transport confirmed these deliveries (the first confirmation's time is kept)."""
+        sent_at = aware(sent_at, "sent_at")
+        self._update_deliveries(
+            delivery_ids,
+            {"state": "sent", "sent_at": sent_at},
+            deliveries_t.c.state != "sent",
+        )
+
+    def mark_retry(
+        self, delivery_ids: Collection[int], error: str, next_attempt_at: datetime
+    ) -> None:
+        """A send failed for now: count the attempt, keep the error, try again at that time."""
+        next_attempt_at = aware(next_attempt_at, "next_attempt_at")
+        self._update_deliveries(
+            delivery_ids,
+            {
+                "attempts": deliveries_t.c.attempts + 1,
+                "last_error": error[:_ERROR_MAX],
+                "next_attempt_at": next_attempt_at,
+            },
+            deliveries_t.c.state == "pending",
+        )
+
+    def postpone(self, delivery_ids: Collection[int], next_attempt_at: datetime) -> None:
+        """Hold these deliveries back until that time without counting an attempt (they wait
+        behind a message of their chat that failed, to keep the chat's order)."""
+        next_attempt_at = aware(next_attempt_at, "next_attempt_at")
+        self._update_deliveries(
+            delivery_ids, {"next_attempt_at": next_attempt_at}, deliveries_t.c.state == "pending"
+        )
+
+    def failures(self, limit: int = 3) -> list[Failure]:
+        """The deliveries most recently given up on (state failed), newest first."""
+        query = (
+            select(
+                deliveries_t.c.chat_id,
+                alerts_t.c.rule,
+                alerts_t.c.ticker,
+                deliveries_t.c.attempts,
+                deliveries_t.c.last_error,
+            )
+            .join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
+            .where(deliveries_t.c.state == "failed")
+            .order_by(deliveries_t.c.id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Failure(*row) for row in conn.execute(query)]
+
+    def mark_failed(self, delivery_ids: Collection[int], error: str) -> None:
+        """A send that can never succeed (e.g. the message was refused): stop trying."""
+        self._update_deliveries(
+            delivery_ids,
+            {
+                "state": "failed",
+                "attempts": deliveries_t.c.attempts + 1,
+                "last_error": error[:_ERROR_MAX],
+            },
+            deliveries_t.c.state == "pending",
+        )
+
+    def _update_deliveries(self, ids: Collection[int], values: dict[str, Any], where: Any) -> None:
+        ids = sorted(set(ids))
+        if not ids:
+            return
+        with self._writer.begin() as conn:
+            for chunk in chunks(ids):
+                conn.execute(
+                    update(deliveries_t)
+                    .where(deliveries_t.c.id.in_(chunk))
+                    .where(where)
+                    .values(values)
+                )
+
+    def pending_count(self) -> int:
+        """Deliveries waiting to be sent to allowed chats (due now or later)."""
+        if not self.allowed_chat_ids:
+            return 0
+        query = (
+            select(func.count())
+            .select_from(deliveries_t)
+            .where(deliveries_t.c.state == "pending")
+            .where(deliveries_t.c.chat_id.in_(self._allowed))
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Deliveries by state, all chats: ``{"pending": 3, "sent": 120, ...}``."""
+        query = select(deliveries_t.c.state, func.count()).group_by(deliveries_t.c.state)
+        with self._engine.connect() as conn:
+            return {state: count for state, count in conn.execute(query)}
+
+    def prune(self, before: date) -> tuple[int, int]:
+        """Delete the alerts of trading days before ``before`` with their finished deliveries;
+        an alert with a delivery still pending stays, with it. Returns (alerts, deliveries).
+
+        One trading day per transaction, so that the first prune of a database kept for years
+        never holds the write lock (and the alert writer) for long."""
+        with self._engine.connect() as conn:
+            days = conn.execute(
+                select(alerts_t.c.day).where(alerts_t.c.day < before).distinct().order_by("day")
+            ).scalars()
+            old_days = list(days)
+        alerts = deliveries = 0
+        for day in old_days:
+            a, d = self._prune_day(day)
+            alerts, deliveries = alerts + a, deliveries + d
+        return alerts, deliveries
+
+    def _prune_day(self, day: date, chunk: int = CHUNK) -> tuple[int, int]:
+        """One day: its finished deliveries, then its alerts left without any, ``chunk`` rows
+        per transaction, so that no prune holds the write lock (and the alert writer) long."""
+        of_day = select(alerts_t.c.id).where(alerts_t.c.day == day)
+        finished = select(deliveries_t.c.id).where(
+            deliveries_t.c.alert_id.in_(of_day), deliveries_t.c.state != "pending"
+        )
+        undelivered = exists().where(deliveries_t.c.alert_id == alerts_t.c.id)
+        lonely = of_day.where(~undelivered)
+        deliveries = self._delete_inchunks(deliveries_t, finished, chunk)
+        alerts = self._delete_inchunks(alerts_t, lonely, chunk)
+        return alerts, deliveries
+
+    def _delete_inchunks(self, table: Any, ids: Select[tuple[int]], chunk: int) -> int:
+        deleted = 0
+        while True:
+            with self._writer.begin() as conn:
+                batch = list(conn.execute(ids.limit(chunk)).scalars())
+                if not batch:
+                    return deleted
+                deleted += conn.execute(delete(table).where(table.c.id.in_(batch))).rowcount
+
+
+def _stored_alert(row: Any) -> StoredAlert:
+    alert_id, rule, value, message, seq, created_at = row[_TICK_WIDTH:]
+    tick = Tick._make(row[:_TICK_WIDTH])
+    return StoredAlert(
+        alert_id,
+        rule,
+        ticker=tick.ticker,
+        value=value,
+        message=message,
+        seq=seq,
+        tick=tick,
+        created_at=created_at,
+    )
+
+
+_PENDING_ROWS = select(
+    *_TICK_COLUMNS,
+    deliveries_t.c.id,
+    deliveries_t.c.chat_id,
+    deliveries_t.c.attempts,
+    deliveries_t.c.next_attempt_at,
+    alerts_t.c.id,
+    alerts_t.c.rule,
+    alerts_t.c.value,
+    alerts_t.c.message,
+).join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
+
+
+def _pending(row: Any) -> PendingDelivery:
+    delivery_id, chat_id, attempts, _due, alert_id, rule, value, message = row[_TICK_WIDTH:]
+    tick = Tick._make(row[:_TICK_WIDTH])
+    return PendingDelivery(
+        delivery_id, chat_id, alert_id, rule, tick.ticker, value, message, attempts, tick
+    )
