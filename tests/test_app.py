@@ -146,13 +146,15 @@ async def test_demo_starts_simulated_and_stops_cleanly_on_sigint(tmp_path: Path)
     banner = await asyncio.wait_for(proc.stdout.readline(), timeout=20)
     assert b"SIMULATED" in banner
     db = tmp_path / "pgmbot.db"
-    for _ in range(100):  # the demo watches its stocks: ticks flow, the schema exists
-        if db.exists():
-            break
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.5)
+    assert proc.stderr is not None
+    started = b""
+    while b"pgmbot running" not in started or b"SUBSCRIBE SUCCESS" not in started:
+        line = await asyncio.wait_for(proc.stderr.readline(), timeout=20)
+        assert line, started.decode(errors="replace")[-2000:]
+        started += line
     proc.send_signal(signal.SIGINT)
-    _out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    _out, rest = await asyncio.wait_for(proc.communicate(), timeout=20)
+    err = started + rest
     assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
     assert b"subscribe" in err and b"Traceback" not in err
     with sqlite3.connect(db) as conn:

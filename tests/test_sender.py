@@ -345,7 +345,8 @@ async def test_a_locked_database_neither_resends_nor_stalls_the_loop(
         with LoopWatch() as watch:
             async with running(Sender(db.aio, TelegramTransport(bot), FAST)) as sender:
                 await api.wait_until(lambda: len(delivered(api)) == 8, timeout=10)
-                await asyncio.sleep(1.0)  # many looks, many failed records meanwhile
+                await api.wait_until(lambda: sender.unrecorded == 8, timeout=10)
+                await api.wait_until(lambda: sender.record_failures >= 6, timeout=10)
                 assert all(count == 1 for count in delivered(api).values())
                 assert sender.unrecorded == 8 and db.sent_count() == 0
                 holder.execute("ROLLBACK")  # the lock goes: the records go in

@@ -142,6 +142,7 @@ class Sender:
         self._running = False
         self._stopped = asyncio.Event()
         self.sent = 0  # messages confirmed, for /status and tests
+        self.record_failures = 0  # tries to record confirmations that the store refused
 
     def wake(self) -> None:
         """New deliveries are pending: look now."""
@@ -318,6 +319,7 @@ class Sender:
             try:
                 await self._store.mark_sent(ids, sent_at)
             except Exception as exc:
+                self.record_failures += 1
                 log.warning(
                     "delivery record failed, kept name=%s ids=%s error=%r",
                     self._name,
