@@ -26,10 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 DEMO_WATCH = ("005930", "000660", "373220", "207940", "005380")
 DEMO_RATE = 4.0  # simulated ticks per second per ticker: lively, still readable on a console
 STATE_DIR = Path("recordings")  # where the live bot records frames to rebuild state on restart
+STOP_TIMEOUT = 35.0  # a part's own close may wait 30 s (the alert writer, for the database)
 MAX_HELD = 2_000_000  # live ticks held while the rebuild runs (~300 MB); beyond, dropped
 
 
@@ -188,8 +190,7 @@ class App:
         )
         self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()
-        self._spawn(self.writer.run(), "alert-writer")
-        self._stack.push_async_callback(self.writer.close)
+        self._spawn(self.writer.run(), "alert-writer", stop=self.writer.close)
         self._step("pipeline")
 
         rebuilding = settings.live and state_dir is not None
@@ -206,9 +207,8 @@ class App:
             static_watch=static_watch,
         )
         await self.service.refresh_feed()
-        self._spawn(self.feed.run(), "feed")
         self._stack.push_async_callback(self._close_recorder)
-        self._stack.push_async_callback(self.feed.stop)
+        self._spawn(self.feed.run(), "feed", stop=self.feed.stop)
         self._step("feed")
 
         if rebuilding and path is not None:
@@ -230,8 +230,7 @@ class App:
 
         controller = RulesController(self.rules, self.engine, self.notices)
         watcher = RulesWatcher(settings.rules.path, controller.on_rules, controller.on_error)
-        self._spawn(watcher.run(), "rules-watcher")
-        self._stack.callback(watcher.stop)
+        self._spawn(watcher.run(), "rules-watcher", stop=watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
         self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)
         watch = watch_database(settings.storage.url, self._db_identity, self.notices)
@@ -266,13 +265,35 @@ class App:
         self.steps.append(name)
         log.info("started part=%s", name)
 
-    def _spawn(self, work: Awaitable[None], name: str, *, cancel: bool = False) -> None:
-        """A background task; ``cancel``: it sleeps between rounds, stop() cancels it."""
+    def _spawn(
+        self,
+        work: Awaitable[None],
+        name: str,
+        *,
+        stop: Callable[[], object] | None = None,
+        cancel: bool = False,
+    ) -> None:
+        """A part running as a task. ``stop()`` undoes it: ``stop`` is called and the task
+        awaited (it may not even have begun: it then starts, sees it is stopped and ends
+        cleanly); a part that only sleeps between rounds is cancelled (``cancel``)."""
         task = asyncio.ensure_future(work)
         task.set_name(name)
         self._tasks.append(task)
         if cancel:
             self._stack.callback(task.cancel)
+        elif stop is not None:
+            self._stack.push_async_callback(self._stop_part, task, stop)
+
+    async def _stop_part(self, task: asyncio.Task[None], stop: Callable[[], object]) -> None:
+        done = stop()
+        if inspect.isawaitable(done):
+            await done
+        try:
+            await asyncio.wait_for(task, STOP_TIMEOUT)
+        except TimeoutError:
+            log.error("part did not stop in time part=%s", task.get_name())
+        except Exception:
+            log.exception("part failed part=%s", task.get_name())
 
     async def _exchange(self) -> tuple[KisSettings, Path | None, list[str]]:
         """KIS settings, the recording directory and the config's watch list (demo: simulated)."""
@@ -330,8 +351,7 @@ class App:
             SenderSettings(group_window=settings.telegram.group_window),
             on_problem=self.notices.tell,
         )
-        self._spawn(sender.run(), "sender")
-        self._stack.push_async_callback(sender.close)
+        self._spawn(sender.run(), "sender", stop=sender.close)
         self.writer.on_commit(lambda _alerts: sender.wake())
         self._spawn(self._wake_when_ready(telegram, sender), "telegram-ready", cancel=True)
 

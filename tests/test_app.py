@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -12,10 +13,15 @@ import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+import pytest
+
+from bot.app import App, StartupError
+from bot.config import Settings, load_settings
 from bot.engine.evaluate import Engine
 from bot.engine.spec import load_rules
 from bot.kis.recording import Recorder
 from bot.rebuild import Rebuilt, rebuild
+from bot.store.db import InstanceLock
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
 from bot.ticks import KST, parse_frame
@@ -233,3 +239,50 @@ async def test_a_replay_of_the_recording_fires_exactly_what_the_live_bot_stored(
         hhmmss = when[11:19].replace(":", "")
         replayed.append((alert["rule"], alert["ticker"], when[:10], hhmmss, alert["value"]))
     assert replayed == stored
+
+
+def demo_settings(tmp_path: Path) -> Settings:
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"storage: {{url: 'sqlite:///{tmp_path / 'bot.db'}'}}\n"
+        f"rules: {{path: '{tmp_path / 'rules.yaml'}'}}\n",
+        encoding="utf-8",
+    )
+    return load_settings(config, env={})
+
+
+async def test_the_app_starts_and_stops_its_parts_in_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = App(demo_settings(tmp_path))
+    with caplog.at_level(logging.INFO):
+        await app.start()
+        assert app.steps == [
+            "rules", "exchange", "database", "pipeline", "feed", "rebuild", "console",
+            "background",
+        ]  # fmt: skip
+        await app.stop()
+    said = [r.getMessage() for r in caplog.records]
+
+    def when(text: str) -> int:
+        return next(i for i, line in enumerate(said) if line.startswith(text))
+
+    # Down in reverse: no more ticks, then everything fired committed, then the database and
+    # the exchange go.
+    assert when("feed stopped") < when("alert writer stopped") < when("simulator stopped")
+    assert when("pgmbot stopped") == len(said) - 1
+
+
+async def test_a_failed_start_stops_what_had_started(tmp_path: Path) -> None:
+    settings = demo_settings(tmp_path)
+    other = InstanceLock(settings.storage.url)  # another pgmbot runs on the same file
+    other.acquire()
+    app = App(settings)
+    try:
+        with pytest.raises(StartupError, match="another pgmbot"):
+            await app.start()
+    finally:
+        other.release()
+    assert app.steps == ["rules", "exchange"]  # the simulator started, and was stopped again
+    assert not (tmp_path / "bot.db").exists()  # the database was never touched
