@@ -197,7 +197,7 @@ def bench_big_day(directory: Path, stored: int, seconds: float) -> None:
     figures = {
         "/alerts": per_call_ms(lambda: store.recent_alerts(chat_id=1, limit=10)),
         "/alerts CODE": per_call_ms(lambda: store.recent_alerts(chat_id=1, ticker=code)),
-        "/status counts": per_call_ms(store.delivery_counts, 5),
+        "/status failed": per_call_ms(store.failed_count),
         "/status pending": per_call_ms(store.pending_count),
         "sender due_chats": per_call_ms(store.due_chats),
         "sender due_deliveries": per_call_ms(lambda: store.due_deliveries(1, 50)),

@@ -268,8 +268,8 @@ class BotService:
     async def status(self, chat_id: int) -> StatusReport:
         """Feed health, rules and the delivery backlog."""
         await self._chat(chat_id)
-        counts = await self.store.delivery_counts()
-        failures = await self.store.failures(1) if counts.get("failed") else []
+        failed = await self.store.failed_count()
+        failures = await self.store.failures(1) if failed else []
         return StatusReport(
             feed=self.feed.stats(),
             pending=await self.store.pending_count(),
@@ -277,7 +277,7 @@ class BotService:
             rules_error=self.rules_view.last_error,
             wanted=len(await self.wanted()),
             blocked_chats=len(await self.store.blocked_chats()),
-            failed=counts.get("failed", 0),
+            failed=failed,
             last_failure=failures[0] if failures else None,
         )
 

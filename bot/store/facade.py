@@ -77,8 +77,8 @@ class AsyncStore:
     async def pending_count(self) -> int:
         return await self._run(self._reads, self.sync.pending_count)
 
-    async def delivery_counts(self) -> dict[str, int]:
-        return await self._run(self._reads, self.sync.delivery_counts)
+    async def failed_count(self) -> int:
+        return await self._run(self._reads, self.sync.failed_count)
 
     async def failures(self, limit: int = 3) -> list[Failure]:
         return await self._run(self._reads, self.sync.failures, limit)

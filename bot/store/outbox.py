@@ -368,6 +368,14 @@ class Outbox(Database):
         with self._engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
+    def failed_count(self) -> int:
+        """Deliveries given up on, all chats (an index range: quick whatever the history)."""
+        query = (
+            select(func.count()).select_from(deliveries_t).where(deliveries_t.c.state == "failed")
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
     def delivery_counts(self) -> dict[str, int]:
         """Deliveries by state, all chats: ``{"pending": 3, "sent": 120, ...}``."""
         query = select(deliveries_t.c.state, func.count()).group_by(deliveries_t.c.state)
