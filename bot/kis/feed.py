@@ -153,18 +153,19 @@ class Feed:
             except OSError as exc:
                 self._notice("record", "cannot record frames error=%s", exc)
         errors: list[FrameError] = []
+        widths: list[int] = []
         try:
-            ticks = parse_records(frame.payload, frame.records, received.date(), errors)
+            ticks = parse_records(frame.payload, frame.records, received.date(), errors, widths)
         except FrameError as exc:
             self.bad(exc.kind, f"{exc}: {text[:120]!r}")
             return
         for error in errors:
             self.bad(error.kind, str(error))
-        if frame.payload.count("^") + 1 != frame.records * RECORD_WIDTH:
+        if widths:
             self._notice(
                 "stride",
-                "records wider than %d fields tr_id=%s: the first %d are used",
-                RECORD_WIDTH,
+                "records of %d fields tr_id=%s: the first %d are used",
+                widths[0],
                 frame.tr_id,
                 RECORD_WIDTH,
             )
