@@ -16,12 +16,16 @@ from aiohttp import web
 from kis_helpers import (
     FAST,
     TIMEOUT,
+    Problems,
     Ticks,
     appkey,
     appsecret,
     eventually,
     kis_settings,
+    live,
+    requests,
     running,
+    tr_keys,
 )
 
 from bot.kis.connection import Timing
@@ -38,24 +42,6 @@ A, B, C = "005930", "000660", "035720"
 async def sim() -> AsyncIterator[Simulator]:
     async with Simulator(rate=50, seed=3, pingpong_interval=60) as simulator:
         yield simulator
-
-
-def requests(sim: Simulator, tr_type: str) -> list[dict[str, Any]]:
-    """Subscribe ("1") or unsubscribe ("2") requests the simulator received, in order."""
-    return [
-        r.message
-        for r in sim.received
-        if isinstance(r.message, dict) and r.message.get("header", {}).get("tr_type") == tr_type
-    ]
-
-
-def tr_keys(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["body"]["input"]["tr_key"] for m in messages]
-
-
-async def live(feed: Feed, *tickers: str) -> None:
-    statuses = await feed.wait_settled(tickers, timeout=TIMEOUT)
-    assert {t: s.state for t, s in statuses.items()} == dict.fromkeys(tickers, SubState.LIVE)
 
 
 async def test_subscribe_goes_live_and_ticks_arrive(sim: Simulator) -> None:
@@ -164,7 +150,8 @@ async def test_already_in_use_backs_off_without_a_tight_loop(sim: Simulator) -> 
     intruder_settings = kis_settings(
         sim, reconnect_min=0.01, reconnect_max=0.02, in_use_backoff=0.4
     )
-    intruder = Feed(intruder_settings, second, timing=FAST)
+    problems = Problems()
+    intruder = Feed(intruder_settings, second, timing=FAST, on_problem=problems)
     intruder.set_wanted([A])
     async with running(holder):
         await live(holder, A)
@@ -182,6 +169,9 @@ async def test_already_in_use_backs_off_without_a_tight_loop(sim: Simulator) -> 
             await holder.stop()
             await live(intruder, A)  # the slot is free: the next try gets it
             await eventually(lambda: second.all)
+    # The admins hear of it once, with KIS's words, however often it was refused.
+    (told,) = problems.messages
+    assert "account1" in told and "OPSP8996 ALREADY IN USE appkey" in told
 
 
 # 41: the 42nd ticker goes to account 2. 40: KIS holds fewer slots than configured (41), so the
