@@ -188,14 +188,17 @@ def parse_records(
     This is the hot path: what it is not sure of goes to parse_record, which decides.
     """
     fields = payload.split("^")
-    stride, rest = divmod(len(fields), count)
-    if rest or stride < RECORD_WIDTH:
+    stride = len(fields) // count  # no divmod(): a call and a tuple less, per frame
+    if stride * count != len(fields) or stride < RECORD_WIDTH:
         raise FrameError(
             "fields", f"{len(fields)} fields do not make {count} records of {RECORD_WIDTH}"
         )
     records: Iterable[Sequence[str]]
-    if stride == RECORD_WIDTH:  # the whole length is checked: zip builds the 11-tuples in C
-        records = zip(*[iter(fields)] * RECORD_WIDTH, strict=False)
+    if stride == RECORD_WIDTH:
+        # zip builds the 11-tuples in C (the length is a whole multiple: no strict=, whose
+        # keyword costs as much as a few records' checks)
+        field = iter(fields)
+        records = zip(field, field, field, field, field, field, field, field, field, field, field)  # noqa: B905
     else:
         records = (fields[start : start + RECORD_WIDTH] for start in range(0, len(fields), stride))
         if widths is not None:
