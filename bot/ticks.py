@@ -1,12 +1,19 @@
 """Ticks and KIS real-time frame parsing: pure, no I/O.
 
 A data frame is ``flag|tr_id|count|payload``; the payload holds ``count`` records of 11 fields
-each, all joined by ``^`` (KIS protocol §4-5). Parsing is on the hot path, so it stays a split,
-nine ``int()`` calls and a tuple per record.
+each, all joined by ``^`` (KIS protocol §4-5). A numeric field is ASCII digits with an optional
+leading ``-``, within int64 (what the database stores); anything else makes its record malformed.
+
+Parsing is on the hot path, so the usual frame costs a split, a few substring checks over the
+whole payload, then per record nine length checks, nine ``int()`` calls and a tuple. Whatever
+that fast path is not sure of (a new time, a long or odd number) is parsed again by the strict
+path, which alone decides what is malformed and says why.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 
@@ -34,6 +41,7 @@ VALUE_FIELDS = frozenset({"SELN_TR_PBMN", "SHNU_TR_PBMN", "NTBY_TR_PBMN"})
 TR_IDS = ("H0UNPGM0", "H0STPGM0", "H0NXPGM0")
 
 _FIRST_NUMERIC = 4  # index in Tick of SELN_CNQN
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Tick(NamedTuple):
@@ -92,16 +100,27 @@ class Frame(NamedTuple):
     payload: str
 
 
+_COUNTS: dict[str, int] = {}  # record counts seen -> their value: at most 11,110 entries
+
+
 def split_frame(text: str) -> Frame:
     """Split a data frame (first character 0 or 1) into its envelope. Raises FrameError."""
     parts = text.split("|", 3)
     if len(parts) != 4 or parts[0] not in ("0", "1"):
         raise FrameError("envelope", f"not a data frame: {text[:60]!r}")
     flag, tr_id, count_text, payload = parts
-    count = int(count_text) if count_text.isdigit() else 0
+    count = _COUNTS.get(count_text) or _record_count(count_text)
+    return _new(Frame, (flag == "1", tr_id, count, payload))
+
+
+def _record_count(count_text: str) -> int:
+    """ "003" -> 3 (remembered: int() is dear on the hot path). Raises FrameError."""
+    count = int(count_text) if count_text.isascii() and count_text.isdigit() else 0
     if count < 1:
         raise FrameError("envelope", f"bad record count {count_text[:10]!r}")
-    return _new(Frame, (flag == "1", tr_id, count, payload))
+    if len(count_text) <= 4:
+        _COUNTS[count_text] = count
+    return count
 
 
 _SECONDS: dict[str, int] = {}  # valid HHMMSS -> seconds: at most 86,400 entries
@@ -112,7 +131,7 @@ def hhmmss_seconds(hhmmss: str) -> int:
     seconds = _SECONDS.get(hhmmss)
     if seconds is not None:
         return seconds
-    if len(hhmmss) != 6 or not hhmmss.isdigit():
+    if len(hhmmss) != 6 or not (hhmmss.isascii() and hhmmss.isdigit()):
         raise FrameError("time", f"bad time {hhmmss[:10]!r}")
     h, m, s = int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:])
     if h > 23 or m > 59 or s > 59:
@@ -121,41 +140,126 @@ def hhmmss_seconds(hhmmss: str) -> int:
     return seconds
 
 
+_NUMBER = re.compile(r"-?[0-9]+")  # in a str pattern, [0-9] is ASCII only
+_SAFE_LENGTH = 18  # a number of at most 18 characters fits int64, whatever its digits
+_INT64_LENGTH = len(str(INT64_MIN))
+_SHOWN = 24  # characters of a bad value quoted in an error
+
+
+def parse_number(text: str, ticker: str = "") -> int:
+    """A numeric field: ASCII digits with an optional leading ``-``, within int64.
+
+    Raises FrameError("number") for anything else, e.g. what ``int()`` forgives: non-ASCII
+    digits, ``_``, ``+`` and surrounding spaces.
+    """
+    if not _NUMBER.fullmatch(text):
+        raise FrameError("number", f"not an integer in {ticker!r}: {text[:_SHOWN]!r}")
+    # Longer than "-9223372036854775808" is out of range: no int() of a huge text.
+    value = int(text) if len(text) <= _INT64_LENGTH else None
+    if value is None or not INT64_MIN <= value <= INT64_MAX:
+        raise FrameError("number", f"value beyond int64 in {ticker!r}: {text[:_SHOWN]!r}")
+    return value
+
+
+def parse_record(fields: Sequence[str], day: date) -> Tick:
+    """One record's first 11 fields -> a Tick, checked strictly. Raises FrameError."""
+    ticker, hhmmss, *numbers = fields[:RECORD_WIDTH]
+    if not ticker:
+        raise FrameError("ticker", "empty ticker")
+    seconds = hhmmss_seconds(hhmmss)
+    values = [parse_number(text, ticker) for text in numbers]
+    return _new(Tick, (ticker, day, hhmmss, seconds, *values))
+
+
 def parse_records(
-    payload: str, count: int, day: date, errors: list[FrameError] | None = None
+    payload: str,
+    count: int,
+    day: date,
+    errors: list[FrameError] | None = None,
+    widths: list[int] | None = None,
 ) -> list[Tick]:
     """Turn a plain payload of ``count`` records into ticks.
 
     A bad record is skipped (and appended to ``errors`` when given); a payload whose field count
     is not a multiple of ``count`` raises FrameError. When the stride is wider than 11 (KIS added
-    columns), the first 11 fields of each record are used.
+    columns), the first 11 fields of each record are used, and the stride is appended to
+    ``widths`` when given.
+
+    This is the hot path: what it is not sure of goes to parse_record, which decides.
     """
     fields = payload.split("^")
-    stride, rest = divmod(len(fields), count)
-    if rest or stride < RECORD_WIDTH:
+    stride = len(fields) // count  # no divmod(): a call and a tuple less, per frame
+    if stride * count != len(fields) or stride < RECORD_WIDTH:
         raise FrameError(
             "fields", f"{len(fields)} fields do not make {count} records of {RECORD_WIDTH}"
         )
-    new, seconds_of = _new, _SECONDS.get  # bound once: this loop is the hot path
+    records: Iterable[Sequence[str]]
+    if stride == RECORD_WIDTH:
+        # zip builds the 11-tuples in C (the length is a whole multiple: no strict=, whose
+        # keyword costs as much as a few records' checks)
+        field = iter(fields)
+        records = zip(field, field, field, field, field, field, field, field, field, field, field)  # noqa: B905
+    else:
+        records = (fields[start : start + RECORD_WIDTH] for start in range(0, len(fields), stride))
+        if widths is not None:
+            widths.append(stride)
     ticks: list[Tick] = []
-    for start in range(0, len(fields), stride):
-        ticker, hhmmss, a, b, c, d, e, f, g, h, i = fields[start : start + RECORD_WIDTH]
+    append = ticks.append
+    # In ASCII text (isascii() is free: CPython knows it), int() forgives only "+", "_" and
+    # whitespace besides -?[0-9]+. Without any, a number of at most _SAFE_LENGTH characters is
+    # exactly what int() reads, and it fits int64: only longer ones need a closer look.
+    if not (
+        payload.isascii()
+        and "_" not in payload
+        and "+" not in payload
+        and " " not in payload
+        and "\t" not in payload
+        and "\n" not in payload
+        and "\r" not in payload
+        and "\v" not in payload
+        and "\f" not in payload
+    ):
+        for record in records:
+            _append_checked(record, day, append, errors)
+        return ticks
+    new, seconds, size, safe = _new, _SECONDS, len, _SAFE_LENGTH  # bound once: the hot loop
+    for ticker, hhmmss, a, b, c, d, e, f, g, h, i in records:
         try:
-            if not ticker:
-                raise FrameError("ticker", "empty ticker")
-            seconds = seconds_of(hhmmss)
-            if seconds is None:
-                seconds = hhmmss_seconds(hhmmss)
-            ticks.append(new(Tick, (ticker, day, hhmmss, seconds, int(a), int(b), int(c),
-                                    int(d), int(e), int(f), int(g), int(h), int(i))))  # fmt: skip
-        except FrameError as exc:
-            if errors is not None:
-                errors.append(exc)
-        except ValueError:
-            if errors is not None:
-                bad = fields[start + 2 : start + 11]
-                errors.append(FrameError("number", f"non-numeric value in {ticker!r}: {bad}"))
+            if (
+                not ticker
+                or size(a) > safe
+                or size(b) > safe
+                or size(c) > safe
+                or size(d) > safe
+                or size(e) > safe
+                or size(f) > safe
+                or size(g) > safe
+                or size(h) > safe
+                or size(i) > safe
+            ):
+                raise _Recheck
+            append(new(Tick, (ticker, day, hhmmss, seconds[hhmmss], int(a), int(b), int(c),
+                              int(d), int(e), int(f), int(g), int(h), int(i))))  # fmt: skip
+        except (_Recheck, KeyError, ValueError):  # a time not seen yet, or something odd
+            _append_checked((ticker, hhmmss, a, b, c, d, e, f, g, h, i), day, append, errors)
     return ticks
+
+
+class _Recheck(Exception):
+    """The fast path is not sure of a record: parse_record looks at it."""
+
+
+def _append_checked(
+    record: Sequence[str],
+    day: date,
+    append: Callable[[Tick], None],
+    errors: list[FrameError] | None,
+) -> None:
+    try:
+        append(parse_record(record, day))
+    except FrameError as exc:
+        if errors is not None:
+            errors.append(exc)
 
 
 def parse_frame(text: str, day: date, errors: list[FrameError] | None = None) -> list[Tick]:

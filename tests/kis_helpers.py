@@ -11,6 +11,7 @@ from bot.config import KisSettings
 from bot.kis.connection import Timing
 from bot.kis.feed import Feed
 from bot.kis.simulator import Simulator
+from bot.kis.status import SubState
 from bot.ticks import Tick
 
 TIMEOUT = 5.0  # upper bound for anything the tests wait for; they pass long before
@@ -81,3 +82,31 @@ async def running(feed: Feed) -> AsyncIterator[asyncio.Task[None]]:
         async with asyncio.timeout(TIMEOUT):
             await feed.stop()
             await task  # re-raises anything run() raised
+
+
+def requests(sim: Simulator, tr_type: str) -> list[dict[str, Any]]:
+    """Subscribe ("1") or unsubscribe ("2") requests the simulator received, in order."""
+    return [
+        r.message
+        for r in sim.received
+        if isinstance(r.message, dict) and r.message.get("header", {}).get("tr_type") == tr_type
+    ]
+
+
+def tr_keys(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["body"]["input"]["tr_key"] for m in messages]
+
+
+async def live(feed: Feed, *tickers: str) -> None:
+    statuses = await feed.wait_settled(tickers, timeout=TIMEOUT)
+    assert {t: s.state for t, s in statuses.items()} == dict.fromkeys(tickers, SubState.LIVE)
+
+
+class Problems:
+    """An on_problem callback that keeps every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.messages.append(message)

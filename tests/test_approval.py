@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
 from bot.config import Account
-from bot.kis.approval import ApprovalError, ApprovalKeys
+from bot.kis.approval import ApprovalError, ApprovalKeys, scrub
 from bot.kis.simulator import Simulator
 
 APPKEY, SECRET = "APPKEY-approval-3c9e", "APPSECRET-approval-8d1f"
@@ -85,8 +87,13 @@ async def test_one_key_per_appkey(sim: Simulator) -> None:
 async def test_refused_appkey(sim: Simulator) -> None:
     sim.accepted_appkeys = {"someone-else"}
     keys = ApprovalKeys(sim.rest_url)
-    with pytest.raises(ApprovalError, match=r"account=main .*status=403 HTTP error.*EGW00103"):
+    with pytest.raises(
+        ApprovalError, match=r"account=main .*status=403 HTTP error.*EGW00103"
+    ) as e:
         await keys.get(ACCOUNT, "main")
+    # KIS's own words, for the admins: a client error retrying alone will not fix.
+    assert (e.value.status, e.value.refused) == (403, True)
+    assert e.value.kis_message == "EGW00103 유효하지 않은 AppKey입니다."
 
 
 def reply(status: int, body: str, content_type: str = "application/json") -> Handler:
@@ -126,6 +133,74 @@ async def test_bad_answers_raise_a_clear_error_without_secrets(
     text = str(caught.value)
     assert "account=main" in text and f"{url}/oauth2/Approval" in text
     assert APPKEY not in text and SECRET not in text
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "refused", "said"),
+    [
+        (500, "upstream\ntimeout", False, "upstream timeout"),  # one line
+        (401, '{"msg_cd": "EGW00205", "msg1": "bad"}', True, "EGW00205 bad"),
+        (400, '{"error_description": "only a description"}', True, "only a description"),
+        (400, "[1, 2]", True, "[1, 2]"),
+    ],
+)
+async def test_what_kis_said(status: int, body: str, refused: bool, said: str) -> None:
+    runner, url = await serve(reply(status, body))
+    try:
+        with pytest.raises(ApprovalError) as caught:
+            await ApprovalKeys(url).get(ACCOUNT, "main")
+    finally:
+        await runner.cleanup()
+    assert (caught.value.status, caught.value.refused, caught.value.kis_message) == (
+        status,
+        refused,
+        said,
+    )
+
+
+# A secret as KIS issues them (base64): JSON may escape its "/", URLs encode "+", "/", "=".
+B64_SECRET = "Zm9v/YmFy+YmF6=cXV4/cXV1eA+c2VjcmV0cw=="
+B64_ACCOUNT = Account(appkey="PSabcdEFGHijkl1234", appsecret=B64_SECRET)
+FORMS: dict[str, Callable[[str], str]] = {
+    "plain": lambda secret: secret,
+    "json": lambda secret: json.dumps(secret)[1:-1].replace("/", "\\/"),
+    "url": lambda secret: urllib.parse.quote(secret, safe=""),
+    "form": urllib.parse.quote_plus,
+}
+
+
+def prefixes(text: str) -> list[str]:
+    return [text[:length] for length in range(4, len(text) + 1)]
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_an_echoed_secret_is_scrubbed_before_the_quote_is_cut(form: str) -> None:
+    """Wherever the 200-character cut falls in an echoed secret, no part of it is quoted."""
+    echoed = FORMS[form](B64_SECRET)
+
+    async def echo(request: web.Request) -> web.Response:
+        cut = int(request.query["cut"])  # where in the echoed secret the quote is cut
+        return web.Response(status=400, text="#" * (200 - cut) + echoed + " (your request)")
+
+    runner, url = await serve(echo)
+    try:
+        for cut in range(1, len(echoed)):
+            keys = ApprovalKeys(url)
+            keys.url += f"?cut={cut}"
+            with pytest.raises(ApprovalError) as caught:
+                await keys.get(B64_ACCOUNT, "main")
+            shown = f"{caught.value} {caught.value.kis_message}"
+            leaks = [p for p in prefixes(echoed) + prefixes(B64_SECRET) if p in shown]
+            assert leaks == [], f"cut={cut}"
+    finally:
+        await runner.cleanup()
+
+
+def test_scrub() -> None:
+    assert scrub("a SECRET b SECRET", ["SECRET", ""]) == "a *** b ***"
+    assert scrub("cut off at the end: SECR", ["SECRET"]) == "cut off at the end: ***"
+    assert scrub("too short to tell: SEC", ["SECRET"]) == "too short to tell: SEC"
+    assert scrub("nothing here", []) == "nothing here"
 
 
 async def test_no_server_and_timeout() -> None:

@@ -13,7 +13,7 @@ from bot.kis import control
 from bot.kis.connection import Backoff
 from bot.kis.control import ControlError, Reply, parse_reply
 from bot.kis.status import SubState
-from bot.kis.subscriptions import Subscriptions
+from bot.kis.subscriptions import Subscriptions, Unanswered
 
 SUB, UNSUB = control.SUBSCRIBE, control.UNSUBSCRIBE
 
@@ -243,11 +243,141 @@ def test_needed_once_something_is_assigned() -> None:
     assert subs.needed(0) and not subs.needed(1)
 
 
+# -- requests KIS does not answer ----------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def with_clock(
+    limit: int = 5, timeouts: tuple[float, ...] = (1.0, 2.0)
+) -> tuple[Subscriptions, Clock]:
+    clock = Clock()
+    subs = Subscriptions(["a1"], limit, ack_timeouts=timeouts, clock=clock)
+    subs.session_started(0)
+    return subs, clock
+
+
+def test_an_unanswered_subscribe_is_sent_again_then_failed_until_the_next_session() -> None:
+    subs, clock = with_clock()
+    subs.set_wanted(["000001"])
+    assert subs.next_request(0) == (SUB, "000001")
+    assert subs.next_request(0) is None and subs.next_due_in(0) == 1.0
+    clock.now += 0.9
+    assert subs.expire(0) == [] and subs.next_due_in(0) == pytest.approx(0.1)
+    clock.now += 0.1
+    assert subs.expire(0) == [Unanswered((SUB, "000001"), 1, final=False)]
+    assert subs.next_due_in(0) is None  # nothing awaited until it is sent again
+    assert subs.next_request(0) == (SUB, "000001")
+    assert subs.status("000001").state is SubState.PENDING
+    assert subs.next_due_in(0) == 2.0  # the second wait is longer
+    clock.now += 2.0
+    assert subs.expire(0) == [Unanswered((SUB, "000001"), 2, final=True)]
+    status = subs.status("000001")
+    assert (status.state, status.account, status.msg_cd, status.msg) == (
+        SubState.FAILED,
+        "a1",
+        None,
+        "no answer from KIS to 2 subscribe requests",
+    )
+    assert subs.next_request(0) is None and subs.next_due_in(0) is None
+    assert subs.expire(0) == []
+    subs.session_ended(0)
+    subs.session_started(0)
+    assert subs.next_request(0) == (SUB, "000001")  # the next session tries again
+
+
+def test_answers_to_a_request_sent_twice_both_count() -> None:
+    subs, clock = with_clock()
+    subs.set_wanted(["000001"])
+    subs.next_request(0)
+    clock.now += 1.0
+    subs.expire(0)
+    assert subs.next_request(0) == (SUB, "000001")
+    # KIS was only slow: it answers the first request, then the copy.
+    assert subs.on_reply(0, reply("000001", "OPSP0000", "SUBSCRIBE SUCCESS")) == (SUB, "000001")
+    assert subs.on_reply(0, reply("000001", "OPSP0002", "ALREADY IN SUBSCRIBE")) == (
+        SUB,
+        "000001",
+    )
+    assert subs.status("000001").state is SubState.LIVE
+    assert subs.next_due_in(0) is None
+
+
+def test_a_late_ack_of_a_given_up_subscribe_makes_it_live() -> None:
+    subs, clock = with_clock(timeouts=(1.0,))
+    subs.set_wanted(["000001"])
+    subs.next_request(0)
+    clock.now += 1.0
+    assert subs.expire(0) == [Unanswered((SUB, "000001"), 1, final=True)]
+    assert subs.status("000001").state is SubState.FAILED
+    assert subs.on_reply(0, reply("000001", "OPSP0000")) == (SUB, "000001")
+    assert subs.status("000001").state is SubState.LIVE
+    assert subs.live(0) == 1
+
+
+def test_a_late_ack_of_a_ticker_no_longer_wanted_is_unsubscribed() -> None:
+    subs, clock = with_clock(timeouts=(1.0,))
+    subs.set_wanted(["000001"])
+    subs.next_request(0)
+    clock.now += 1.0
+    subs.expire(0)
+    subs.set_wanted([])
+    subs.on_reply(0, reply("000001", "OPSP0000"))
+    assert subs.next_request(0) == (UNSUB, "000001")  # KIS holds it: let it go
+
+
+def test_an_unanswered_unsubscribe_frees_its_slot_in_the_end() -> None:
+    subs, clock = with_clock(limit=1)
+    kis = FakeKis([1])
+    subs.set_wanted(["000001"])
+    drain(subs, kis)
+    subs.set_wanted(["000002"])
+    assert subs.next_request(0) == (UNSUB, "000001")
+    assert subs.next_request(0) is None  # KIS holds the slot until it answers
+    clock.now += 1.0
+    subs.expire(0)
+    assert subs.next_request(0) == (UNSUB, "000001")  # sent again first
+    clock.now += 2.0
+    assert subs.expire(0) == [Unanswered((UNSUB, "000001"), 2, final=True)]
+    assert subs.next_request(0) == (SUB, "000002")
+
+
+def test_replies_in_order_after_a_request_sent_again() -> None:
+    """A copy goes to the back of the line, so headless replies still answer the right one."""
+    subs, clock = with_clock()
+    subs.set_wanted(["000001", "000002"])
+    subs.next_request(0)
+    clock.now += 0.5
+    subs.next_request(0)
+    clock.now += 0.5
+    assert [late.request for late in subs.expire(0)] == [(SUB, "000001")]
+    assert subs.next_request(0) == (SUB, "000001")
+    headless = parse_reply('{"body": {"rt_cd": "0", "msg_cd": "OPSP0000"}}')
+    assert subs.on_reply(0, headless) == (SUB, "000002")
+    assert subs.on_reply(0, headless) == (SUB, "000001")
+
+
+@pytest.mark.parametrize("timeouts", [(), (1.0, 0.0), (-1.0,)])
+def test_ack_timeouts_must_be_positive(timeouts: tuple[float, ...]) -> None:
+    with pytest.raises(ValueError, match="ack_timeouts"):
+        Subscriptions(["a1"], 1, ack_timeouts=timeouts)
+
+
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("want"), st.lists(st.sampled_from([f"{n:06d}" for n in range(9)]))),
         st.tuples(st.just("drop"), st.integers(0, 2)),
         st.tuples(st.just("step"), st.integers(0, 2)),
+        st.tuples(st.just("lose"), st.integers(0, 2)),  # a subscribe that never reaches KIS
+        st.tuples(st.just("wait"), st.integers(0, 2)),  # an answer's time is up
     ),
     max_size=30,
 )
@@ -262,10 +392,14 @@ operations = st.lists(
 def test_reconciliation_converges_to_what_is_wanted(
     limits: list[int], configured: int, ops: list[tuple[str, object]]
 ) -> None:
-    """Whatever happens on the way, once every session is up and every reply is in, KIS holds
-    exactly the LIVE tickers, every one wanted, within its limits, as many as fit."""
+    """Whatever happens on the way (lost requests too), once every session is up and every reply
+    is in or given up, KIS holds exactly the LIVE tickers, every one wanted, within its limits,
+    as many as fit."""
     labels = [f"a{i + 1}" for i in range(len(limits))]
-    subs = connected(labels, configured)
+    clock = Clock()
+    subs = Subscriptions(labels, configured, ack_timeouts=(1.0, 2.0), clock=clock)
+    for index in range(len(labels)):
+        subs.session_started(index)
     kis = FakeKis(limits)
     for op, arg in ops:
         if op == "want":
@@ -278,8 +412,21 @@ def test_reconciliation_converges_to_what_is_wanted(
             request = subs.next_request(arg)
             if request is not None:
                 subs.on_reply(arg, kis.answer(arg, *request))
+        elif op == "lose" and isinstance(arg, int) and arg < len(limits):
+            request = subs.next_request(arg)
+            if request is not None and request[0] == UNSUB:
+                subs.on_reply(arg, kis.answer(arg, *request))  # only subscribes get lost
+        elif op == "wait" and isinstance(arg, int) and arg < len(limits):
+            clock.now += 1.0
+            for index in range(len(limits)):
+                subs.expire(index)
         for index, held in enumerate(kis.registered):
             assert len(held) <= limits[index]
+    for _ in range(3):  # every lost request is overdue: sent again (and answered) or given up
+        drain(subs, kis)
+        clock.now += 2.0
+        for index in range(len(limits)):
+            subs.expire(index)
     drain(subs, kis)
     wanted = list(subs.wanted)
     statuses = {t: subs.status(t) for t in wanted}
@@ -287,9 +434,12 @@ def test_reconciliation_converges_to_what_is_wanted(
         live = {t for t, s in statuses.items() if s.state is SubState.LIVE and s.account == label}
         assert kis.registered[index] == live
         assert subs.live(index) == len(live)
-    assert {s.state for s in statuses.values()} <= {SubState.LIVE, SubState.NO_CAPACITY}
-    capacity = sum(min(limit, configured) for limit in limits)
-    assert sum(len(held) for held in kis.registered) == min(len(wanted), capacity)
+        assert subs.next_due_in(index) is None  # nothing left unanswered
+    states = {s.state for s in statuses.values()}
+    assert states <= {SubState.LIVE, SubState.NO_CAPACITY, SubState.FAILED}
+    if SubState.FAILED not in states:
+        capacity = sum(min(limit, configured) for limit in limits)
+        assert sum(len(held) for held in kis.registered) == min(len(wanted), capacity)
 
 
 # -- control messages ----------------------------------------------------------------------

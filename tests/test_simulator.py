@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import json
@@ -305,6 +306,34 @@ async def test_invalid_tr_id_and_tr_key(
     assert (reply["body"]["rt_cd"], code_of(reply), reply["body"]["msg1"]) == ("1", code, msg1)
     assert reply["header"]["tr_id"] == tr_id
     assert sim.subscriptions == {}
+
+
+async def test_a_well_formed_code_can_be_refused_as_kis_may(sim: Simulator) -> None:
+    sim.reject = {"999999"}
+    key = await approve(sim)
+    async with connect(sim) as ws:
+        reply = await subscribe(ws, key, "999999")
+        assert reply["header"]["tr_key"] == "999999"
+        assert (reply["body"]["rt_cd"], code_of(reply), reply["body"]["msg1"]) == (
+            "1",
+            "OPSP8992",
+            "invalid tr_key",
+        )
+        assert code_of(await subscribe(ws, key, "005930")) == "OPSP0000"
+    assert Simulator(reject=["123456"]).reject == {"123456"}
+
+
+async def test_requests_for_an_unanswered_code_get_no_reply(sim: Simulator) -> None:
+    sim.unanswered = {"000660"}
+    key = await approve(sim)
+    async with connect(sim) as ws:
+        await ws.send(request(key, "000660"))
+        # Requests are answered in order: the next reply is the later request's.
+        reply = await subscribe(ws, key, "005930")
+        assert (reply["header"]["tr_key"], code_of(reply)) == ("005930", "OPSP0000")
+        sim.unanswered.clear()
+        assert code_of(await subscribe(ws, key, "000660")) == "OPSP0000"  # answered again
+    assert [key for _, key in sim.subscriptions["APPKEY-1"]] == ["005930", "000660"]
 
 
 async def test_unknown_approval_key(sim: Simulator) -> None:
@@ -798,3 +827,40 @@ def test_simulate_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> Non
         port = busy.getsockname()[1]
         assert main(["simulate", "--port", str(port), "--rest-port", "0"]) == 1
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_the_simulator_modules_import_no_cycle() -> None:
+    """Importing the package runs __init__, which imports its modules: none may import the
+    package back (``from bot.kis.simulator import protocol`` did), nor each other in a ring."""
+    package = Path(__file__).parent.parent / "bot" / "kis" / "simulator"
+    names = {path.stem: path for path in package.glob("*.py")}
+    assert {"__init__", "server", "protocol"} <= set(names)
+    graph = {name: module_imports(path, set(names)) for name, path in names.items()}
+    for start in graph:
+        seen: set[str] = set()
+        stack = list(graph[start])
+        while stack:
+            name = stack.pop()
+            assert name != start, f"import cycle through {start}"
+            if name not in seen:
+                seen.add(name)
+                stack.extend(graph[name])
+
+
+def module_imports(path: Path, modules: set[str]) -> set[str]:
+    """The package's own modules ``path`` imports at module level ("__init__": the package)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        else:
+            continue
+        for target in targets:  # ``from P import x`` runs P; ``import P.m`` and ``from P.m`` run m
+            if target == "bot.kis.simulator":
+                found.add("__init__")
+            elif target.startswith("bot.kis.simulator.") and target.split(".")[3] in modules:
+                found.add(target.split(".")[3])
+    found.discard(path.stem)
+    return found

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.ticks import (
     COLUMNS,
+    INT64_MAX,
+    INT64_MIN,
     KST,
     RECORD_WIDTH,
     Frame,
@@ -106,6 +109,12 @@ def test_wider_records_use_the_first_eleven_fields() -> None:
     payload = "^".join([*base, "extra", *base, "more"])
     ticks = parse_records(payload, 2, DAY)
     assert ticks == parse_frame(OFFICIAL, DAY) * 2
+    # The parser says how wide the records were (the feed warns about wider ones).
+    widths: list[int] = []
+    assert parse_records(payload, 2, DAY, widths=widths) == ticks
+    assert widths == [RECORD_WIDTH + 1]
+    parse_records(OFFICIAL.split("|")[3], 1, DAY, widths=widths)
+    assert widths == [RECORD_WIDTH + 1]  # 11 wide: nothing to say
 
 
 @pytest.mark.parametrize(
@@ -127,6 +136,63 @@ def test_a_bad_record_is_skipped_and_reported(record: str, kind: str) -> None:
     assert ticks == parse_frame(OFFICIAL, DAY) * 2
     assert [error.kind for error in errors] == [kind]
     assert parse_records(record, 1, DAY) == []  # no error list: skipped silently
+
+
+# What int() forgives and a number the database cannot hold are malformed values.
+NOT_NUMBERS = [
+    "\u0661\u0662\u0663",  # Arabic-Indic digits
+    "\uff11\uff12\uff13",  # full-width digits
+    "1_000",
+    " 5",
+    "5 ",
+    "\t5",
+    "5\n",
+    "+5",
+    "--5",
+    "5-",
+    "-",
+    "0x10",
+    str(10**30),
+    str(INT64_MAX + 1),
+    str(INT64_MIN - 1),
+    "9" * 5000,  # beyond int()'s own digit limit: refused, not a ValueError traceback
+]
+
+
+@pytest.mark.parametrize("value", NOT_NUMBERS)
+@pytest.mark.parametrize("column", [0, 5, 8])
+def test_numbers_are_ascii_digits_within_int64(value: str, column: int) -> None:
+    good = OFFICIAL.split("|")[3]
+    fields = good.split("^")
+    fields[2 + column] = value
+    errors: list[FrameError] = []
+    ticks = parse_records(f"{good}^{'^'.join(fields)}^{good}", 3, DAY, errors)
+    assert ticks == parse_frame(OFFICIAL, DAY) * 2
+    assert [error.kind for error in errors] == ["number"]
+    assert len(str(errors[0])) < 120  # a huge value is quoted by its start only
+
+
+@pytest.mark.parametrize("value", [INT64_MAX, INT64_MIN, 0, -1, 10**18, -(10**18)])
+def test_int64_bounds_and_long_numbers_are_kept(value: int) -> None:
+    fields = OFFICIAL.split("|")[3].split("^")
+    fields[2:] = [str(value)] * 9
+    (tick,) = parse_records("^".join(fields), 1, DAY)
+    assert list(tick[4:]) == [value] * 9
+    assert parse_records("^".join(fields[:2] + ["007"] * 9), 1, DAY)[0].seln_cnqn == 7
+
+
+@pytest.mark.parametrize(
+    "hhmmss", ["\u0660\u0669\u0662\u0662\u0663\u0667", "\uff10\uff19\uff12\uff12\uff13\uff17"]
+)
+def test_times_are_ascii_digits(hhmmss: str) -> None:
+    errors: list[FrameError] = []
+    assert parse_records(f"005930^{hhmmss}^1^2^3^4^1^2^5^6^1", 1, DAY, errors) == []
+    assert [error.kind for error in errors] == ["time"]
+
+
+def test_a_record_count_is_ascii_digits() -> None:
+    with pytest.raises(FrameError):
+        split_frame("0|H0UNPGM0|\u0661|" + OFFICIAL.split("|")[3])
 
 
 @pytest.mark.parametrize(
@@ -218,3 +284,32 @@ def test_bad_values_are_refused_per_record(
         (ticker, hhmmss, numbers) for ticker, hhmmss, numbers in good
     ]
     assert len(errors) == len(batch) - len(good)
+
+
+ASCII_INTEGER = re.compile(r"-?[0-9]+")
+odd_texts = st.text(
+    alphabet=st.sampled_from("0123456789-+_ \t\n\u0661\uff15\u00b2x^"), max_size=25
+).filter(lambda text: "^" not in text)
+numbers_as_text = st.integers(INT64_MIN * 4, INT64_MAX * 4).map(str)
+
+
+@example("")
+@example(str(INT64_MAX + 1))
+@example("\u0663")
+@given(st.one_of(odd_texts, numbers_as_text))
+def test_a_value_is_kept_exactly_when_it_is_an_ascii_int64(text: str) -> None:
+    """A value is kept, as that number, exactly when it is ``-?[0-9]+`` within int64, else it is
+    a "number" error; whatever else the frame holds (a '+' elsewhere means the strict path)."""
+    fields = OFFICIAL.split("|")[3].split("^")
+    fields[3] = text
+    odd = fields.copy()
+    odd[0] = "+05930"  # not a number field: parsed all the same, on the strict path
+    expected = ASCII_INTEGER.fullmatch(text) is not None and INT64_MIN <= int(text) <= INT64_MAX
+    for record in (fields, odd):
+        errors: list[FrameError] = []
+        ticks = parse_records("^".join(record), 1, DAY, errors)
+        assert bool(ticks) is expected
+        if expected:
+            assert ticks[0].seln_tr_pbmn == int(text)
+        else:
+            assert [error.kind for error in errors] == ["number"]

@@ -4,9 +4,12 @@ A session: approval key, connect (no client pings: KIS's liveness is its PINGPON
 loops. The receiver reads raw bytes (a text frame with invalid UTF-8 must not close the
 connection), echoes PINGPONG, applies replies to the subscriptions and hands data frames to the
 feed; a silence watchdog ends the session when nothing arrives for ``silence_timeout``. The
-sender sends the subscription requests the reconciliation asks for, ``subscribe_interval`` apart.
+sender sends the subscription requests the reconciliation asks for, ``subscribe_interval`` apart,
+and sends again those KIS leaves unanswered (``Timing.ack_timeouts``) until it gives them up.
 Sessions are retried with exponential backoff and jitter, and after ALREADY IN USE only after
-``in_use_backoff``, so a refusing or flapping server never sees a tight loop.
+``in_use_backoff``, so a refusing or flapping server never sees a tight loop. What an admin must
+fix (refused credentials, an appkey in use elsewhere, requests KIS never answers) is reported to
+the sink's problem() besides the log.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bot.kis.approval import ApprovalError, ApprovalKeys
 from bot.kis.control import ControlError, Reply
 from bot.kis.crypto import PayloadCryptoError, decrypt_payload
 from bot.kis.status import ConnectionStatus
-from bot.kis.subscriptions import Subscriptions
+from bot.kis.subscriptions import ACK_TIMEOUTS, Subscriptions, Unanswered
 from bot.ticks import KST, Frame, FrameError, split_frame
 
 log = logging.getLogger(__name__)
@@ -44,16 +47,20 @@ MAX_MESSAGE = 16 << 20  # bytes; KIS frames are small, a big one must not kill t
 _SHOWN = 120  # characters of a bad frame quoted in logs
 _DATA_FLAGS = (ord("0"), ord("1"))
 _MAX_CONTROL_PAYLOAD = 125  # bytes, RFC 6455
+_QUOTED = 200  # characters of a KIS message quoted in a problem report
 
 
 class FrameSink(Protocol):
-    """Where a connection delivers what it receives (the Feed)."""
+    """Where a connection delivers what it receives, and the problems it meets (the Feed)."""
 
     def data(self, frame: Frame, text: str) -> None:
         """A plain data frame (decrypted when it came encrypted) and its text as a flag-0 line."""
 
     def bad(self, kind: str, detail: str) -> None:
         """A message that was skipped."""
+
+    def problem(self, kind: str, account: str, message: str) -> None:
+        """Something an admin should hear of (``message``: one line, plain text, no secret)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,9 @@ class Timing:
     healthy_after: float = 60.0  # a session that lived this long resets the backoff
     open_timeout: float = 10.0  # connect and approval request
     close_timeout: float = 1.0  # wait for the server's close frame
+    # Wait for KIS's answer to each send of a subscribe/unsubscribe request: sent again after
+    # each timeout but the last, then given up.
+    ack_timeouts: tuple[float, ...] = ACK_TIMEOUTS
 
 
 class Backoff:
@@ -181,6 +191,8 @@ class Connection:
         except ApprovalError as exc:
             self._last_error = str(exc)
             log.warning("no approval key account=%s error=%s", self.label, exc)
+            if exc.refused:
+                self._report_refused_approval(exc)
             return None
         if self._stop.is_set():
             return None
@@ -273,13 +285,19 @@ class Connection:
         await ws.close()
 
     async def _send_requests(self, ws: ClientConnection) -> None:
-        """Send what reconciliation asks for, paced; sleep while there is nothing."""
+        """Send what reconciliation asks for, paced; sleep while there is nothing, but wake
+        when an answer is overdue."""
         settings = self.settings
         while True:
+            self._expire_requests()
             request = self.subs.next_request(self.index)
             if request is None:
                 self._work.clear()
-                await self._work.wait()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that
+                # comes as the event is set, and the session's end would wait for this forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.subs.next_due_in(self.index)):
+                        await self._work.wait()
                 continue
             tr_type, ticker = request
             message = control.request(
@@ -292,6 +310,49 @@ class Connection:
             log.debug("request sent account=%s tr_type=%s tr_key=%s", self.label, tr_type, ticker)
             if settings.subscribe_interval:
                 await asyncio.sleep(settings.subscribe_interval)
+
+    def _expire_requests(self) -> None:
+        """Requests KIS left unanswered: logged as they are sent again or given up."""
+        late = self.subs.expire(self.index)
+        for unanswered in late:
+            self._log_unanswered(unanswered)
+        if late:
+            self.on_change()
+
+    def _log_unanswered(self, unanswered: Unanswered) -> None:
+        (tr_type, ticker), attempts = unanswered.request, unanswered.attempts
+        if not unanswered.final:
+            log.info(
+                "no answer, request sent again account=%s tr_type=%s tr_key=%s attempt=%d",
+                self.label,
+                tr_type,
+                ticker,
+                attempts + 1,
+            )
+            return
+        log.warning(
+            "no answer, request given up account=%s tr_type=%s tr_key=%s attempts=%d",
+            self.label,
+            tr_type,
+            ticker,
+            attempts,
+        )
+        if tr_type == control.SUBSCRIBE:
+            self.sink.problem(
+                "no_ack",
+                self.label,
+                f"KIS {self.label}: {ticker} 구독 요청 {attempts}번에 KIS가 답하지 않아 실패로 "
+                "표시했습니다 (/list). 다음 접속 때 다시 시도합니다.",
+            )
+
+    def _report_refused_approval(self, exc: ApprovalError) -> None:
+        said = exc.kis_message or "no message"
+        self.sink.problem(
+            "approval",
+            self.label,
+            f"KIS {self.label}: 승인키 발급이 거부되었습니다 (HTTP {exc.status}: {said}). "
+            "appkey/appsecret 설정을 확인해 주세요. 계속 재시도합니다.",
+        )
 
     # -- what arrives ----------------------------------------------------------------------
 
@@ -352,7 +413,14 @@ class Connection:
                 reply.msg1,
                 delay,
             )
-            raise _SessionEnd(f"{code} {reply.msg1 or 'ALREADY IN USE appkey'}", delay)
+            said = f"{code} {reply.msg1[:_QUOTED] or 'ALREADY IN USE appkey'}"
+            self.sink.problem(
+                "in_use",
+                self.label,
+                f"KIS {self.label}: 이 appkey로 이미 다른 접속이 있습니다 ({said}). 같은 appkey를 "
+                f"쓰는 다른 프로그램을 확인해 주세요. {delay:g}초마다 다시 시도합니다.",
+            )
+            raise _SessionEnd(said, delay)
         if code in control.INVALID_APPROVAL:
             log.warning(
                 "approval key refused account=%s msg_cd=%s msg=%s: a new one is requested",

@@ -1,6 +1,6 @@
 """The KIS program-trading feed: ticks of the wanted tickers, from one connection per account.
 
-    feed = Feed(settings.kis, on_ticks, recorder=recorder)
+    feed = Feed(settings.kis, on_ticks, recorder=recorder, on_problem=tell_admins)
     feed.set_wanted({"005930", "000660"})      # declarative; returns at once
     task = asyncio.create_task(feed.run())     # until stop(); never raises on network/KIS errors
     await feed.wait_settled({"005930"})        # {"005930": SubStatus(state=LIVE, ...)}
@@ -9,6 +9,8 @@
 ``on_ticks`` is called synchronously with the wanted ticks of each data frame. Connections
 (bot.kis.connection) keep themselves up; subscriptions (bot.kis.subscriptions) decide which
 account subscribes what. Malformed frames are skipped and logged once per kind, then counted.
+``on_problem`` hears, once per kind and account, of what only an admin can fix (refused
+credentials, an appkey in use elsewhere, subscribe requests KIS never answers).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from bot.ticks import KST, RECORD_WIDTH, Frame, FrameError, Tick, parse_records
 log = logging.getLogger(__name__)
 
 OnTicks = Callable[[list[Tick]], None]
+OnProblem = Callable[[str], None]  # one line of plain text for the admins
+
+_PROBLEM_CHARS = 500  # of a problem message passed on
 
 
 class Feed:
@@ -45,15 +50,19 @@ class Feed:
         timing: Timing | None = None,
         flush_interval: float = 1.0,
         summary_interval: float = 300.0,
+        on_problem: OnProblem | None = None,
     ) -> None:
         self.settings = settings
         self.on_ticks = on_ticks
+        self.on_problem = on_problem
         self.recorder = recorder
         self.timing = timing or Timing()
         self.flush_interval = flush_interval
         self.summary_interval = summary_interval
         labels = [account.label(i) for i, account in enumerate(settings.accounts)]
-        self._subs = Subscriptions(labels, settings.max_subscriptions)
+        self._subs = Subscriptions(
+            labels, settings.max_subscriptions, ack_timeouts=self.timing.ack_timeouts
+        )
         self._approvals = ApprovalKeys(
             settings.rest_url, max_age=settings.approval_max_age, timeout=self.timing.open_timeout
         )
@@ -79,6 +88,7 @@ class Feed:
         self._bad: dict[str, int] = {}  # kind -> frames or records skipped
         self._summarized = 0  # bad frames at the last summary
         self._notices: set[str] = set()  # one-time warnings given
+        self._problems: set[tuple[str, str]] = set()  # (kind, account) told to on_problem
         self._consumer_errors = 0  # on_ticks calls that raised
 
     # -- public API ------------------------------------------------------------------------
@@ -151,18 +161,19 @@ class Feed:
         if self.recorder is not None:
             self.recorder.write(text, received)  # buffered: written by a flush in a thread
         errors: list[FrameError] = []
+        widths: list[int] = []
         try:
-            ticks = parse_records(frame.payload, frame.records, received.date(), errors)
+            ticks = parse_records(frame.payload, frame.records, received.date(), errors, widths)
         except FrameError as exc:
             self.bad(exc.kind, f"{exc}: {text[:120]!r}")
             return
         for error in errors:
             self.bad(error.kind, str(error))
-        if frame.payload.count("^") + 1 != frame.records * RECORD_WIDTH:
+        if widths:
             self._notice(
                 "stride",
-                "records wider than %d fields tr_id=%s: the first %d are used",
-                RECORD_WIDTH,
+                "records of %d fields tr_id=%s: the first %d are used",
+                widths[0],
                 frame.tr_id,
                 RECORD_WIDTH,
             )
@@ -192,6 +203,19 @@ class Feed:
                 kind,
                 detail,
             )
+
+    def problem(self, kind: str, account: str, message: str) -> None:
+        """Pass ``message`` to on_problem, the first time only for this kind and account."""
+        if (kind, account) in self._problems:
+            return
+        self._problems.add((kind, account))
+        log.info("problem reported kind=%s account=%s", kind, account)
+        if self.on_problem is None:
+            return
+        try:
+            self.on_problem(" ".join(message.split())[:_PROBLEM_CHARS])
+        except Exception:  # the consumer's bug must not take the connection down
+            log.exception("on_problem failed kind=%s account=%s", kind, account)
 
     # -- internals -------------------------------------------------------------------------
 

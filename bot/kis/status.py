@@ -14,6 +14,7 @@ class SubState(StrEnum):
     PENDING = "pending"  # wanted, not yet acknowledged (or waiting for a connection)
     LIVE = "live"  # KIS acknowledged (SUBSCRIBE SUCCESS or ALREADY IN SUBSCRIBE)
     REJECTED = "rejected"  # KIS refused this ticker (msg_cd/msg say why)
+    FAILED = "failed"  # KIS never answered our requests for it (msg says how many were sent)
     NO_CAPACITY = "no_capacity"  # every account's subscription slots are in use
     NOT_WANTED = "not_wanted"  # nobody asked for it
 
@@ -24,7 +25,7 @@ class SubStatus:
     state: SubState
     account: str | None = None  # label of the account holding (or that rejected) the ticker
     msg_cd: str | None = None  # KIS message code of a rejection, e.g. OPSP0008
-    msg: str | None = None  # KIS msg1, or our own explanation (no capacity: "82/82 slots in use")
+    msg: str | None = None  # KIS msg1, or our own explanation (no capacity, no answer)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,20 @@ Pure bookkeeping, no I/O: the feed tells it what is wanted, when sessions start 
 KIS replied; connections ask it for the next request to send. Tickers are assigned to accounts
 in order (each up to its limit) and stay where they are; a session that ends loses its
 registrations on KIS, so the next one subscribes everything assigned to it again.
+
+A request KIS does not answer within ``ack_timeouts[0]`` seconds (of the injected clock) is sent
+again, and again after each further timeout; after the last one it is given up: a subscribe is
+FAILED until the account's next session, an unsubscribe frees its slot.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Iterable, KeysView, Sequence
+from collections.abc import Callable, Iterable, KeysView, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from bot.kis import control
 from bot.kis.control import Reply
@@ -28,6 +34,33 @@ class Remote(Enum):
 
 Request = tuple[str, str]  # (tr_type, ticker)
 
+#: Seconds to wait for KIS's answer to each send of a request: 3 sends, 35 s in all.
+ACK_TIMEOUTS = (5.0, 10.0, 20.0)
+
+
+@dataclass(eq=False, slots=True)
+class _Sent:
+    """A request on the wire, unanswered."""
+
+    request: Request
+    attempts: int  # sends so far
+    due: float  # clock time its answer is awaited until
+    resend: bool = False  # overdue: next_request sends it again
+
+
+class Unanswered(NamedTuple):
+    """A request whose answer is overdue: sent again, or (``final``) given up."""
+
+    request: Request
+    attempts: int  # sends so far
+    final: bool
+
+
+class _Failure(NamedTuple):
+    state: SubState  # REJECTED (KIS refused) or FAILED (KIS never answered)
+    msg_cd: str | None
+    msg: str
+
 
 @dataclass(eq=False)
 class _Account:
@@ -37,8 +70,9 @@ class _Account:
     connected: bool = False
     assigned: dict[str, None] = field(default_factory=dict)  # ordered set: wanted here
     remote: dict[str, Remote] = field(default_factory=dict)
-    inflight: deque[Request] = field(default_factory=deque)  # sent, unanswered, in send order
-    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # refused: (msg_cd, msg1)
+    inflight: deque[_Sent] = field(default_factory=deque)  # unanswered, in send order
+    failed: dict[str, _Failure] = field(default_factory=dict)  # not retried this session
+    overdue: set[str] = field(default_factory=set)  # subscribes sent again or given up
 
     def has_room(self) -> bool:
         """A slot for one more ticker (a slot being unsubscribed counts as free already)."""
@@ -51,13 +85,25 @@ class _Account:
         self.remote.clear()
         self.inflight.clear()
         self.failed.clear()  # refusals of a session are retried by the next one
+        self.overdue.clear()
         self.cap = self.limit
 
 
 class Subscriptions:
     """Wanted tickers, their accounts and their registrations on every account's session."""
 
-    def __init__(self, labels: Sequence[str], limit: int) -> None:
+    def __init__(
+        self,
+        labels: Sequence[str],
+        limit: int,
+        *,
+        ack_timeouts: Sequence[float] = ACK_TIMEOUTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not ack_timeouts or min(ack_timeouts) <= 0:
+            raise ValueError(f"ack_timeouts must be positive seconds, got {ack_timeouts!r}")
+        self._ack_timeouts = tuple(ack_timeouts)
+        self._clock = clock
         self._accounts = [_Account(label, limit, limit) for label in labels]
         self._wanted: dict[str, None] = {}  # ordered set: first wanted, first placed
         self._home: dict[str, int] = {}  # ticker -> index of the account it is assigned to
@@ -104,6 +150,9 @@ class Subscriptions:
         account = self._accounts[index]
         if not account.connected:
             return None
+        for sent in account.inflight:
+            if sent.resend:
+                return self._send_again(account, sent)
         for ticker, state in account.remote.items():
             if state is Remote.LIVE and ticker not in account.assigned:
                 return self._sent(account, control.UNSUBSCRIBE, ticker, Remote.UNSUBSCRIBING)
@@ -121,10 +170,10 @@ class Subscriptions:
         connection handles them before calling this.
         """
         account = self._accounts[index]
-        request = _match(account.inflight, reply.tr_key)
-        if request is None:
-            return None
-        tr_type, ticker = request
+        sent = _match(account.inflight, reply.tr_key)
+        if sent is None:
+            return self._late_answer(account, reply)
+        tr_type, ticker = request = sent.request
         code = reply.msg_cd
         if tr_type == control.UNSUBSCRIBE:
             # Whatever the answer, KIS holds no registration we could still use.
@@ -143,8 +192,34 @@ class Subscriptions:
             self._place()  # its slot is free
         else:  # transient, our bug (JSON error) or unknown: retried by the next session
             account.remote.pop(ticker, None)
-            account.failed[ticker] = (code, reply.msg1 or reply.rt_cd or "refused")
+            msg = reply.msg1 or reply.rt_cd or "refused"
+            account.failed[ticker] = _Failure(SubState.REJECTED, code, msg)
         return request
+
+    def expire(self, index: int) -> list[Unanswered]:
+        """Requests of the account's session whose answer is overdue, now marked to be sent
+        again (next_request returns them first) or, after the last timeout, given up."""
+        account = self._accounts[index]
+        now = self._clock()
+        late: list[Unanswered] = []
+        for sent in list(account.inflight):
+            if sent.resend or sent.due > now:
+                continue
+            final = sent.attempts >= len(self._ack_timeouts)
+            late.append(Unanswered(sent.request, sent.attempts, final))
+            if sent.request[0] == control.SUBSCRIBE:
+                account.overdue.add(sent.request[1])
+            if final:
+                account.inflight.remove(sent)
+                self._give_up(account, sent)
+            else:
+                sent.resend = True
+        return late
+
+    def next_due_in(self, index: int) -> float | None:
+        """Seconds until an answer of the account's session is overdue; None: none awaited."""
+        dues = [sent.due for sent in self._accounts[index].inflight if not sent.resend]
+        return max(0.0, min(dues) - self._clock()) if dues else None
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -161,9 +236,9 @@ class Subscriptions:
         account = self._accounts[index]
         if account.remote.get(ticker) is Remote.LIVE:
             return SubStatus(ticker, SubState.LIVE, account.label)
-        if ticker in account.failed:
-            code, msg = account.failed[ticker]
-            return SubStatus(ticker, SubState.REJECTED, account.label, code, msg)
+        failure = account.failed.get(ticker)
+        if failure is not None:
+            return SubStatus(ticker, failure.state, account.label, failure.msg_cd, failure.msg)
         return SubStatus(ticker, SubState.PENDING, account.label)
 
     def live(self, index: int) -> int:
@@ -193,11 +268,43 @@ class Subscriptions:
                 self._accounts[index].assigned[ticker] = None
                 self._home[ticker] = index
 
-    @staticmethod
-    def _sent(account: _Account, tr_type: str, ticker: str, state: Remote) -> Request:
+    def _sent(self, account: _Account, tr_type: str, ticker: str, state: Remote) -> Request:
         account.remote[ticker] = state
-        account.inflight.append((tr_type, ticker))
-        return (tr_type, ticker)
+        request = (tr_type, ticker)
+        account.inflight.append(_Sent(request, 1, self._clock() + self._ack_timeouts[0]))
+        return request
+
+    def _send_again(self, account: _Account, sent: _Sent) -> Request:
+        """An overdue request goes out again, to the back of the line (KIS answers in order)."""
+        sent.resend = False
+        sent.due = self._clock() + self._ack_timeouts[sent.attempts]
+        sent.attempts += 1
+        account.inflight.remove(sent)
+        account.inflight.append(sent)
+        return sent.request
+
+    def _give_up(self, account: _Account, sent: _Sent) -> None:
+        tr_type, ticker = sent.request
+        account.remote.pop(ticker, None)
+        if tr_type == control.UNSUBSCRIBE:
+            self._place()  # KIS may still hold it; the session's end drops it for sure
+        elif ticker in account.assigned:
+            msg = f"no answer from KIS to {sent.attempts} subscribe requests"
+            account.failed[ticker] = _Failure(SubState.FAILED, None, msg)
+
+    @staticmethod
+    def _late_answer(account: _Account, reply: Reply) -> Request | None:
+        """A subscribe ack nothing awaits, for a request that was overdue (the answer to a copy,
+        or to one given up): KIS holds the ticker, so it is LIVE (or, no longer wanted here,
+        unsubscribed next). Acks of anything else are not ours: None."""
+        ticker = reply.tr_key
+        if ticker not in account.overdue or reply.msg_cd not in control.SUBSCRIBED:
+            return None
+        if account.remote.get(ticker, Remote.LIVE) is not Remote.LIVE:
+            return None
+        account.remote[ticker] = Remote.LIVE
+        account.failed.pop(ticker, None)
+        return (control.SUBSCRIBE, ticker)
 
     def _unassign(self, ticker: str) -> None:
         index = self._home.pop(ticker, None)
@@ -216,15 +323,15 @@ class Subscriptions:
         self._place()
 
 
-def _match(inflight: deque[Request], tr_key: str) -> Request | None:
+def _match(inflight: deque[_Sent], tr_key: str) -> _Sent | None:
     """The request a reply answers: by its tr_key, else (no tr_key echoed) the oldest one.
 
     KIS answers requests in order, so the oldest is right when the header is missing.
     """
     if not tr_key:
         return inflight.popleft() if inflight else None
-    for request in inflight:
-        if request[1] == tr_key:
-            inflight.remove(request)
-            return request
+    for sent in inflight:
+        if sent.request[1] == tr_key:
+            inflight.remove(sent)
+            return sent
     return None

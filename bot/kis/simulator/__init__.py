@@ -9,7 +9,11 @@ error codes the feed handles, PINGPONG when idle, and program-trading data frame
   protocol.py  request checks, control messages and frames (pure)
   rest.py      approval keys over HTTP (aiohttp)
   market.py    the seeded model behind generated figures (pure)
+  replay.py    recorded frames, paced
   command.py   `pgmbot simulate`
+
+The modules import each other by their full names, never this package: importing the package
+runs this file, which imports them.
 """
 
 from bot.kis.simulator.command import simulate_command

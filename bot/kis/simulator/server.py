@@ -18,9 +18,19 @@ from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bot.kis.simulator import protocol
 from bot.kis.simulator.market import Market
-from bot.kis.simulator.protocol import Refusal, Request
+from bot.kis.simulator.protocol import (
+    JSON_ERROR,
+    Refusal,
+    Request,
+    check_target,
+    control_message,
+    data_frame,
+    garbage_frames,
+    is_pingpong,
+    parse_request,
+    pingpong_message,
+)
 from bot.kis.simulator.replay import paced_frames
 from bot.kis.simulator.rest import Approvals, RestRequest
 from bot.ticks import KST
@@ -63,8 +73,8 @@ class Simulator:
     """KIS approval REST (aiohttp) and real-time WebSocket (websockets) servers on loopback.
 
     Use as ``async with Simulator(...) as sim:``; ``sim.rest_url`` and ``sim.ws_url`` are set
-    once started. ``encrypt``, ``close_after_accept``, ``accepted_appkeys``, ``rate`` and
-    ``on_frame_sent`` may be changed at any time.
+    once started. ``encrypt``, ``close_after_accept``, ``accepted_appkeys``, ``reject``,
+    ``unanswered``, ``rate`` and ``on_frame_sent`` may be changed at any time.
     """
 
     def __init__(
@@ -86,6 +96,8 @@ class Simulator:
         encrypt: bool = False,
         close_after_accept: bool = False,
         accepted_appkeys: Collection[str] | None = None,
+        reject: Collection[str] = (),
+        unanswered: Collection[str] = (),
         on_frame_sent: FrameHook | None = None,
     ) -> None:
         if rate <= 0:
@@ -110,6 +122,10 @@ class Simulator:
         self.replay_delay = replay_delay
         self.encrypt = encrypt
         self.close_after_accept = close_after_accept
+        # Well-formed codes KIS refuses (OPSP8992, as for a code it does not know), and codes
+        # whose requests it never answers.
+        self.reject: set[str] = set(reject)
+        self.unanswered: set[str] = set(unanswered)
         self.on_frame_sent = on_frame_sent
         self.ws_url = ""
         self.rest_url = ""
@@ -230,12 +246,12 @@ class Simulator:
             await self._send(client, data, text=text)
 
     async def send_garbage(self) -> list[str]:
-        """Send malformed frames to every client (see protocol.garbage_frames); returns them."""
+        """Send malformed frames to every client (see garbage_frames); returns them."""
         sent: list[str] = []
         for client in self.clients:
             mine = self._registrations(client)
             _, tr_id, ticker = mine[0] if mine else ("", "H0UNPGM0", "005930")
-            for frame in protocol.garbage_frames(tr_id, ticker):
+            for frame in garbage_frames(tr_id, ticker):
                 await self._send(client, frame)
                 sent.append(frame)
         return sent
@@ -303,7 +319,7 @@ class Simulator:
             idle_for = loop.time() - client.last_sent
             if idle_for < self.pingpong_interval:
                 await asyncio.sleep(self.pingpong_interval - idle_for)
-            elif not await self._send(client, protocol.pingpong_message(self.clock())):
+            elif not await self._send(client, pingpong_message(self.clock())):
                 return  # closed: the session handler is about to clean up
 
     async def _on_message(self, client: Client, message: str | bytes) -> None:
@@ -311,25 +327,33 @@ class Simulator:
             parsed = json.loads(message)
         except ValueError as exc:  # includes invalid UTF-8 in a binary message
             self.received.append(Received(client.id, message, time.perf_counter()))
-            await self._refuse(client, Refusal("OPSP9999", f"{protocol.JSON_ERROR}{exc}"))
+            await self._refuse(client, Refusal("OPSP9999", f"{JSON_ERROR}{exc}"))
             return
         self.received.append(Received(client.id, parsed, time.perf_counter()))
-        if protocol.is_pingpong(parsed):
+        if is_pingpong(parsed):
             self.pingpong_echoes.append(message if isinstance(message, str) else repr(message))
             return
         try:
-            request = protocol.parse_request(parsed)
+            request = parse_request(parsed)
             appkey = self._appkey(client, request)
             if not await self._claim(client, appkey, request):
                 return
-            protocol.check_target(request)
+            self._check_target(request)
         except Refusal as refusal:
             await self._refuse(client, refusal)
+            return
+        if request.tr_key in self.unanswered:
+            log.info("request left unanswered client=%d tr_key=%s", client.id, request.tr_key)
             return
         if request.tr_type == "1":
             await self._subscribe(client, appkey, request)
         else:
             await self._unsubscribe(client, appkey, request)
+
+    def _check_target(self, request: Request) -> None:
+        check_target(request)
+        if request.tr_type == "1" and request.tr_key in self.reject:
+            raise Refusal("OPSP8992", "invalid tr_key", request.echo)
 
     def _appkey(self, client: Client, request: Request) -> str:
         # A key this session already used stays valid for it, even once expired (as on KIS).
@@ -373,7 +397,7 @@ class Simulator:
             output = {"iv": iv, "key": key}
         await self._send(
             client,
-            protocol.control_message(target, code, msg, encrypt=self.encrypt, output=output),
+            control_message(target, code, msg, encrypt=self.encrypt, output=output),
         )
         log.info(
             "subscribe client=%d account=%s tr_id=%s tr_key=%s msg_cd=%s count=%d",
@@ -394,7 +418,7 @@ class Simulator:
             code, msg = "OPSP0001", "UNSUBSCRIBE SUCCESS"
         else:
             code, msg = "OPSP0003", "UNSUBSCRIBE ERROR(not found!)"
-        message = protocol.control_message(request.echo, code, msg, encrypt=self.encrypt)
+        message = control_message(request.echo, code, msg, encrypt=self.encrypt)
         await self._send(client, message)
         log.info(
             "unsubscribe client=%d account=%s tr_id=%s tr_key=%s msg_cd=%s",
@@ -405,9 +429,7 @@ class Simulator:
         )
 
     async def _refuse(self, client: Client, refusal: Refusal) -> None:
-        message = protocol.control_message(
-            refusal.echo, refusal.msg_cd, refusal.msg1, encrypt=self.encrypt
-        )
+        message = control_message(refusal.echo, refusal.msg_cd, refusal.msg1, encrypt=self.encrypt)
         await self._send(client, message)
 
     def _cipher(self, appkey: str, tr_id: str) -> tuple[str, str]:
@@ -487,7 +509,7 @@ class Simulator:
                 )
             return
         cipher = self._cipher(appkey, tr_id) if self.encrypt else None
-        frame = protocol.data_frame(tr_id, records, cipher)
+        frame = data_frame(tr_id, records, cipher)
         if await self._send(client, frame):
             self.frames_sent += 1
             if self.on_frame_sent is not None:
