@@ -1,13 +1,16 @@
 """Alert latency end to end: a frame leaving the simulator -> its alert at the Bot API server.
 
-    python benchmarks/bench_latency.py [--seconds 30] [--tickers 20] [--rate 50]
+    python benchmarks/bench_latency.py [--seconds 30] [--tickers 20] [--rate 50] [--backlog N]
 
 Runs the real pieces in one process on loopback, wired as `pgmbot run` wires them: the KIS
 simulator (tickers x rate ticks/s), the Feed, the Engine, the Store (SQLite file) with its
 AlertWriter, the Sender with python-telegram-bot talking to the fake Bot API server of the tests.
 One rule on one ticker fires about every 2 s. For every alert it matches the record that caused it
 (by its exact fields) to the moment the simulator sent that frame, and prints p50, p99 and max of
-frame-sent -> message-received. Target: p99 under 50 ms.
+frame-sent -> message-received, and the process's CPU share. Target: p99 under 50 ms.
+
+``--backlog N``: the database holds N stored alerts and 10,000 deliveries pending for 20 other
+chats, which the sender drains meanwhile (the faults issue's "delivery backlog starves the feed").
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from bench_store import fill_big_day
 from botapi import FakeBotApi
 from telegram import Bot
 
@@ -55,7 +59,7 @@ rules:
 RECORD = re.compile(r"record=([0-9A-Z]{6}\^\d{6}\^-?\d+\^-?\d+)")
 
 
-async def run(seconds: float, tickers: int, rate: float) -> None:
+async def run(seconds: float, tickers: int, rate: float, backlog: int) -> None:
     sent_at: dict[str, float] = {}  # the first 4 fields of each record of WATCHED -> send time
 
     def on_frame_sent(frame: str, at: float) -> None:
@@ -70,8 +74,11 @@ async def run(seconds: float, tickers: int, rate: float) -> None:
         (root / "rules.yaml").write_text(RULE, encoding="utf-8")
         url = f"sqlite:///{root / 'bench.db'}"
         upgrade(url)
-        store = Store(url, allowed_chat_ids=[CHAT])
+        others = range(CHAT + 1, CHAT + 21)
+        store = Store(url, allowed_chat_ids=[CHAT, *others])
         store.add_watches(CHAT, [WATCHED])
+        if backlog:
+            fill_big_day(store, backlog, others, 10_000)
         async with (
             FakeBotApi() as api,
             Simulator(rate=rate, seed=3, on_frame_sent=on_frame_sent) as sim,
@@ -94,8 +101,10 @@ async def run(seconds: float, tickers: int, rate: float) -> None:
                 feed.set_wanted(codes)
                 await feed.wait_settled(codes, timeout=10)
                 started, ticks_before = time.perf_counter(), feed.stats().ticks
+                cpu = time.process_time()
                 await asyncio.sleep(seconds)
                 elapsed, ticks = time.perf_counter() - started, feed.stats().ticks - ticks_before
+                cpu_share = (time.process_time() - cpu) / elapsed
                 await feed.stop()
                 await writer.close()
                 await sender.close()
@@ -111,6 +120,7 @@ async def run(seconds: float, tickers: int, rate: float) -> None:
                 latencies.append((message.at + offset - sent_at[record]) * 1000)
     print(f"ticks received  {ticks:,} in {elapsed:.1f} s = {ticks / elapsed:,.0f} ticks/s "
           f"({tickers} tickers)")  # fmt: skip
+    print(f"process CPU     {cpu_share * 100:.0f}% of a core (simulator and Bot API included)")
     if len(latencies) < 2:
         print(f"only {len(latencies)} alerts matched: run longer")
         return
@@ -127,8 +137,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--tickers", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50.0, help="ticks/s per ticker")
+    parser.add_argument("--backlog", type=int, default=0, help="stored alerts, 10k pending")
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.tickers, args.rate))
+    asyncio.run(run(args.seconds, args.tickers, args.rate, args.backlog))
 
 
 if __name__ == "__main__":

@@ -140,13 +140,18 @@ def bench_outbox(directory: Path, backlog: int) -> None:
 
 
 def big_day(directory: Path, stored: int, chats: int, pending: int) -> Store:
-    """``stored`` alerts over 40 stocks, each chat watching 2 of them; all sent but the last
-    ``pending`` deliveries."""
     url = f"sqlite:///{directory / 'big.db'}"
     upgrade(url)
     store = Store(url, allowed_chat_ids=range(1, chats + 1))
+    fill_big_day(store, stored, range(1, chats + 1), pending)
+    return store
+
+
+def fill_big_day(store: Store, stored: int, chats: range, pending: int) -> None:
+    """``stored`` alerts over 40 stocks, each chat watching 2 of them; all sent but the last
+    ``pending`` deliveries."""
     tickers = [f"{100000 + n:06d}" for n in range(40)]
-    for chat in range(1, chats + 1):
+    for chat in chats:
         store.add_watches(chat, tickers[(chat * 2) % 40 : (chat * 2) % 40 + 2])
     batch: list[Alert] = []
     for n in range(stored):
@@ -164,7 +169,6 @@ def big_day(directory: Path, stored: int, chats: int, pending: int) -> Store:
             "UPDATE deliveries SET state = 'sent' WHERE id <= "
             f"(SELECT max(id) FROM deliveries) - {pending}"
         )
-    return store
 
 
 async def drain_cpu(store: Store, seconds: float) -> tuple[float, int]:

@@ -197,7 +197,9 @@ class App:
         day = today_kst()
         path = recording_path(state_dir, datetime.now(KST)) if state_dir is not None else None
         end = self.recorder.end_offset(path) if self.recorder and path else 0
-        self.feed = Feed(kis, self.pipeline.on_ticks, recorder=self.recorder)
+        self.feed = Feed(
+            kis, self.pipeline.on_ticks, recorder=self.recorder, on_problem=self.notices.tell
+        )
         self.service = BotService(
             self.store,
             self.feed,

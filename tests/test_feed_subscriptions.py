@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.backoff import Backoff
 from bot.kis import control
-from bot.kis.connection import Backoff
 from bot.kis.control import ControlError, Reply, parse_reply
 from bot.kis.status import SubState
 from bot.kis.subscriptions import Subscriptions, Unanswered

@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from bot.backoff import Backoff
 from bot.config import Account, KisSettings
 from bot.kis import control
 from bot.kis.approval import ApprovalError, ApprovalKeys
@@ -73,24 +72,6 @@ class Timing:
     # Wait for KIS's answer to each send of a subscribe/unsubscribe request: sent again after
     # each timeout but the last, then given up.
     ack_timeouts: tuple[float, ...] = ACK_TIMEOUTS
-
-
-class Backoff:
-    """Exponential delays from ``minimum`` doubling to ``maximum``, with 0-25 % jitter."""
-
-    def __init__(self, minimum: float, maximum: float, rng: random.Random | None = None) -> None:
-        self.minimum = minimum
-        self.maximum = max(minimum, maximum)
-        self._rng = rng or random.Random()
-        self._attempt = 0
-
-    def next(self) -> float:
-        base = self.minimum * math.ldexp(1.0, min(self._attempt, 30))  # doubles each time
-        self._attempt += 1
-        return min(self.maximum, base * self._rng.uniform(1.0, 1.25))
-
-    def reset(self) -> None:
-        self._attempt = 0
 
 
 class _SessionEnd(Exception):

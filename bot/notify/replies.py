@@ -67,6 +67,7 @@ _STATE_LABEL = {
     SubState.REJECTED: "❌ refused by KIS",
     SubState.NO_CAPACITY: "🚫 no free subscription slot",
     SubState.NOT_WANTED: "⚪ not subscribed",
+    SubState.FAILED: "⚠️ no answer from KIS (tried again at the next connection)",
 }
 
 

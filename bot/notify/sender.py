@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.backoff import backoff_delay
 from bot.clock import utc_now
 from bot.notify.format import alert_block, join, pack
 from bot.notify.transport import (
@@ -406,7 +407,7 @@ class Sender:
         """Back off the message's rows (an attempt counted) and hold the chat's others behind
         them (none counted), so they keep their order after the wait."""
         attempts = max(r.attempts for r in message.rows)
-        delay = min(self.settings.backoff_min * 2 ** min(attempts, 30), self.settings.backoff_max)
+        delay = backoff_delay(attempts, self.settings.backoff_min, self.settings.backoff_max)
         at = self._clock() + timedelta(seconds=delay)
         # The chat also waits here, counted from just after ``at`` was taken: once it is ready,
         # its rescheduled rows are due too, so a newer alert cannot overtake them.

@@ -46,8 +46,8 @@ from telegram.ext import Application, ApplicationBuilder, Defaults, MessageHandl
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.backoff import Backoff
 from bot.config import TelegramSettings
-from bot.kis.connection import Backoff
 from bot.notify.commands import COMMANDS, CONTEXT_TYPES, Access, BotData, install
 from bot.notify.format import esc_clipped, to_plain
 from bot.notify.transport import (

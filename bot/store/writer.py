@@ -34,6 +34,7 @@ from typing import Protocol
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.alerts import Alert
+from bot.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ class AlertWriter:
         self._full = False  # told of the current spell of a full queue
         self.batch_size = batch_size
         self.interval = interval
-        self.retry_min = retry_min
-        self.retry_max = retry_max
         self._queue: deque[Alert] = deque()
         self._callbacks: list[CommitCallback] = []
         self._submitted = 0  # alerts ever submitted
@@ -103,7 +102,7 @@ class AlertWriter:
         self._running = False
         self._closing = False
         self._abandon = False
-        self._retry = retry_min
+        self._retry = Backoff(retry_min, retry_max, jitter=False)
         self.stored = 0  # alerts inserted
         self.duplicates = 0  # alerts already stored (a replay after restart, say)
         self.refused = 0  # alerts the database refused as bad data
@@ -259,7 +258,7 @@ class AlertWriter:
             )
             inserted, handled = await self._one_by_one(batch)
             batch = batch[:handled]
-        self._retry = self.retry_min
+        self._retry.reset()
         self._full = False
         for _ in batch:
             self._queue.popleft()
@@ -307,14 +306,14 @@ class AlertWriter:
 
     async def _backoff(self, exc: BaseException, count: int) -> None:
         self.retries += 1
+        delay = self._retry.next()
         log.warning(
             "alert batch not stored, retrying count=%d queued=%d retry_in=%.2fs error=%r",
             count,
             len(self._queue),
-            self._retry,
+            delay,
             str(exc)[:300],
         )
-        delay, self._retry = self._retry, min(self._retry * 2, self.retry_max)
         self._wakeup.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
