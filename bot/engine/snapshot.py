@@ -1,0 +1,152 @@
+"""Engine snapshots: every ticker's rule states at one moment, as plain values, and their bytes.
+
+``Engine.snapshot()`` copies what the engine holds (per ticker: the trading date; per rule, by its
+definition key: the compiled state and the cooldown's ``last`` and ``seq``) into immutable values,
+so the engine may run on while the copy is written out. ``encode``/``decode`` turn a snapshot into
+JSON and back; ``decode`` validates every value (a file may be damaged or from another version)
+and raises SnapshotError with the reason. Pure: no I/O (bot/checkpoint.py writes the files).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import cast
+
+import pydantic
+import pydantic_core
+
+from bot.engine.compiler import State
+
+#: Layout of the encoded form and of the rules' states in it: bump it when either changes (a
+#: compiler change to a rule's state variables changes the layout), so old snapshots are refused.
+LAYOUT = 1
+
+Scalar = None | bool | int  # what a state holds besides its windows
+Frozen = tuple[Scalar | tuple[int, ...], ...]  # a state with its windows (deques) as tuples
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be restored; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSnapshot:
+    """One rule's state for one ticker, and its cooldown: the second of its last alert, its seq."""
+
+    state: Frozen
+    last: int | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class TickerSnapshot:
+    day: date
+    rules: Mapping[str, RuleSnapshot]  # by definition key
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    tickers: Mapping[str, TickerSnapshot]
+
+
+def freeze(state: State) -> Frozen:
+    """A copy of a rule's state that the running engine cannot change (windows as tuples)."""
+    return cast(Frozen, tuple(tuple(v) if type(v) is deque else v for v in state))
+
+
+def thaw(frozen: Frozen, fresh: State) -> State:
+    """A frozen state made live again, shaped like ``fresh`` (the rule's fresh state).
+
+    Raises SnapshotError when the shapes differ: the snapshot was made for another layout.
+    """
+    if len(frozen) != len(fresh):
+        raise SnapshotError(f"a state of {len(frozen)} values where {len(fresh)} belong")
+    thawed: list[object] = []
+    for saved, like in zip(frozen, fresh, strict=True):
+        if isinstance(like, deque) != isinstance(saved, tuple):
+            raise SnapshotError(f"state value {saved!r:.40} does not fit {like!r:.40}")
+        thawed.append(deque(saved) if isinstance(saved, tuple) else saved)
+    return tuple(thawed)
+
+
+# The encoded form. Definition keys are long: each is written once, rules refer to its index.
+_STRICT = pydantic.ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class _Ticker(pydantic.BaseModel):
+    model_config = _STRICT
+
+    ticker: str
+    day: date
+    # (index into rules, last, seq, state)
+    rules: list[tuple[int, int | None, int, list[Scalar | list[int]]]]
+
+
+class _Snapshot(pydantic.BaseModel):
+    model_config = _STRICT
+
+    layout: int
+    rules: list[str]
+    tickers: list[_Ticker]
+
+
+def encode(snapshot: EngineSnapshot) -> bytes:
+    """The snapshot as compact JSON (UTF-8)."""
+    index: dict[str, int] = {}
+    tickers = []
+    for ticker, saved in snapshot.tickers.items():
+        rules = [
+            [index.setdefault(key, len(index)), rule.last, rule.seq, rule.state]
+            for key, rule in saved.rules.items()
+        ]
+        tickers.append({"ticker": ticker, "day": saved.day.isoformat(), "rules": rules})
+    plain = {"layout": LAYOUT, "rules": list(index), "tickers": tickers}
+    return json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> EngineSnapshot:
+    """A snapshot from ``encode``'s bytes. Raises SnapshotError saying what is wrong."""
+    try:
+        parsed = _Snapshot.model_validate_json(data)
+    except pydantic.ValidationError as exc:
+        _refuse_other_layout(data)
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SnapshotError(
+            f"not a snapshot of layout {LAYOUT}: {where}: {first['msg']}"
+            f" ({exc.error_count()} problems)"
+        ) from None
+    if parsed.layout != LAYOUT:
+        raise SnapshotError(f"snapshot layout {parsed.layout}, this bot reads layout {LAYOUT}")
+    return _snapshot(parsed)
+
+
+def _refuse_other_layout(data: bytes) -> None:
+    """Say "another layout" rather than its first mismatch when the data says so."""
+    try:
+        plain = pydantic_core.from_json(data)
+    except ValueError:
+        return
+    layout = plain.get("layout") if isinstance(plain, dict) else None
+    if layout != LAYOUT:
+        raise SnapshotError(f"snapshot layout {layout!r:.20}, this bot reads layout {LAYOUT}")
+
+
+def _snapshot(parsed: _Snapshot) -> EngineSnapshot:
+    keys = parsed.rules
+    tickers: dict[str, TickerSnapshot] = {}
+    for n, saved in enumerate(parsed.tickers):
+        if saved.ticker in tickers:
+            raise SnapshotError(f"tickers.{n}: ticker {saved.ticker!r} appears twice")
+        rules: dict[str, RuleSnapshot] = {}
+        for index, last, seq, state in saved.rules:
+            if not 0 <= index < len(keys) or keys[index] in rules:
+                raise SnapshotError(f"tickers.{n}: rule index {index} is unknown or repeated")
+            frozen = tuple(tuple(v) if isinstance(v, list) else v for v in state)
+            rules[keys[index]] = RuleSnapshot(frozen, last, seq)
+        tickers[saved.ticker] = TickerSnapshot(saved.day, rules)
+    return EngineSnapshot(tickers)
