@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import pydantic
 
@@ -218,34 +219,67 @@ def replay_tail(
     day: date | None = None,
 ) -> Tail:
     """Feed the complete lines of ``recording`` from byte ``offset`` (a line start) to ``end``
-    (default: the end of the file) through ``engine``, as a full replay would.
+    (default: the end of the file as it is now) through ``engine``, as a full replay would.
 
     A last line without its line break is left out: it was cut while being written. ``day`` is
     the trading date of lines without a timestamp (default: the file's name, YYYY-MM-DD.tsv).
     Bad lines and frames are skipped; the feed reported them when they arrived.
     """
+    undated = day or _day_of(Path(recording))
     ticks, alerts = 0, []
-    position = offset
     with Path(recording).open("rb") as file:
-        undated = day or _day_of(Path(recording))
-        _refuse_gzip(file, recording)
+        if file.read(2) == _GZIP_MAGIC:
+            raise ValueError(f"{recording} is gzipped: byte offsets do not apply to it")
+        size = os.fstat(file.fileno()).st_size
+        if offset > size:
+            raise ValueError(f"{recording} has fewer than {offset} bytes")
+        stop = _last_line_end(file, offset, size if end is None else min(end, size))
         file.seek(offset)
-        for raw in file:
-            after = position + len(raw)
-            if not raw.endswith(b"\n") or (end is not None and after > end):
-                break
-            position = after
-            for line in _text_lines(raw):
+        with _text(file, stop - offset) as lines:
+            for line in lines:
                 parsed = _ticks(line, undated)
                 if parsed:
                     alerts.extend(engine.on_ticks(parsed))
                     ticks += len(parsed)
-    return Tail(ticks, alerts, position)
+    return Tail(ticks, alerts, stop)
 
 
-def _refuse_gzip(file: BinaryIO, recording: Path) -> None:
-    if file.read(2) == _GZIP_MAGIC:
-        raise ValueError(f"{recording} is gzipped: byte offsets do not apply to it")
+def _last_line_end(file: BinaryIO, start: int, stop: int) -> int:
+    """The offset after the last line break in bytes ``start`` to ``stop``, or ``start``."""
+    position = stop
+    while position > start:
+        begin = max(start, position - (1 << 16))
+        file.seek(begin)
+        newline = file.read(position - begin).rfind(b"\n")
+        if newline >= 0:
+            return begin + newline + 1
+        position = begin
+    return start
+
+
+class _Bounded(io.RawIOBase):
+    """The next ``length`` bytes of a file and no more (the recording may grow meanwhile)."""
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        super().__init__()
+        self._file = file
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._file.read(min(len(buffer), self._left))
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _text(file: BinaryIO, length: int) -> io.TextIOWrapper:
+    """The next ``length`` bytes as bot.kis.recording reads a recording: bad UTF-8 replaced,
+    CR, LF and CRLF ending lines. Closing it leaves ``file`` open."""
+    bounded = io.BufferedReader(_Bounded(file, length), 1 << 16)
+    return io.TextIOWrapper(bounded, encoding="utf-8", errors="replace")
 
 
 def _day_of(recording: Path) -> date | None:
@@ -253,14 +287,6 @@ def _day_of(recording: Path) -> date | None:
         return date.fromisoformat(recording.name.partition(".")[0])
     except ValueError:
         return None
-
-
-def _text_lines(raw: bytes) -> list[str]:
-    """One line as bot.kis.recording reads it: bad UTF-8 replaced, a CR also ends a line."""
-    text = raw.decode("utf-8", "replace")
-    if "\r" not in text:
-        return [text]
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _ticks(line: str, undated: date | None) -> list[Tick]:

@@ -4,6 +4,7 @@ on, fires exactly what the uninterrupted run fires."""
 from __future__ import annotations
 
 import json
+from collections import deque
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,7 @@ def test_a_state_that_does_not_fit_its_rule_is_refused_and_changes_nothing() -> 
     run(engine, [tick("005930", 32400, 1)])
     kept = engine.snapshot()
     wrong = RuleSnapshot((0,), None, 0)  # a sign flip's state under the surge's key
-    bad = EngineSnapshot({"000660": TickerSnapshot(DAY, {definition_key(SURGE): wrong})})
+    bad = EngineSnapshot({"000660": TickerSnapshot.of(DAY, {definition_key(SURGE): wrong})})
     with pytest.raises(SnapshotError, match="a state of 1 values where 6 belong"):
         engine.restore(bad)
     assert engine.snapshot() == kept
@@ -256,8 +257,8 @@ def test_windows_come_back_as_deques() -> None:
     resumed = Engine(RuleSet((SURGE,)))
     resumed.restore(decode(encode(engine.snapshot())))
     run(resumed, [tick("005930", 32401 + i, i) for i in range(10)])  # windows pop from the left
-    state = next(iter(resumed.snapshot().tickers["005930"].rules.values())).state
-    assert state[0] == tuple(range(32405, 32411))  # the last 6 seconds: window 5 + 1
+    (state,) = resumed.snapshot().tickers["005930"].states
+    assert state[0] == deque(range(32405, 32411))  # the last 6 seconds: window 5 + 1
 
 
 def test_the_rules_key_follows_definitions_not_order_or_messages() -> None:

@@ -19,13 +19,14 @@ from bot.alerts import Alert
 from bot.engine.compiler import (
     NO_ALERTS,
     Export,
+    Freeze,
     State,
     Step,
     compile_rules,
     fresh_state,
 )
 from bot.engine.rule_types import AnyRule, RuleSet
-from bot.engine.snapshot import EngineSnapshot, RuleSnapshot, TickerSnapshot, freeze, thaw
+from bot.engine.snapshot import EngineSnapshot, TickerSnapshot, thaw
 from bot.engine.templates import render
 from bot.ticks import Tick
 
@@ -67,28 +68,28 @@ def rules_key(ruleset: RuleSet) -> str:
 class _Ticker:
     """One ticker's compiled step for one trading date, and what a reload carries over."""
 
-    __slots__ = ("day", "export", "firings", "keys", "step")
+    __slots__ = ("day", "export", "firings", "freeze", "keys", "step")
 
     def __init__(
-        self, day: date, keys: list[str], firings: list[Firing], step: Step, export: Export
+        self,
+        day: date,
+        keys: tuple[str, ...],
+        firings: list[Firing],
+        compiled: tuple[Step, Export, Freeze],
     ) -> None:
         self.day = day
         self.keys = keys  # definition keys of the step's rules, in order
         self.firings = firings
-        self.step = step
-        self.export = export  # the rules' states, in order
+        self.step, self.export, self.freeze = compiled  # freeze: the states, copied
 
     def kept(self) -> dict[str, tuple[State, Firing]]:
         """Each rule's state and firing, by definition key."""
         return dict(zip(self.keys, zip(self.export(), self.firings, strict=True), strict=True))
 
     def snapshot(self) -> TickerSnapshot:
-        """A copy of each rule's state and cooldown, by definition key."""
-        rules = {
-            key: RuleSnapshot(freeze(state), firing.last, firing.seq)
-            for key, state, firing in zip(self.keys, self.export(), self.firings, strict=True)
-        }
-        return TickerSnapshot(self.day, rules)
+        """A copy of each rule's state and cooldown."""
+        cooldowns = tuple([(firing.last, firing.seq) for firing in self.firings])
+        return TickerSnapshot(self.day, self.keys, self.freeze(), cooldowns)
 
 
 class Engine:
@@ -124,8 +125,8 @@ class Engine:
             states.append(state)
             firings.append(firing)
         rules = [rule for _, rule in applicable]
-        step, export = compile_rules(rules)([f.fire for f in firings], states)
-        return _Ticker(day, [key for key, _ in applicable], firings, step, export)
+        compiled = compile_rules(rules)([f.fire for f in firings], states)
+        return _Ticker(day, tuple(key for key, _ in applicable), firings, compiled)
 
     def on_tick(self, tick: Tick) -> list[Alert]:
         return self.on_ticks((tick,))
@@ -168,8 +169,9 @@ class Engine:
         tickers: dict[str, _Ticker] = {}
         for ticker, saved in snapshot.tickers.items():
             kept: dict[str, tuple[State, Firing]] = {}
+            rules = saved.rules()
             for key, rule in self._applicable(ticker):
-                found = saved.rules.get(key)
+                found = rules.get(key)
                 if found is not None:
                     state = thaw(found.state, fresh_state(rule))
                     kept[key] = (state, Firing(rule, found.last, found.seq))

@@ -14,27 +14,25 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import cast
+from typing import NamedTuple
 
 import pydantic
 import pydantic_core
 
-from bot.engine.compiler import State
+from bot.engine.compiler import Frozen, State
 
 #: Layout of the encoded form and of the rules' states in it: bump it when either changes (a
 #: compiler change to a rule's state variables changes the layout), so old snapshots are refused.
 LAYOUT = 1
 
-Scalar = None | bool | int  # what a state holds besides its windows
-Frozen = tuple[Scalar | tuple[int, ...], ...]  # a state with its windows (deques) as tuples
+Scalar = bool | int | None  # what a state holds besides its windows (deques of ints)
 
 
 class SnapshotError(ValueError):
     """A snapshot that cannot be restored; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class RuleSnapshot:
+class RuleSnapshot(NamedTuple):
     """One rule's state for one ticker, and its cooldown: the second of its last alert, its seq."""
 
     state: Frozen
@@ -44,18 +42,33 @@ class RuleSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class TickerSnapshot:
+    """One ticker's trading date and its rules, in parallel (cheap to take on the event loop)."""
+
     day: date
-    rules: Mapping[str, RuleSnapshot]  # by definition key
+    keys: tuple[str, ...]  # the rules' definition keys
+    states: tuple[Frozen, ...]
+    cooldowns: tuple[tuple[int | None, int], ...]  # (last, seq)
+
+    def rules(self) -> dict[str, RuleSnapshot]:
+        """Each rule's state and cooldown, by definition key."""
+        return {
+            key: RuleSnapshot(state, last, seq)
+            for key, state, (last, seq) in zip(self.keys, self.states, self.cooldowns, strict=True)
+        }
+
+    @classmethod
+    def of(cls, day: date, rules: Mapping[str, RuleSnapshot]) -> TickerSnapshot:
+        return cls(
+            day,
+            tuple(rules),
+            tuple(rule.state for rule in rules.values()),
+            tuple((rule.last, rule.seq) for rule in rules.values()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     tickers: Mapping[str, TickerSnapshot]
-
-
-def freeze(state: State) -> Frozen:
-    """A copy of a rule's state that the running engine cannot change (windows as tuples)."""
-    return cast(Frozen, tuple(tuple(v) if type(v) is deque else v for v in state))
 
 
 def thaw(frozen: Frozen, fresh: State) -> State:
@@ -67,9 +80,9 @@ def thaw(frozen: Frozen, fresh: State) -> State:
         raise SnapshotError(f"a state of {len(frozen)} values where {len(fresh)} belong")
     thawed: list[object] = []
     for saved, like in zip(frozen, fresh, strict=True):
-        if isinstance(like, deque) != isinstance(saved, tuple):
+        if isinstance(like, deque) != isinstance(saved, deque):
             raise SnapshotError(f"state value {saved!r:.40} does not fit {like!r:.40}")
-        thawed.append(deque(saved) if isinstance(saved, tuple) else saved)
+        thawed.append(deque(saved) if isinstance(saved, deque) else saved)
     return tuple(thawed)
 
 
@@ -100,12 +113,22 @@ def encode(snapshot: EngineSnapshot) -> bytes:
     tickers = []
     for ticker, saved in snapshot.tickers.items():
         rules = [
-            [index.setdefault(key, len(index)), rule.last, rule.seq, rule.state]
-            for key, rule in saved.rules.items()
+            [index.setdefault(key, len(index)), last, seq, state]
+            for key, state, (last, seq) in zip(
+                saved.keys, saved.states, saved.cooldowns, strict=True
+            )
         ]
         tickers.append({"ticker": ticker, "day": saved.day.isoformat(), "rules": rules})
     plain = {"layout": LAYOUT, "rules": list(index), "tickers": tickers}
-    return json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=_window)
+    return text.encode()
+
+
+def _window(value: object) -> list[object]:
+    """JSON for what json does not know: a window (deque) is a list."""
+    if isinstance(value, deque):
+        return list(value)
+    raise TypeError(f"no JSON form for a state value of type {type(value).__name__}")
 
 
 def decode(data: bytes) -> EngineSnapshot:
@@ -146,7 +169,7 @@ def _snapshot(parsed: _Snapshot) -> EngineSnapshot:
         for index, last, seq, state in saved.rules:
             if not 0 <= index < len(keys) or keys[index] in rules:
                 raise SnapshotError(f"tickers.{n}: rule index {index} is unknown or repeated")
-            frozen = tuple(tuple(v) if isinstance(v, list) else v for v in state)
+            frozen = tuple(deque(v) if isinstance(v, list) else v for v in state)
             rules[keys[index]] = RuleSnapshot(frozen, last, seq)
-        tickers[saved.ticker] = TickerSnapshot(saved.day, rules)
+        tickers[saved.ticker] = TickerSnapshot.of(saved.day, rules)
     return EngineSnapshot(tickers)
