@@ -8,7 +8,8 @@ rules of bench_replay.py, then measures in one run:
   full     the whole recording through a fresh engine: bot/app.py rebuild_state's loop
            (read_recording + parse_frame) and bot.checkpoint.replay_tail from offset 0
   snapshot Engine.snapshot() of the engine at ``--tail`` seconds before the end (taken on the
-           event loop every 30-60 s: it must stay a few ms), its encoded size, write_checkpoint
+           event loop every 30-60 s: it must stay a few ms), its encoded size, write_checkpoint,
+           and the event loop's longest stall while a worker thread writes the checkpoint
   restart  bot.checkpoint.resume: read + check the checkpoint, restore, replay the tail
 and checks that the restart fires exactly the alerts the full replay fires after the checkpoint.
 """
@@ -16,6 +17,7 @@ and checks that the restart fires exactly the alerts the full replay fires after
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
 import sys
@@ -102,6 +104,26 @@ def timed(function: Callable[..., T], *args: object, **kwargs: object) -> tuple[
     return result, time.perf_counter() - start
 
 
+async def longest_stall(function: Callable[..., object], *args: object, **kwargs: object) -> float:
+    """The longest the event loop waits to run a 1 ms timer while ``function`` runs in a
+    worker thread (how a live bot writes checkpoints)."""
+    done = False
+    worst = 0.0
+
+    async def watch() -> None:
+        nonlocal worst
+        while not done:
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            worst = max(worst, time.perf_counter() - start - 0.001)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.to_thread(function, *args, **kwargs)
+    done = True
+    await watcher
+    return worst
+
+
 def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int]]:
     return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq) for a in alerts]
 
@@ -154,6 +176,19 @@ def main() -> int:
               f"max {max(runs) * 1e3:.1f} ms; encoded {len(data) / 1e6:.2f} MB in "
               f"{encode_s * 1e3:.0f} ms; write_checkpoint {write_s * 1e3:.0f} ms "
               f"(file {checkpoint.stat().st_size / 1e6:.2f} MB)")  # fmt: skip
+
+        stall = asyncio.run(
+            longest_stall(
+                write_checkpoint,
+                checkpoint,
+                snapshot,
+                recording=recording,
+                offset=offset,
+                rules_key=key,
+            )
+        )
+        print(f"                the event loop's longest stall while a worker thread writes "
+              f"it: {stall * 1e3:.1f} ms")  # fmt: skip
 
         _, load_s = timed(load_checkpoint, checkpoint)
         restarted, restart_s = timed(

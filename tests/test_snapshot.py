@@ -230,6 +230,8 @@ def _encoded(**changes: Any) -> bytes:
         (_encoded(tickers=[{**TICKER, "day": "23.11."}]), "tickers.0.day"),
         (_encoded(tickers=[TICKER, TICKER]), "ticker '005930' appears twice"),
         (b"[" * 100_000, "not a snapshot of layout 1"),
+        (b"[1, 2]", "not a snapshot of layout 1"),
+        (b'{"layout": true}', "not a snapshot of layout 1"),
     ],
 )
 def test_bad_snapshots_are_refused_with_the_reason(data: bytes, reason: str) -> None:

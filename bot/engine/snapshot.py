@@ -108,20 +108,27 @@ class _Snapshot(pydantic.BaseModel):
 
 
 def encode(snapshot: EngineSnapshot) -> bytes:
-    """The snapshot as compact JSON (UTF-8)."""
+    """The snapshot as compact JSON (UTF-8).
+
+    Each ticker is encoded on its own: json's encoder holds the GIL while it runs, and an
+    encoding in a worker thread should not hold up the event loop for the whole snapshot.
+    """
     index: dict[str, int] = {}
-    tickers = []
-    for ticker, saved in snapshot.tickers.items():
-        rules = [
-            [index.setdefault(key, len(index)), last, seq, state]
-            for key, state, (last, seq) in zip(
-                saved.keys, saved.states, saved.cooldowns, strict=True
-            )
-        ]
-        tickers.append({"ticker": ticker, "day": saved.day.isoformat(), "rules": rules})
-    plain = {"layout": LAYOUT, "rules": list(index), "tickers": tickers}
-    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=_window)
+    tickers = [_ticker_json(ticker, saved, index) for ticker, saved in snapshot.tickers.items()]
+    text = f'{{"layout":{LAYOUT},"rules":{_json(list(index))},"tickers":[{",".join(tickers)}]}}'
     return text.encode()
+
+
+def _ticker_json(ticker: str, saved: TickerSnapshot, index: dict[str, int]) -> str:
+    rules = [
+        [index.setdefault(key, len(index)), last, seq, state]
+        for key, state, (last, seq) in zip(saved.keys, saved.states, saved.cooldowns, strict=True)
+    ]
+    return _json({"ticker": ticker, "day": saved.day.isoformat(), "rules": rules})
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_window)
 
 
 def _window(value: object) -> list[object]:
@@ -155,7 +162,7 @@ def _refuse_other_layout(data: bytes) -> None:
     except ValueError:
         return
     layout = plain.get("layout") if isinstance(plain, dict) else None
-    if layout != LAYOUT:
+    if type(layout) is int and layout != LAYOUT:
         raise SnapshotError(f"snapshot layout {layout!r:.20}, this bot reads layout {LAYOUT}")
 
 
