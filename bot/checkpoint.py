@@ -147,7 +147,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         covers = _Covers.model_validate_json(first)
         snapshot = decode(engine)
     except pydantic.ValidationError as exc:
-        raise CheckpointError(f"bad header line: {exc.errors()[0]['msg']}") from None
+        raise CheckpointError(f"what it covers is unreadable: {exc.errors()[0]['msg']}") from None
     except SnapshotError as exc:
         raise CheckpointError(str(exc)) from None
     return Checkpoint(

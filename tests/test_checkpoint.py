@@ -258,7 +258,7 @@ def _damaged(data: bytes, how: str) -> bytes:
         ("empty", "not a pgmbot checkpoint file"),
         ("text", "not a pgmbot checkpoint file"),
         ("bad length", "bad length '12e3'"),
-        ("bad covers", "bad header line"),
+        ("bad covers", "what it covers is unreadable"),
         ("bad snapshot", "not a snapshot of layout 1"),
         ("other layout", "snapshot layout 99, this bot reads layout 1"),
     ],
