@@ -5,8 +5,8 @@
 Generates a recording of ``--stocks`` stocks sending ``--rate`` ticks/s each for ``--seconds`` of
 market time (the target day is ``--seconds 23400``: 09:00-15:30, 9.6M ticks, ~1 GB), with the 12
 rules of bench_replay.py, then measures in one run:
-  full     the whole recording through a fresh engine: bot/app.py rebuild_state's loop
-           (read_recording + parse_frame) and bot.checkpoint.replay_tail from offset 0
+  full     the whole recording through a fresh engine: bot.rebuild.replay (what a restart
+           without a checkpoint does) and bot.checkpoint.replay_tail from offset 0
   snapshot Engine.snapshot() of the engine at ``--tail`` seconds before the end (taken on the
            event loop every 30-60 s: it must stay a few ms), its encoded size, write_checkpoint,
            and the event loop's longest stall while a worker thread writes the checkpoint
@@ -35,8 +35,8 @@ from bot.checkpoint import load_checkpoint, replay_tail, resume, write_checkpoin
 from bot.engine.evaluate import Engine, rules_key
 from bot.engine.snapshot import encode
 from bot.engine.spec import load_rules
-from bot.kis.recording import read_recording
-from bot.ticks import KST, FrameError, parse_frame
+from bot.rebuild import replay
+from bot.ticks import KST
 
 DAY = date(2026, 11, 23)
 OPEN = 9 * 3600
@@ -83,19 +83,6 @@ def _record(s: list[int], code: str, hhmmss: str, rng: random.Random) -> str:
         f"{code}^{hhmmss}^{s[0]}^{s[1]}^{s[2]}^{s[3]}^{s[2] - s[0]}^{s[3] - s[1]}"
         f"^{s[4]}^{s[5]}^{s[5] - s[4]}"
     )
-
-
-def rebuild_state_loop(engine: Engine, path: Path) -> tuple[int, list[Alert]]:
-    """bot/app.py rebuild_state's replay, without the store."""
-    ticks, alerts = 0, []
-    for _number, when, frame in read_recording(path):
-        try:
-            parsed = parse_frame(frame, when.astimezone(KST).date() if when else DAY)
-        except FrameError:
-            continue
-        alerts.extend(engine.on_ticks(parsed))
-        ticks += len(parsed)
-    return ticks, alerts
 
 
 def timed(function: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, float]:
@@ -149,9 +136,9 @@ def main() -> int:
         print(f"generated {args.stocks} stocks x {args.rate} ticks/s x {args.seconds:,} s: "
               f"{size / 1e6:,.1f} MB in {took:.1f} s; {len(ruleset.rules)} rules")  # fmt: skip
 
-        (_ticks, _), old_s = timed(rebuild_state_loop, Engine(ruleset), recording)
+        (_ticks, _), old_s = timed(replay, Engine(ruleset), recording, DAY)
         full, full_s = timed(replay_tail, Engine(ruleset), recording, 0)
-        print(f"full replay     rebuild_state loop {old_s:7.2f} s, replay_tail {full_s:7.2f} s "
+        print(f"full replay     bot.rebuild.replay {old_s:7.2f} s, replay_tail {full_s:7.2f} s "
               f"({full.ticks:,} ticks, {full.ticks / full_s:,.0f} ticks/s, "
               f"{len(full.alerts):,} alerts)")  # fmt: skip
 

@@ -24,7 +24,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -206,8 +206,12 @@ def checkpoint_mismatch(checkpoint: Checkpoint, *, recording: Path, rules_key: s
 
 class Tail(NamedTuple):
     ticks: int  # replayed
-    alerts: list[Alert]  # fired, in order
+    fired: list[tuple[Alert, datetime]]  # in order, each with its frame's receive time
     end_offset: int  # the recording's bytes covered now: the end of the last complete line read
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [alert for alert, _ in self.fired]
 
 
 def replay_tail(
@@ -226,7 +230,7 @@ def replay_tail(
     Bad lines and frames are skipped; the feed reported them when they arrived.
     """
     undated = day or _day_of(Path(recording))
-    ticks, alerts = 0, []
+    ticks, fired = 0, []
     with Path(recording).open("rb") as file:
         if file.read(2) == _GZIP_MAGIC:
             raise ValueError(f"{recording} is gzipped: byte offsets do not apply to it")
@@ -237,11 +241,11 @@ def replay_tail(
         file.seek(offset)
         with _text(file, stop - offset) as lines:
             for line in lines:
-                parsed = _ticks(line, undated)
+                received, parsed = _ticks(line, undated)
                 if parsed:
-                    alerts.extend(engine.on_ticks(parsed))
+                    fired += [(alert, received) for alert in engine.on_ticks(parsed)]
                     ticks += len(parsed)
-    return Tail(ticks, alerts, stop)
+    return Tail(ticks, fired, stop)
 
 
 def _last_line_end(file: BinaryIO, start: int, stop: int) -> int:
@@ -289,29 +293,38 @@ def _day_of(recording: Path) -> date | None:
         return None
 
 
-def _ticks(line: str, undated: date | None) -> list[Tick]:
-    """The ticks of one recording line, or none when it holds no good frame."""
+_NOTHING: tuple[datetime, list[Tick]] = (datetime.min, [])
+
+
+def _ticks(line: str, undated: date | None) -> tuple[datetime, list[Tick]]:
+    """The receive time and ticks of one recording line (none when it holds no good frame).
+    A line without a time was received at the midnight of ``undated``."""
     if not line.strip():
-        return []
+        return _NOTHING
     try:
         when, frame = parse_line(line)
     except ValueError:
         when, frame = None, line.rstrip("\r\n")  # as read_recording hands it on
-    day = when.astimezone(KST).date() if when is not None else undated
-    if day is None:
-        return []  # a frame without a time in a file whose name gives no date either
+    if when is None:
+        if undated is None:
+            return _NOTHING  # a frame without a time in a file whose name gives no date either
+        when = datetime.combine(undated, datetime.min.time(), KST)
     try:
-        return parse_frame(frame, day)
+        return when, parse_frame(frame, when.astimezone(KST).date())
     except FrameError:
-        return []
+        return _NOTHING
 
 
 class Resumed(NamedTuple):
     ticks: int  # replayed from the recording
-    alerts: list[Alert]  # fired by the replay, in order
+    fired: list[tuple[Alert, datetime]]  # by the replay, in order, with their frames' times
     start_offset: int  # where the replay started: the checkpoint's offset, or 0
     end_offset: int  # the recording's bytes the engine covers now
     refused: str | None  # why the checkpoint was not used, when there was one
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [alert for alert, _ in self.fired]
 
 
 def resume(
@@ -349,6 +362,6 @@ def resume(
         start,
         tail.end_offset,
         tail.ticks,
-        len(tail.alerts),
+        len(tail.fired),
     )
-    return Resumed(tail.ticks, tail.alerts, start, tail.end_offset, refused)
+    return Resumed(tail.ticks, tail.fired, start, tail.end_offset, refused)

@@ -416,3 +416,22 @@ def test_a_gzipped_recording_is_refused(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(frame_line(random_ticks(2)).encode()))
     with pytest.raises(ValueError, match="gzipped"):
         replay_tail(Engine(RULES), path, 0)
+
+
+def test_each_alert_comes_with_its_frames_receive_time(tmp_path: Path) -> None:
+    # bot/rebuild.py sends a missing alert only when its frame is recent.
+    ticks = [t._replace(ticker=code) for t, code in zip(random_ticks(3), "ABC", strict=True)]
+    stamps = ["T09:00:01.250000+09:00", "T00:00:02+00:00", ""]
+    lines = [frame_line([t], stamp) for t, stamp in zip(ticks, stamps, strict=True)]
+    lines[2] = lines[2].partition("\t")[2]  # no time: the file's day, at midnight
+    path = tmp_path / f"{DAY.isoformat()}.tsv"
+    path.write_text("".join(lines))
+    every = RULE.validate_python(
+        {"id": "any", "type": "threshold", "field": "NTBY_CNQN", "above": -100}
+    )
+    fired = replay_tail(Engine(RuleSet((every,))), path, 0).fired
+    assert [when.isoformat() for _alert, when in fired] == [
+        "2026-11-23T09:00:01.250000+09:00",
+        "2026-11-23T00:00:02+00:00",
+        "2026-11-23T00:00:00+09:00",
+    ]

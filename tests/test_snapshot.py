@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from bot.alerts import Alert
 from bot.engine.evaluate import Engine, rules_key
 from bot.engine.rule_types import RULE, AnyRule, ChangeRule, RuleSet, SignFlipRule
-from bot.engine.ruletest import _load_test_file
 from bot.engine.snapshot import (
     LAYOUT,
     EngineSnapshot,
@@ -27,7 +26,8 @@ from bot.engine.snapshot import (
     decode,
     encode,
 )
-from bot.engine.spec import load_rules
+from bot.engine.spec import build_ruleset, document_rules, load_rules, read_yaml
+from bot.ruletest import Case, CaseProblem, RuleTestFile
 from bot.ticks import FIELD_INDEX, Tick
 
 RULES_DIR = Path(__file__).parent.parent / "rules"
@@ -95,20 +95,35 @@ def file_streams(draw: st.DrawFn, rules: list[AnyRule]) -> list[Tick]:
     return ticks
 
 
+def rule_test_file(path: Path) -> tuple[RuleSet, list[tuple[str, list[Tick]]]]:
+    """A rule test file's rules and its cases' ticks (the shipped files have no mistakes)."""
+    doc, _text = read_yaml(path)
+    spec_file = RuleTestFile.model_validate(doc.data)
+    problems: list[str] = []
+    if spec_file.rules is not None:
+        ruleset = build_ruleset(document_rules(doc, problems), [path])
+    else:
+        ruleset = load_rules(*(path.parent / name for name in spec_file.rule_files or []))
+    cases = [Case.model_validate(raw) for raw in spec_file.tests]
+    bad: list[CaseProblem] = []
+    named = [(case.name, case.input_ticks(bad)) for case in cases]
+    assert problems == [] and bad == []
+    return ruleset, named
+
+
 def test_the_rule_files_hold_every_type() -> None:
-    types = {rule.type for path in TEST_FILES for rule in _load_test_file(path)[2].rules}
+    types = {rule.type for path in TEST_FILES for rule in rule_test_file(path)[0].rules}
     assert types == {"threshold", "sign_flip", "change"}
 
 
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda path: path.name)
 def test_the_rule_test_cases_resume_exactly_at_every_tick(path: Path) -> None:
-    test_file, _doc, ruleset = _load_test_file(path)
-    for case in test_file.tests:
-        ticks = case.input_ticks()
+    ruleset, cases = rule_test_file(path)
+    for name, ticks in cases:
         whole = keys(run(Engine(ruleset), ticks))
-        assert whole, f"{case.name}: fires nothing, so proves nothing"
+        assert whole, f"{name}: fires nothing, so proves nothing"
         for cut in range(len(ticks) + 1):
-            assert keys(cut_and_resume(ruleset, ticks, cut)) == whole, (case.name, cut)
+            assert keys(cut_and_resume(ruleset, ticks, cut)) == whole, (name, cut)
 
 
 @pytest.mark.parametrize("path", [RULES_DIR, *TEST_FILES], ids=lambda path: path.name)
@@ -117,7 +132,7 @@ def test_the_rule_test_cases_resume_exactly_at_every_tick(path: Path) -> None:
 def test_the_shipped_rules_resume_exactly_on_random_streams(
     path: Path, data: st.DataObject
 ) -> None:
-    ruleset = load_rules(path) if path.is_dir() else _load_test_file(path)[2]
+    ruleset = load_rules(path) if path.is_dir() else rule_test_file(path)[0]
     ticks = data.draw(file_streams(list(ruleset.enabled)))
     cut = data.draw(st.integers(min_value=0, max_value=len(ticks)))
     assert keys(cut_and_resume(ruleset, ticks, cut)) == keys(run(Engine(ruleset), ticks))
