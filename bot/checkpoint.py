@@ -13,6 +13,12 @@ reason, and the caller replays the whole recording instead (``resume`` does both
 
 The recording is plain text, ``timestamp<TAB>frame\\n`` per line (bot.kis.recording); offsets are
 bytes of that file, always at the start of a line.
+
+Taking one, in a live bot: on the event loop, between two frames, ``Engine.snapshot()``, the
+recorder's ``end_offset`` and ``rules_key`` of the rules running; then, off the loop, flush the
+recorder (the checkpoint reads the bytes before its offset) and write it, but only once the alerts
+fired before the snapshot are committed: a restart replays only what comes after the offset, so
+an alert still queued when a checkpoint lands would never be fired again.
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ def write_checkpoint(
     path: Path, snapshot: EngineSnapshot, *, recording: Path, offset: int, rules_key: str
 ) -> None:
     """Save ``snapshot`` as covering the first ``offset`` bytes of ``recording`` (which must be
-    written that far, ending a line), atomically. One writer at a time per ``path``."""
+    written that far, ending a line), atomically. One writer at a time per ``path``. Raises
+    ValueError when the recording does not reach ``offset``, OSError when the file cannot be
+    written (the old checkpoint is then left as it was)."""
     recording = Path(recording).resolve()
     covers = _Covers(
         recording=str(recording),
