@@ -6,8 +6,10 @@ tick then evaluates every rule, which is several times faster than one call per 
 day's recording depend on it. ``source()`` shows the code of a rule list, for debugging.
 
 Each rule's state is a tuple of plain values (deques for windows) that ``export()`` hands back, so
-a reload can carry an unchanged rule's state into a newly compiled function. The semantics are
-docs/RULES-SPEC.md's; tests/test_engine_spec.py checks them against a naive reading of it.
+a reload can carry an unchanged rule's state into a newly compiled function; ``freeze()`` hands
+back a copy (the windows copied) for a snapshot, quickly enough to take between two ticks. The
+semantics are docs/RULES-SPEC.md's; tests/test_engine_spec.py checks them against a naive
+reading of it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ State = tuple[object, ...]
 Fire = Callable[[Tick, int, Mapping[str, float | None]], Alert | None]
 Step = Callable[[Tick], list[Alert]]
 Export = Callable[[], list[State]]
+#: A rule's state as ``freeze()`` copies it: the windows are copies nothing changes afterwards.
+Frozen = tuple[bool | int | deque[int] | None, ...]
+Freeze = Callable[[], tuple[Frozen, ...]]
 NO_ALERTS: list[Alert] = []  # returned when nothing fires; callers only read it
 _SECONDS = Tick._fields.index("seconds")
 
@@ -36,6 +41,7 @@ class _Part:
 
     names: tuple[str, ...]  # state variables; the code may rebind them
     lines: list[str]  # the body, indented for the step function
+    windows: tuple[str, ...] = ()  # the names that hold deques, copied by freeze()
 
 
 def _const(number: float) -> str:
@@ -128,6 +134,7 @@ def _change(n: int, rule: ChangeRule, v: str) -> _Part:
             f"    base{n} = values{n}[0]",
             *_run(n, holds, rule.for_, _fire(n, v, extra)),
         ],
+        ("times", "values"),
     )
 
 
@@ -153,11 +160,19 @@ def _part(n: int, rule: AnyRule) -> _Part:
     return _level(n, rule, v)
 
 
+def _tuple(n: int, part: _Part, copy: bool = False) -> str:
+    """Rule ``n``'s state variables as a tuple expression; ``copy``: its windows copied."""
+    names = [f"{name}{n}.copy()" if copy and name in part.windows else f"{name}{n}"
+             for name in part.names]  # fmt: skip
+    return f"({''.join(f'{name}, ' for name in names)})"
+
+
 def source(rules: Sequence[AnyRule]) -> str:
-    """The Python source of ``build(fires, states) -> (step, export)`` for these rules."""
+    """The Python source of ``build(fires, states) -> (step, export, freeze)`` for these rules."""
     parts = [_part(n, rule) for n, rule in enumerate(rules)]
     state = [f"{name}{n}" for n, part in enumerate(parts) for name in part.names]
-    tuples = [f"({''.join(f'{name}{n}, ' for name in p.names)})" for n, p in enumerate(parts)]
+    tuples = [_tuple(n, part) for n, part in enumerate(parts)]
+    copies = [_tuple(n, part, copy=True) for n, part in enumerate(parts)]
     fields = sorted({FIELD_INDEX[rule.field] for rule in rules})
     body = [
         "alerts = NO_ALERTS",
@@ -176,12 +191,14 @@ def source(rules: Sequence[AnyRule]) -> str:
         "        return alerts",
         "    def export():",
         f"        return [{', '.join(tuples)}]",
-        "    return step, export",
+        "    def freeze():",
+        f"        return ({''.join(f'{t}, ' for t in copies)})",
+        "    return step, export, freeze",
     ]
     return "\n".join(lines) + "\n"
 
 
-Build = Callable[[Sequence[Fire], Sequence[State]], tuple[Step, Export]]
+Build = Callable[[Sequence[Fire], Sequence[State]], tuple[Step, Export, Freeze]]
 
 
 @lru_cache(maxsize=256)  # a reload compiles anew; old sources age out

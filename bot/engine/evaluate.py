@@ -3,12 +3,14 @@
 Per ticker and trading date the engine holds one step function compiled from the rules that apply
 to that ticker (bot.engine.compiler), with every rule's rolling state inside it; a new date builds
 a fresh one (values are day-cumulative). Cooldowns and alert numbering live here, in ``Firing``:
-they run only when a rule has a candidate. The semantics are docs/RULES-SPEC.md's, restated in
-docs/RULES.md.
+they run only when a rule has a candidate. ``snapshot()`` copies all of it and ``restore()``
+reinstates a copy (bot.engine.snapshot), so a restart can resume from a checkpoint. The semantics
+are docs/RULES-SPEC.md's, restated in docs/RULES.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -17,12 +19,14 @@ from bot.alerts import Alert
 from bot.engine.compiler import (
     NO_ALERTS,
     Export,
+    Freeze,
     State,
     Step,
     compile_rules,
     fresh_state,
 )
 from bot.engine.rule_types import AnyRule, RuleSet
+from bot.engine.snapshot import EngineSnapshot, TickerSnapshot, thaw
 from bot.engine.templates import render
 from bot.ticks import Tick
 
@@ -32,10 +36,10 @@ class Firing:
 
     __slots__ = ("last", "rule", "seq")
 
-    def __init__(self, rule: AnyRule) -> None:
+    def __init__(self, rule: AnyRule, last: int | None = None, seq: int = 0) -> None:
         self.rule = rule  # replaced on reload when only the message or description changed
-        self.last: int | None = None  # tick second of the last alert
-        self.seq = 0
+        self.last = last  # tick second of the last alert
+        self.seq = seq
 
     def fire(self, tick: Tick, value: int, extra: Mapping[str, float | None]) -> Alert | None:
         """An Alert, or None when the candidate falls within the cooldown (dropped)."""
@@ -54,23 +58,38 @@ def definition_key(rule: AnyRule) -> str:
     return json.dumps(rule.definition(), sort_keys=True, default=str)
 
 
+def rules_key(ruleset: RuleSet) -> str:
+    """A digest of what the enabled rules fire on: equal keys, equal engine behaviour (a state
+    saved under one key fits a rule set of the same key)."""
+    keys = sorted(definition_key(rule) for rule in ruleset.enabled)
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
+
+
 class _Ticker:
     """One ticker's compiled step for one trading date, and what a reload carries over."""
 
-    __slots__ = ("day", "export", "firings", "keys", "step")
+    __slots__ = ("day", "export", "firings", "freeze", "keys", "step")
 
     def __init__(
-        self, day: date, keys: list[str], firings: list[Firing], step: Step, export: Export
+        self,
+        day: date,
+        keys: tuple[str, ...],
+        firings: list[Firing],
+        compiled: tuple[Step, Export, Freeze],
     ) -> None:
         self.day = day
         self.keys = keys  # definition keys of the step's rules, in order
         self.firings = firings
-        self.step = step
-        self.export = export  # the rules' states, in order
+        self.step, self.export, self.freeze = compiled  # freeze: the states, copied
 
     def kept(self) -> dict[str, tuple[State, Firing]]:
         """Each rule's state and firing, by definition key."""
         return dict(zip(self.keys, zip(self.export(), self.firings, strict=True), strict=True))
+
+    def snapshot(self) -> TickerSnapshot:
+        """A copy of each rule's state and cooldown."""
+        cooldowns = tuple([(firing.last, firing.seq) for firing in self.firings])
+        return TickerSnapshot(self.day, self.keys, self.freeze(), cooldowns)
 
 
 class Engine:
@@ -92,8 +111,11 @@ class Engine:
             self._for_ticker[ticker] = rules
         return rules
 
-    def _build(self, ticker: str, day: date, old: _Ticker | None = None) -> _Ticker:
-        kept = old.kept() if old is not None else {}
+    def _build(
+        self, ticker: str, day: date, kept: Mapping[str, tuple[State, Firing]] | None = None
+    ) -> _Ticker:
+        """The ticker's step for ``day``: ``kept`` states by definition key, fresh ones else."""
+        kept = kept or {}
         applicable = self._applicable(ticker)
         states: list[State] = []
         firings: list[Firing] = []
@@ -103,10 +125,8 @@ class Engine:
             states.append(state)
             firings.append(firing)
         rules = [rule for _, rule in applicable]
-        step, export = compile_rules(rules)([f.fire for f in firings], states)
-        built = _Ticker(day, [key for key, _ in applicable], firings, step, export)
-        self._tickers[ticker] = built
-        return built
+        compiled = compile_rules(rules)([f.fire for f in firings], states)
+        return _Ticker(day, tuple(key for key, _ in applicable), firings, compiled)
 
     def on_tick(self, tick: Tick) -> list[Alert]:
         return self.on_ticks((tick,))
@@ -118,7 +138,7 @@ class Engine:
         for tick in ticks:
             state = tickers.get(tick.ticker)
             if state is None or state.day != tick.day:
-                state = self._build(tick.ticker, tick.day)
+                state = tickers[tick.ticker] = self._build(tick.ticker, tick.day)
             fired = state.step(tick)
             if fired:
                 alerts = [*alerts, *fired]
@@ -132,4 +152,28 @@ class Engine:
         """
         self._set_rules(ruleset)
         for ticker, old in list(self._tickers.items()):
-            self._build(ticker, old.day, old)
+            self._tickers[ticker] = self._build(ticker, old.day, old.kept())
+
+    def snapshot(self) -> EngineSnapshot:
+        """A copy of everything the engine holds, for ``restore``: quick enough to take between
+        two ticks, and independent of the engine afterwards (the windows are copied)."""
+        return EngineSnapshot({ticker: t.snapshot() for ticker, t in self._tickers.items()})
+
+    def restore(self, snapshot: EngineSnapshot) -> None:
+        """Continue from ``snapshot`` instead of what the engine holds, under the current rules.
+
+        As on a reload, a rule whose definition key is not in the snapshot starts fresh, and a
+        snapshot's rule that is not among the current ones is dropped. Raises SnapshotError (and
+        changes nothing) when a saved state does not fit its rule.
+        """
+        tickers: dict[str, _Ticker] = {}
+        for ticker, saved in snapshot.tickers.items():
+            kept: dict[str, tuple[State, Firing]] = {}
+            rules = saved.rules()
+            for key, rule in self._applicable(ticker):
+                found = rules.get(key)
+                if found is not None:
+                    state = thaw(found.state, fresh_state(rule))
+                    kept[key] = (state, Firing(rule, found.last, found.seq))
+            tickers[ticker] = self._build(ticker, saved.day, kept)
+        self._tickers = tickers
