@@ -49,6 +49,22 @@ rules:
 """
 
 
+def record(s: list[int], code: str, hhmmss: str, rng: random.Random) -> str:
+    """One record of ``code`` at ``hhmmss``, its cumulative figures ``s`` moved on at random."""
+    price = s[6]
+    sold, bought = rng.randint(0, 300), rng.randint(0, 310)
+    s[0] += sold
+    s[1] += sold * price
+    s[2] += bought
+    s[3] += bought * price
+    s[4] = max(0, s[4] + rng.randint(-3000, 3000))
+    s[5] = max(0, s[5] + rng.randint(-3000, 3000))
+    return (
+        f"{code}^{hhmmss}^{s[0]}^{s[1]}^{s[2]}^{s[3]}^{s[2] - s[0]}^{s[3] - s[1]}"
+        f"^{s[4]}^{s[5]}^{s[5] - s[4]}"
+    )
+
+
 def generate(path: Path, ticks: int, tickers: int, seed: int = 1) -> None:
     """Day-cumulative program figures as random walks, 1-4 records per frame, ~50 ticks/s."""
     rng = random.Random(seed)
@@ -63,20 +79,8 @@ def generate(path: Path, ticks: int, tickers: int, seed: int = 1) -> None:
             stamp = f"{DAY.isoformat()}T{clock}"
             records = []
             for code in rng.sample(codes, count):
-                s = state[code]
-                price = s[6]
-                sold, bought = rng.randint(0, 300), rng.randint(0, 310)
-                s[0] += sold
-                s[1] += sold * price
-                s[2] += bought
-                s[3] += bought * price
-                s[4] = max(0, s[4] + rng.randint(-3000, 3000))
-                s[5] = max(0, s[5] + rng.randint(-3000, 3000))
                 hhmmss = f"{second // 3600:02d}{second // 60 % 60:02d}{second % 60:02d}"
-                records.append(
-                    f"{code}^{hhmmss}^{s[0]}^{s[1]}^{s[2]}^{s[3]}^{s[2] - s[0]}^{s[3] - s[1]}"
-                    f"^{s[4]}^{s[5]}^{s[5] - s[4]}"
-                )
+                records.append(record(state[code], code, hhmmss, rng))
             out.write(f"{stamp}+09:00\t0|H0UNPGM0|{count:03d}|{'^'.join(records)}\n")
             written += count
 

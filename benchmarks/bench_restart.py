@@ -5,8 +5,8 @@
 Generates a recording of ``--stocks`` stocks sending ``--rate`` ticks/s each for ``--seconds`` of
 market time (the target day is ``--seconds 23400``: 09:00-15:30, 9.6M ticks, ~1 GB), with the 12
 rules of bench_replay.py, then measures in one run:
-  full     the whole recording through a fresh engine: bot.rebuild.replay (what a restart
-           without a checkpoint does) and bot.checkpoint.replay_tail from offset 0
+  full     the whole recording through a fresh engine: bot.checkpoint.replay_tail from offset
+           0 (what a restart without a checkpoint does)
   snapshot Engine.snapshot() of the engine at ``--tail`` seconds before the end (taken on the
            event loop every 30-60 s: it must stay a few ms), its encoded size, write_checkpoint,
            and the event loop's longest stall while a worker thread writes the checkpoint
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import statistics
 import sys
@@ -28,14 +29,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from bench_replay import RULES  # the same 12 rules of every type
+from bench_replay import RULES, record  # the same 12 rules of every type, the same records
 
 from bot.alerts import Alert
 from bot.checkpoint import load_checkpoint, replay_tail, resume, write_checkpoint
 from bot.engine.evaluate import Engine, rules_key
 from bot.engine.snapshot import encode
 from bot.engine.spec import load_rules
-from bot.rebuild import replay
 from bot.ticks import KST
 
 DAY = date(2026, 11, 23)
@@ -61,28 +61,13 @@ def generate(path: Path, stocks: int, rate: int, seconds: int, tail: int, seed: 
             rng.shuffle(due)
             while due:
                 count = min(rng.randint(1, 4), len(due))
-                records = [_record(state[code], code, hhmmss, rng) for code in due[-count:]]
+                records = [record(state[code], code, hhmmss, rng) for code in due[-count:]]
                 del due[-count:]
                 when = midnight + timedelta(seconds=second, microseconds=rng.randrange(10**6))
                 line = f"{when.isoformat()}\t0|H0UNPGM0|{count:03d}|{'^'.join(records)}\n"
                 out.write(line)
                 written += len(line)  # ASCII
     return checkpoint_at
-
-
-def _record(s: list[int], code: str, hhmmss: str, rng: random.Random) -> str:
-    price = s[6]
-    sold, bought = rng.randint(0, 300), rng.randint(0, 310)
-    s[0] += sold
-    s[1] += sold * price
-    s[2] += bought
-    s[3] += bought * price
-    s[4] = max(0, s[4] + rng.randint(-3000, 3000))
-    s[5] = max(0, s[5] + rng.randint(-3000, 3000))
-    return (
-        f"{code}^{hhmmss}^{s[0]}^{s[1]}^{s[2]}^{s[3]}^{s[2] - s[0]}^{s[3] - s[1]}"
-        f"^{s[4]}^{s[5]}^{s[5] - s[4]}"
-    )
 
 
 def timed(function: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, float]:
@@ -136,9 +121,8 @@ def main() -> int:
         print(f"generated {args.stocks} stocks x {args.rate} ticks/s x {args.seconds:,} s: "
               f"{size / 1e6:,.1f} MB in {took:.1f} s; {len(ruleset.rules)} rules")  # fmt: skip
 
-        (_ticks, _), old_s = timed(replay, Engine(ruleset), recording, DAY)
         full, full_s = timed(replay_tail, Engine(ruleset), recording, 0)
-        print(f"full replay     bot.rebuild.replay {old_s:7.2f} s, replay_tail {full_s:7.2f} s "
+        print(f"full replay     replay_tail from 0 {full_s:7.2f} s "
               f"({full.ticks:,} ticks, {full.ticks / full_s:,.0f} ticks/s, "
               f"{len(full.alerts):,} alerts)")  # fmt: skip
 
@@ -150,7 +134,7 @@ def main() -> int:
             runs.append(took)
         data, encode_s = timed(encode, snapshot)
         checkpoint = root / "checkpoint"
-        _, write_s = timed(
+        write = functools.partial(
             write_checkpoint,
             checkpoint,
             snapshot,
@@ -158,22 +142,14 @@ def main() -> int:
             offset=offset,
             rules_key=key,
         )
+        _, write_s = timed(write)
         median = statistics.median(runs)
         print(f"snapshot        {len(snapshot.tickers)} stocks: median {median * 1e3:.1f} ms, "
               f"max {max(runs) * 1e3:.1f} ms; encoded {len(data) / 1e6:.2f} MB in "
               f"{encode_s * 1e3:.0f} ms; write_checkpoint {write_s * 1e3:.0f} ms "
               f"(file {checkpoint.stat().st_size / 1e6:.2f} MB)")  # fmt: skip
 
-        stall = asyncio.run(
-            longest_stall(
-                write_checkpoint,
-                checkpoint,
-                snapshot,
-                recording=recording,
-                offset=offset,
-                rules_key=key,
-            )
-        )
+        stall = asyncio.run(longest_stall(write))
         print(f"                the event loop's longest stall while a worker thread writes "
               f"it: {stall * 1e3:.1f} ms")  # fmt: skip
 

@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.checkpoint import write_checkpoint
 from bot.clock import utc_now
 from bot.config import (
     Account,
@@ -45,7 +46,8 @@ from bot.config import (
     config_warnings,
     load_settings,
 )
-from bot.engine.evaluate import Engine
+from bot.engine.evaluate import Engine, rules_key
+from bot.engine.snapshot import EngineSnapshot
 from bot.engine.spec import RulesError, load_rules, overlooked_files
 from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
@@ -55,7 +57,7 @@ from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
-from bot.rebuild import rebuild
+from bot.rebuild import CHECKPOINT_NAME, rebuild
 from bot.rules_watcher import RulesWatcher
 from bot.service import BotService
 from bot.store.db import InstanceLock, file_identity
@@ -214,8 +216,9 @@ class App:
         self._step("feed")
 
         if rebuilding and path is not None:
+            key = rules_key(self.rules.ruleset)
             rebuilt = await asyncio.to_thread(
-                rebuild, self.engine, store, path, day, end=end, now=utc_now()
+                rebuild, self.engine, store, path, day, end=end, now=utc_now(), rules_key=key
             )
             if rebuilt.recovered:
                 self.notices.tell(
@@ -237,6 +240,9 @@ class App:
         self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)
         watch = watch_database(settings.storage.url, self._db_identity, self.notices)
         self._spawn(watch, "database-watch", cancel=True)
+        if rebuilding and state_dir is not None:
+            checkpoints = self._checkpoints(state_dir, settings.checkpoint_every)
+            self._spawn(checkpoints, "checkpoints", cancel=True)
         self._step("background")
         log.info(
             "pgmbot running mode=%s tr_id=%s accounts=%d telegram=%s",
@@ -390,6 +396,36 @@ class App:
             reason = str(exc).replace(settings.telegram.token.get_secret_value(), "***")
             raise StartupError(f"Telegram refused to start the bot: {reason}") from None
         return bot
+
+    async def _checkpoints(self, state_dir: Path, every: float) -> None:
+        """Now and then, the engine's state with the recording offset it covers, so that a
+        restart replays only the recording's tail (bot.checkpoint)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.checkpoint(state_dir)
+            except Exception as exc:  # the next one may work; a restart replays more meanwhile
+                log.warning("checkpoint not written error=%r", str(exc)[:300])
+
+    async def checkpoint(self, state_dir: Path) -> None:
+        """Take one: state and offset together on the loop, between two frames; written once
+        every alert fired before it is committed (a restart replays only what comes after)."""
+        assert self.recorder is not None
+        path = recording_path(state_dir, datetime.now(KST))
+        snapshot = self.engine.snapshot()
+        offset = self.recorder.end_offset(path)
+        key = rules_key(self.rules.ruleset)
+        await self.writer.flush()
+        await asyncio.to_thread(self._write_checkpoint, path, snapshot, offset, key)
+
+    def _write_checkpoint(
+        self, path: Path, snapshot: EngineSnapshot, offset: int, key: str
+    ) -> None:
+        assert self.recorder is not None
+        self.recorder.flush()  # the checkpoint reads the recording up to its offset
+        target = path.parent / CHECKPOINT_NAME
+        write_checkpoint(target, snapshot, recording=path, offset=offset, rules_key=key)
+        log.info("checkpoint written file=%s offset=%d", target, offset)
 
     async def _close_recorder(self) -> None:
         if self.recorder is not None:

@@ -179,6 +179,9 @@ class Settings(_Model):
     # Recorded day files: gzipped once older than yesterday, deleted when more than this many
     # days old; null keeps them all.
     record_keep_days: int | None = Field(30, ge=1)
+    # Seconds between two checkpoints of the engine's state: a restart replays only what the
+    # recording holds after the newest one.
+    checkpoint_every: float = Field(60.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

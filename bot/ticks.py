@@ -99,6 +99,10 @@ class Frame(NamedTuple):
     records: int  # how many records the payload holds
     payload: str
 
+    def text(self) -> str:
+        """The frame on the wire, as ``split_frame`` reads it."""
+        return f"{int(self.encrypted)}|{self.tr_id}|{self.records:03d}|{self.payload}"
+
 
 _COUNTS: dict[str, int] = {}  # record counts seen -> their value: at most 11,110 entries
 

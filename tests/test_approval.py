@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
+from clocks import Clock
 
 from bot.config import Account
 from bot.kis.approval import ApprovalError, ApprovalKeys, scrub
@@ -19,16 +20,6 @@ APPKEY, SECRET = "APPKEY-approval-3c9e", "APPSECRET-approval-8d1f"
 ACCOUNT = Account(appkey=APPKEY, appsecret=SECRET)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

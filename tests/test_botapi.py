@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from botapi import FakeBotApi, ParseError, parse_html, utf16_len
+from clocks import Clock
 from hypothesis import given
 from hypothesis import strategies as st
 from telegram import Bot, BotCommand
@@ -23,16 +24,6 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import HTTPXRequest
-
-
-class Clock:
-    """A clock the test moves by hand (the fake server's timed failure modes follow it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

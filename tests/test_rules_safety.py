@@ -37,6 +37,20 @@ def problems(*paths: Path) -> list[str]:
     return info.value.problems
 
 
+class Reloads:
+    """What a rules watcher reports, in queues: the rule sets loaded, the problem lists."""
+
+    def __init__(self) -> None:
+        self.loaded: asyncio.Queue[RuleSet] = asyncio.Queue()
+        self.errors: asyncio.Queue[list[str]] = asyncio.Queue()
+
+    async def on_rules(self, ruleset: RuleSet) -> None:
+        await self.loaded.put(ruleset)
+
+    async def on_error(self, found: list[str]) -> None:
+        await self.errors.put(found)
+
+
 def test_an_alias_bomb_rule_file_is_refused_at_its_first_alias(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text("rules:\n" + "".join(f"  {line}\n" for line in ALIAS_BOMB.splitlines()))
@@ -106,16 +120,12 @@ async def test_a_vanished_symlink_target_keeps_the_last_good_rules_and_is_report
     rules.mkdir()
     (release / "r.yaml").write_text(GOOD)
     (rules / "r.yaml").symlink_to(release / "r.yaml")
-    loaded: asyncio.Queue[RuleSet] = asyncio.Queue()
-    errors: asyncio.Queue[list[str]] = asyncio.Queue()
+    reloads = Reloads()
+    loaded, errors = reloads.loaded, reloads.errors
 
-    async def on_rules(ruleset: RuleSet) -> None:
-        await loaded.put(ruleset)
-
-    async def on_error(found: list[str]) -> None:
-        await errors.put(found)
-
-    watcher = RulesWatcher(rules, on_rules, on_error, settle_ms=100, recheck_ms=200)
+    watcher = RulesWatcher(
+        rules, reloads.on_rules, reloads.on_error, settle_ms=100, recheck_ms=200
+    )
     task = asyncio.create_task(watcher.run())
     await asyncio.sleep(0.3)
     (release / "r.yaml").unlink()
@@ -188,16 +198,10 @@ async def test_hot_reload_of_an_alias_bomb_or_deep_nesting_keeps_the_last_good_r
     tmp_path: Path,
 ) -> None:
     (tmp_path / "r.yaml").write_text(GOOD)
-    loaded: asyncio.Queue[RuleSet] = asyncio.Queue()
-    errors: asyncio.Queue[list[str]] = asyncio.Queue()
+    reloads = Reloads()
+    loaded, errors = reloads.loaded, reloads.errors
 
-    async def on_rules(ruleset: RuleSet) -> None:
-        await loaded.put(ruleset)
-
-    async def on_error(found: list[str]) -> None:
-        await errors.put(found)
-
-    watcher = RulesWatcher(tmp_path, on_rules, on_error, settle_ms=100)
+    watcher = RulesWatcher(tmp_path, reloads.on_rules, reloads.on_error, settle_ms=100)
     task = asyncio.create_task(watcher.run())
     await asyncio.sleep(0.3)
     bomb = tmp_path / "bomb.yaml"

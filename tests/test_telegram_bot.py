@@ -320,15 +320,22 @@ async def test_a_command_is_answered_once_across_a_restart(api: FakeBotApi) -> N
     assert api.pending_updates == 0
 
 
+class Moves:
+    """The (old, new) pairs the migration hook was called with."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    async def hook(self, old: int, new: int) -> None:
+        self.seen.append((old, new))
+
+
 async def test_a_send_to_a_migrated_group_raises_chat_moved_and_calls_the_hook(
     api: FakeBotApi,
 ) -> None:
-    moves: list[tuple[int, int]] = []
+    moves = Moves()
 
-    async def on_migrate(old: int, new: int) -> None:
-        moves.append((old, new))
-
-    bot = fast_bot(api, on_migrate=on_migrate)
+    bot = fast_bot(api, on_migrate=moves.hook)
     await bot.start()
     try:
         api.migrate_chat(-5, -1005, announce=False)
@@ -337,7 +344,7 @@ async def test_a_send_to_a_migrated_group_raises_chat_moved_and_calls_the_hook(
                 await bot.transport.send(-5, "<b>alert</b>")
             assert moved.value.new_chat_id == -1005
             assert isinstance(moved.value, ChatBlocked)  # a sender unaware of it stops sending
-        assert moves == [(-5, -1005)]  # once per move
+        assert moves.seen == [(-5, -1005)]  # once per move
         await bot.transport.send(moved.value.new_chat_id, "<b>alert</b>")
         assert api.texts_for(-1005) == ["<b>alert</b>"]
     finally:
@@ -345,18 +352,15 @@ async def test_a_send_to_a_migrated_group_raises_chat_moved_and_calls_the_hook(
 
 
 async def test_the_service_messages_of_a_migration_call_the_hook_once(api: FakeBotApi) -> None:
-    moves: list[tuple[int, int]] = []
+    moves = Moves()
 
-    async def on_migrate(old: int, new: int) -> None:
-        moves.append((old, new))
-
-    bot = fast_bot(api, on_migrate=on_migrate)
+    bot = fast_bot(api, on_migrate=moves.hook)
     await bot.start()
     try:
         api.migrate_chat(-6, -1006)  # two updates: migrate_to in -6, migrate_from in -1006
-        await api.wait_until(lambda: api.pending_updates == 0 and bool(moves))
+        await api.wait_until(lambda: api.pending_updates == 0 and bool(moves.seen))
         assert await ask(api, ALLOWED, "/help")  # handled in order: both came before
-        assert moves == [(-6, -1006)]
+        assert moves.seen == [(-6, -1006)]
     finally:
         await bot.stop()
 
@@ -385,19 +389,16 @@ async def test_a_failing_migration_hook_is_logged_and_called_again(
 
 
 async def test_an_admin_group_that_migrated_still_gets_notices(api: FakeBotApi) -> None:
-    moves: list[tuple[int, int]] = []
-
-    async def on_migrate(old: int, new: int) -> None:
-        moves.append((old, new))
+    moves = Moves()
 
     settings = TelegramSettings(token=api.token, base_url=api.base_url, admin_chat_ids=[-7])
-    bot = TelegramBot(settings, exploding(), on_migrate=on_migrate, poll_timeout=0.2)
+    bot = TelegramBot(settings, exploding(), on_migrate=moves.hook, poll_timeout=0.2)
     await bot.start()
     try:
         api.migrate_chat(-7, -1007, announce=False)
         assert await bot.notify_admins("rules reloaded") == 1
         assert api.texts_for(-1007) == ["rules reloaded"]
-        assert moves == [(-7, -1007)]
+        assert moves.seen == [(-7, -1007)]
     finally:
         await bot.stop()
 

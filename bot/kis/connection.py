@@ -52,8 +52,9 @@ _QUOTED = 200  # characters of a KIS message quoted in a problem report
 class FrameSink(Protocol):
     """Where a connection delivers what it receives, and the problems it meets (the Feed)."""
 
-    def data(self, frame: Frame, text: str) -> None:
-        """A plain data frame (decrypted when it came encrypted) and its text as a flag-0 line."""
+    def data(self, frame: Frame, text: str | None) -> None:
+        """A plain data frame (decrypted when it came encrypted) and its text as received, or
+        None when it came encrypted (``frame.text()`` then writes it out, when needed)."""
 
     def bad(self, kind: str, detail: str) -> None:
         """A message that was skipped."""
@@ -354,8 +355,8 @@ class Connection:
             except PayloadCryptoError as exc:
                 self.sink.bad("decrypt", f"{exc}: {_show(data)}")
                 return
-            frame = Frame(False, frame.tr_id, frame.records, payload)
-            text = f"0|{frame.tr_id}|{frame.records:03d}|{payload}"
+            self.sink.data(Frame(False, frame.tr_id, frame.records, payload), None)
+            return
         self.sink.data(frame, text)
 
     def _decrypt(self, payload: str) -> str:

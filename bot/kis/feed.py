@@ -155,17 +155,18 @@ class Feed:
 
     # -- frames (called by the connections) ------------------------------------------------
 
-    def data(self, frame: Frame, text: str) -> None:
-        """A plain data frame: record it, parse it, pass on the wanted ticks."""
+    def data(self, frame: Frame, text: str | None) -> None:
+        """A plain data frame (``text`` as received, None when it came encrypted): record it,
+        parse it, pass on the wanted ticks."""
         received = datetime.now(KST)
-        if self.recorder is not None:
-            self.recorder.write(text, received)  # buffered: written by a flush in a thread
+        if self.recorder is not None:  # buffered: written by a flush in a thread
+            self.recorder.write(text if text is not None else frame.text(), received)
         errors: list[FrameError] = []
         widths: list[int] = []
         try:
             ticks = parse_records(frame.payload, frame.records, received.date(), errors, widths)
         except FrameError as exc:
-            self.bad(exc.kind, f"{exc}: {text[:120]!r}")
+            self.bad(exc.kind, f"{exc}: {frame.payload[:120]!r}")
             return
         for error in errors:
             self.bad(error.kind, str(error))

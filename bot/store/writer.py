@@ -25,30 +25,21 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from itertools import islice
-from typing import Protocol
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.alerts import Alert
 from bot.backoff import Backoff
+from bot.store.repo import Store
 
 log = logging.getLogger(__name__)
 
 CommitCallback = Callable[[list[Alert]], object]
 _BACKLOG_WARN = 10_000  # log when this many alerts wait (the database is down or slow)
 MAX_QUEUED = 200_000  # alerts held in memory while the database refuses them (~100 MB)
-
-
-class AlertSink(Protocol):
-    """What the writer needs of the store (``bot.store.repo.Store``)."""
-
-    def insert_alerts(
-        self, alerts: Sequence[Alert], now: datetime | None = None
-    ) -> list[tuple[int, Alert]]: ...
 
 
 class WriterClosed(RuntimeError):
@@ -70,7 +61,7 @@ class AlertWriter:
 
     def __init__(
         self,
-        store: AlertSink,
+        store: Store,
         *,
         batch_size: int = 500,
         interval: float = 0.0,
