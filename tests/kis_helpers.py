@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bot.config import KisSettings
 from bot.kis.connection import Timing
-from bot.kis.feed import Feed
+from bot.kis.feed import Feed, OnTicks
 from bot.kis.simulator import Simulator
 from bot.kis.status import SubState
 from bot.ticks import Tick
@@ -110,3 +110,31 @@ class Problems:
 
     def __call__(self, message: str) -> None:
         self.messages.append(message)
+
+
+@contextlib.asynccontextmanager
+async def feed_on(
+    sim: Simulator, on_ticks: OnTicks, *, names: Sequence[str] = (), **overrides: Any
+) -> AsyncIterator[Feed]:
+    """A real Feed against ``sim`` (FAST timing, kis_settings overrides), running for the block;
+    one account per name in ``names`` (shown instead of account1, ...), else one unnamed."""
+    settings = kis_settings(sim, max(1, len(names)), **overrides)
+    if names:
+        accounts = [
+            account.model_copy(update={"name": name})
+            for account, name in zip(settings.accounts, names, strict=True)
+        ]
+        settings = settings.model_copy(update={"accounts": accounts})
+    feed = Feed(settings, on_ticks, timing=FAST)
+    async with running(feed):
+        yield feed
+
+
+def wanted(feed: Feed, *tickers: str) -> set[str]:
+    """Those of ``tickers`` the feed is asked to subscribe (in any state but NOT_WANTED)."""
+    return {t for t in tickers if feed.status(t).state is not SubState.NOT_WANTED}
+
+
+def registered(sim: Simulator) -> set[str]:
+    """The codes the simulator holds a registration for, on any appkey."""
+    return {tr_key for subs in sim.subscriptions.values() for _, tr_key in subs}

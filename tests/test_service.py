@@ -1,17 +1,34 @@
-"""BotService on a real Store (SQLite file) with an in-memory feed whose answers the test sets."""
+"""BotService on a real Store (SQLite file) and the real Feed against the KIS simulator.
+
+Each test has its own simulator on loopback; what "KIS" answers is set with its knobs
+(``reject``: refused with KIS's error ack, ``unanswered``: never answered, so PENDING).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kis_helpers import (
+    TIMEOUT,
+    Ticks,
+    eventually,
+    feed_on,
+    registered,
+    requests,
+    tr_keys,
+    wanted,
+)
 
 from bot.alerts import Alert
-from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
+from bot.kis.feed import Feed
+from bot.kis.simulator import Simulator
+from bot.kis.status import SubState
 from bot.service import NOT_KEPT, BotService, CommandError, mute_length
 from bot.store import Store
 from bot.store.facade import AsyncStore
@@ -19,51 +36,10 @@ from bot.ticks import Tick
 
 CHAT, OTHER, ADMIN, STRANGER = 11, 12, 13, 99
 NOW = datetime(2024, 6, 3, 0, 30, tzinfo=UTC)
-
-
-@dataclass
-class MemoryFeed:
-    """The feed's control surface, decided by the test: live up to ``capacity``, some codes
-    rejected by "KIS", some never settling."""
-
-    capacity: int = 3
-    rejected: dict[str, tuple[str, str]] = field(default_factory=dict)
-    slow: set[str] = field(default_factory=set)  # stay pending
-    wanted: list[str] = field(default_factory=list)
-    settle_calls: list[tuple[list[str], float]] = field(default_factory=list)
-
-    def set_wanted(self, tickers: Collection[str]) -> None:
-        """As the real feed: codes already wanted keep their place, new ones queue behind."""
-        kept = [t for t in self.wanted if t in tickers]
-        self.wanted = kept + [t for t in tickers if t not in kept]
-
-    def status(self, ticker: str) -> SubStatus:
-        if ticker not in self.wanted:
-            return SubStatus(ticker, SubState.NOT_WANTED)
-        if ticker in self.rejected:
-            msg_cd, msg = self.rejected[ticker]
-            return SubStatus(ticker, SubState.REJECTED, "main", msg_cd, msg)
-        if ticker in self.slow:
-            return SubStatus(ticker, SubState.PENDING, "main")
-        live = [t for t in self.wanted if t not in self.rejected and t not in self.slow]
-        if live.index(ticker) >= self.capacity:
-            used = min(len(live), self.capacity)
-            msg = f"{used}/{self.capacity} slots in use"
-            return SubStatus(ticker, SubState.NO_CAPACITY, msg=msg)
-        return SubStatus(ticker, SubState.LIVE, "main")
-
-    async def wait_settled(
-        self,
-        tickers: Collection[str],
-        timeout: float,  # noqa: ASYNC109
-    ) -> dict[str, SubStatus]:
-        self.settle_calls.append((list(tickers), timeout))
-        return {t: self.status(t) for t in tickers}
-
-    def stats(self) -> FeedStats:
-        live = [t for t in self.wanted if self.status(t).state is SubState.LIVE]
-        conn = ConnectionStatus("main", True, len(live), self.capacity)
-        return FeedStats([conn], ticks=1234, last_tick_at=NOW, bad_frames=2)
+STATIC = "373220"  # the config's watch list
+CAPACITY = 3  # subscriptions of the one account
+SETTLE = 3.0  # the service's wait for KIS's answers; a settled code returns at once
+SHORT_SETTLE = 0.2  # for tests of codes KIS leaves unanswered: the wait runs out
 
 
 @dataclass
@@ -84,8 +60,20 @@ def store(url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def feed() -> MemoryFeed:
-    return MemoryFeed()
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(rate=20, seed=5) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def ticks() -> Ticks:
+    return Ticks()
+
+
+@pytest.fixture
+async def feed(sim: Simulator, ticks: Ticks) -> AsyncIterator[Feed]:
+    async with feed_on(sim, ticks, max_subscriptions=CAPACITY) as running_feed:
+        yield running_feed
 
 
 @pytest.fixture
@@ -93,18 +81,24 @@ def rules() -> Rules:
     return Rules()
 
 
-@pytest.fixture
-def service(store: Store, feed: MemoryFeed, rules: Rules) -> BotService:
+def make_service(
+    store: Store, feed: Feed, rules: Rules, settle_timeout: float = SETTLE
+) -> BotService:
     return BotService(
         AsyncStore(store),
         feed,
         rules,
         allowed_chat_ids=[CHAT, OTHER],
         admin_chat_ids=[ADMIN],
-        static_watch=["373220"],
-        settle_timeout=0.5,
+        static_watch=[STATIC],
+        settle_timeout=settle_timeout,
         clock=lambda: NOW,
     )
+
+
+@pytest.fixture
+def service(store: Store, feed: Feed, rules: Rules) -> BotService:
+    return make_service(store, feed, rules)
 
 
 def alert(ticker: str, second: int, rule: str = "net-buy") -> Alert:
@@ -116,20 +110,22 @@ def alert(ticker: str, second: int, rule: str = "net-buy") -> Alert:
 
 
 async def test_watch_reports_live_and_already_watched(
-    service: BotService, feed: MemoryFeed, store: Store
+    service: BotService, feed: Feed, sim: Simulator, store: Store
 ) -> None:
-    (first,) = await service.watch(CHAT, ["005930"])
+    (first,) = await service.watch(CHAT, ["005930"])  # waits for KIS's answer
     assert (first.ticker, first.status.state, first.added, first.kept) == (
         "005930",
         SubState.LIVE,
         True,
         True,
     )
+    assert first.status.account == "account1"
     (again,) = await service.watch(CHAT, [" 005930 "])
     assert (again.added, again.kept, again.status.state) == (False, True, SubState.LIVE)
     assert store.watches(CHAT) == ["005930"]
-    assert sorted(feed.wanted) == ["005930", "373220"]  # the config's code stays wanted
-    assert feed.settle_calls[0] == (["005930"], 0.5)
+    assert feed.status(STATIC).state is not SubState.NOT_WANTED  # the config's code too
+    # The code just asked for is placed last; watched again, it is not subscribed again.
+    assert tr_keys(requests(sim, "1")) == [STATIC, "005930"]
 
 
 async def test_watch_explains_an_invalid_code(service: BotService, store: Store) -> None:
@@ -146,50 +142,60 @@ async def test_watch_explains_an_invalid_code(service: BotService, store: Store)
 
 
 async def test_a_code_kis_rejects_is_not_kept(
-    service: BotService, feed: MemoryFeed, store: Store
+    service: BotService, feed: Feed, sim: Simulator, store: Store
 ) -> None:
-    feed.rejected["999999"] = ("OPSP0008", "MAX SUBSCRIBE OVER")
+    sim.reject = {"999999"}
     results = await service.watch(CHAT, ["005930", "999999"])
+    assert results[0].status.state is SubState.LIVE
     rejected = results[1]
     assert (rejected.status.state, rejected.added, rejected.kept) == (
         SubState.REJECTED,
         False,
         False,
     )
-    assert rejected.status.msg_cd == "OPSP0008"
-    assert rejected.status.msg == f"MAX SUBSCRIBE OVER; {NOT_KEPT}"
+    assert rejected.status.msg_cd == "OPSP8992"
+    assert rejected.status.msg == f"invalid tr_key; {NOT_KEPT}"
     assert store.watches(CHAT) == ["005930"]
-    assert "999999" not in feed.wanted
+    assert wanted(feed, "005930", "999999") == {"005930"}
 
 
 async def test_no_capacity_says_how_full_and_is_not_kept(
-    service: BotService, feed: MemoryFeed, store: Store
+    service: BotService, feed: Feed, store: Store
 ) -> None:
-    feed.capacity = 3
-    await service.watch(OTHER, ["999999"])  # with 373220 from the config: 2 slots used
+    await service.watch(OTHER, ["999999"])  # with the config's code: 2 of 3 slots used
     results = await service.watch(CHAT, ["005930", "000660"])  # the first named gets the slot
     assert [r.status.state for r in results] == [SubState.LIVE, SubState.NO_CAPACITY]
-    assert results[1].status.msg == f"3/3 slots in use; {NOT_KEPT}"
+    assert results[1].status.msg == f"all {CAPACITY} slots of 1 account(s) in use; {NOT_KEPT}"
     assert store.watches(CHAT) == ["005930"]
-    assert sorted(feed.wanted) == ["005930", "373220", "999999"]
+    everything = ("005930", "000660", "999999", STATIC)
+    assert wanted(feed, *everything) == {"005930", STATIC, "999999"}
 
 
-async def test_a_pending_code_is_kept(service: BotService, feed: MemoryFeed, store: Store) -> None:
-    feed.slow.add("005930")
-    (result,) = await service.watch(CHAT, ["005930"])
+async def test_a_pending_code_is_kept(
+    store: Store, feed: Feed, rules: Rules, sim: Simulator
+) -> None:
+    sim.unanswered = {"005930"}  # PENDING until KIS's answer is given up on (35 s)
+    service = make_service(store, feed, rules, settle_timeout=SHORT_SETTLE)
+    async with asyncio.timeout(TIMEOUT / 2):  # the service's wait, not the feed's default
+        (result,) = await service.watch(CHAT, ["005930"])
     assert (result.status.state, result.added, result.kept) == (SubState.PENDING, True, True)
     assert store.watches(CHAT) == ["005930"]
+    assert "005930" in tr_keys(requests(sim, "1"))
 
 
 async def test_a_rejected_code_another_chat_keeps_stays_wanted(
-    service: BotService, feed: MemoryFeed, store: Store
+    service: BotService, feed: Feed, sim: Simulator, store: Store
 ) -> None:
-    await service.watch(OTHER, ["005930"])
-    feed.rejected["005930"] = ("OPSP9999", "later refusal")
+    (first,) = await service.watch(OTHER, ["005930"])
+    assert first.status.state is SubState.LIVE
+    sim.reject = {"005930"}  # KIS refuses it from its next session on
+    sim.drop_connections()
+    await eventually(lambda: feed.status("005930").state is SubState.REJECTED)
     (result,) = await service.watch(CHAT, ["005930"])
-    assert not result.kept
+    assert (result.status.state, result.kept) == (SubState.REJECTED, False)
+    assert store.watches(CHAT) == []
     assert store.watches(OTHER) == ["005930"]
-    assert "005930" in feed.wanted
+    assert wanted(feed, "005930") == {"005930"}
 
 
 async def test_watch_needs_codes_and_limits_them(service: BotService) -> None:
@@ -210,21 +216,26 @@ async def test_strangers_are_refused(service: BotService, store: Store) -> None:
 # -- /unwatch, /list -------------------------------------------------------------------------
 
 
-async def test_unwatch(service: BotService, feed: MemoryFeed, store: Store) -> None:
+async def test_unwatch(service: BotService, feed: Feed, sim: Simulator, store: Store) -> None:
     await service.watch(CHAT, ["005930", "000660"])
     await service.watch(OTHER, ["000660"])
     removed = await service.unwatch(CHAT, ["005930", "000660", "111111", "bad"])
     assert removed == ["005930", "000660"]
     assert store.watches(CHAT) == []
-    assert sorted(feed.wanted) == ["000660", "373220"]  # OTHER still watches 000660
-    assert await service.unwatch(CHAT, ["373220"]) == []
-    assert "373220" in feed.wanted  # the config's codes are never dropped
+    assert wanted(feed, "005930", "000660", STATIC) == {"000660", STATIC}  # OTHER keeps 000660
+    await eventually(lambda: registered(sim) == {"000660", STATIC})  # unsubscribed on "KIS"
+    assert await service.unwatch(CHAT, [STATIC]) == []
+    assert wanted(feed, STATIC) == {STATIC}  # the config's codes are never dropped
 
 
-async def test_list_shows_each_code_with_its_state(service: BotService, feed: MemoryFeed) -> None:
+async def test_list_shows_each_code_with_its_state(
+    store: Store, feed: Feed, rules: Rules, sim: Simulator
+) -> None:
+    service = make_service(store, feed, rules, settle_timeout=SHORT_SETTLE)
     assert await service.watch_list(CHAT) == []
-    feed.slow.add("000660")
+    sim.unanswered = {"000660"}
     await service.watch(CHAT, ["005930", "000660"])
+    await eventually(lambda: feed.status("005930").state is SubState.LIVE)
     assert [(s.ticker, s.state) for s in await service.watch_list(CHAT)] == [
         ("000660", SubState.PENDING),
         ("005930", SubState.LIVE),
@@ -332,15 +343,23 @@ def test_durations_add_up(d: int, h: int, m: int, s: int) -> None:
 # -- /status, blocked chats ------------------------------------------------------------------
 
 
-async def test_status(service: BotService, store: Store, rules: Rules) -> None:
+async def test_status(
+    service: BotService, feed: Feed, ticks: Ticks, store: Store, rules: Rules
+) -> None:
     await service.watch(CHAT, ["005930"])
+    await eventually(lambda: feed.stats().used == 2 and ticks.tickers() == {"005930", STATIC})
     store.add_alerts([alert("005930", 0)], NOW)
     store.mark_blocked(OTHER, "Forbidden: bot was blocked by the user")
     rules.last_error = "bad"
     report = await service.status(CHAT)
     assert (report.pending, report.rules_loaded, report.rules_error) == (1, 1, "bad")
     assert (report.wanted, report.blocked_chats) == (2, 1)
-    assert (report.feed.used, report.feed.capacity, report.feed.ticks) == (2, 3, 1234)
+    assert (report.feed.used, report.feed.capacity) == (2, CAPACITY)
+    assert [(c.account, c.connected, c.subscribed) for c in report.feed.connections] == [
+        ("account1", True, 2)
+    ]
+    assert 2 <= report.feed.ticks <= len(ticks.all)  # every tick passed on is counted
+    assert report.feed.last_tick_at is not None and report.feed.bad_frames == 0
 
 
 async def test_a_chat_that_writes_again_is_unblocked(service: BotService, store: Store) -> None:

@@ -1,12 +1,14 @@
-"""Every command end to end: Telegram (real PTB, fake Bot API) -> BotService -> Store (SQLite).
+"""Every command end to end: Telegram (real PTB, fake Bot API) -> BotService -> Store (SQLite),
+with the real Feed against the KIS simulator on loopback.
 
-The feed and the rules are tiny in-test objects behind the service's own interfaces.
+The rules are a tiny in-test object behind the service's own interface.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -14,49 +16,25 @@ import pytest
 from botapi import FakeBotApi, SentMessage, parse_html
 from hypothesis import given
 from hypothesis import strategies as st
+from kis_helpers import Ticks, eventually, feed_on, registered, wanted
 
 from bot.alerts import Alert
 from bot.clock import utc_now
 from bot.config import TelegramSettings
+from bot.kis.feed import Feed
+from bot.kis.simulator import Simulator
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
+from bot.notify import replies
 from bot.notify.commands import alerts_arguments
 from bot.notify.telegram_bot import TelegramBot
-from bot.service import BotService
+from bot.service import BotService, StatusReport
 from bot.store import Store, upgrade
 from bot.store.facade import AsyncStore
 from bot.ticks import Tick
 
 CHAT, ADMIN, STRANGER = 11, 12, 77
-REFUSED_CODE = "999999"
-
-
-@dataclass
-class FeedControl:
-    """The feed as the service sees it: everything wanted goes live, except one refused code."""
-
-    wanted: set[str] = field(default_factory=set)
-
-    def set_wanted(self, tickers: Collection[str]) -> None:
-        self.wanted = set(tickers)
-
-    def status(self, ticker: str) -> SubStatus:
-        if ticker == REFUSED_CODE:
-            return SubStatus(ticker, SubState.REJECTED, "main", "OPSP8992", "invalid <tr_key>")
-        if ticker in self.wanted:
-            return SubStatus(ticker, SubState.LIVE, "main")
-        return SubStatus(ticker, SubState.NOT_WANTED)
-
-    async def wait_settled(
-        self,
-        tickers: Collection[str],
-        timeout: float,  # noqa: ASYNC109
-    ) -> dict[str, SubStatus]:
-        return {t: self.status(t) for t in tickers}
-
-    def stats(self) -> FeedStats:
-        live = sum(self.status(t).state is SubState.LIVE for t in self.wanted)
-        conn = ConnectionStatus("main", True, live, 41, last_error="PINGPONG <late>")
-        return FeedStats([conn], ticks=12345, bad_frames=1)
+REFUSED_CODE = "999999"  # KIS answers its subscribe with an error ack
+ACCOUNT = "main <A&B>"  # markup in the account's name: every reply must escape it
 
 
 @dataclass
@@ -81,8 +59,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def feed() -> FeedControl:
-    return FeedControl()
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(rate=20, seed=11, reject={REFUSED_CODE}) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def feed(sim: Simulator) -> AsyncIterator[Feed]:
+    async with feed_on(sim, Ticks(), names=[ACCOUNT]) as running_feed:
+        yield running_feed
 
 
 @pytest.fixture
@@ -92,7 +77,7 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def tg(api: FakeBotApi, store: Store, feed: FeedControl) -> AsyncIterator[TelegramBot]:
+async def tg(api: FakeBotApi, store: Store, feed: Feed) -> AsyncIterator[TelegramBot]:
     settings = TelegramSettings(
         token=api.token, base_url=api.base_url, allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN]
     )
@@ -102,7 +87,7 @@ async def tg(api: FakeBotApi, store: Store, feed: FeedControl) -> AsyncIterator[
         Rules(),
         allowed_chat_ids=[CHAT],
         admin_chat_ids=[ADMIN],
-        settle_timeout=0.1,
+        settle_timeout=3.0,  # a settled code returns at once
     )
     bot = TelegramBot(settings, service, poll_timeout=0.2, request_timeout=2)
     await bot.start()
@@ -127,31 +112,32 @@ def alert(n: int, message: str, ticker: str = "005930") -> Alert:
 
 
 async def test_watch_keeps_what_can_work_and_says_why_not(
-    tg: TelegramBot, api: FakeBotApi, store: Store, feed: FeedControl
+    tg: TelegramBot, api: FakeBotApi, store: Store, feed: Feed
 ) -> None:
     text = await ask(api, f"/watch 005930 {REFUSED_CODE} 5930x")
     lines = text.splitlines()
-    assert lines[0] == "005930 🟢 live (main)"
-    assert lines[1].startswith(f"{REFUSED_CODE} ❌ refused by KIS — invalid <tr_key>")
+    assert lines[0] == f"005930 🟢 live ({ACCOUNT})"
+    assert lines[1].startswith(f"{REFUSED_CODE} ❌ refused by KIS — invalid tr_key")
     assert "not kept" in lines[1] and "[OPSP8992]" in lines[1]
     assert lines[2].startswith("❌ '5930x' is not a 6-character stock code")
     assert "1 of them in this chat's list" in lines[3]
     assert store.watches(CHAT) == ["005930"]
-    assert feed.wanted == {"005930"}
-    assert "005930 🟢 live (main) (already watched)" in await ask(api, "/watch 005930")
+    assert wanted(feed, "005930", REFUSED_CODE) == {"005930"}
+    assert f"005930 🟢 live ({ACCOUNT}) (already watched)" in await ask(api, "/watch 005930")
 
 
 async def test_list_and_unwatch(
-    tg: TelegramBot, api: FakeBotApi, store: Store, feed: FeedControl
+    tg: TelegramBot, api: FakeBotApi, store: Store, feed: Feed, sim: Simulator
 ) -> None:
     assert "watches nothing" in await ask(api, "/list")
     await ask(api, "/watch 005930 000660")
     text = await ask(api, "/list")
-    assert "Watched here (2)" in text and "000660 🟢 live (main)" in text
+    assert "Watched here (2)" in text and f"000660 🟢 live ({ACCOUNT})" in text
     text = await ask(api, "/unwatch 005930 373220")
     assert "Stopped watching 005930" in text and "Not watched here: 373220" in text
     assert store.watches(CHAT) == ["000660"]
-    assert feed.wanted == {"000660"}
+    assert wanted(feed, "005930", "000660") == {"000660"}
+    await eventually(lambda: registered(sim) == {"000660"})  # unsubscribed on "KIS"
 
 
 async def test_alerts_show_the_rule_text_escaped(
@@ -187,15 +173,33 @@ async def test_mute_and_unmute(tg: TelegramBot, api: FakeBotApi, store: Store) -
     assert store.mutes(CHAT, utc_now()) == []
 
 
-async def test_status(tg: TelegramBot, api: FakeBotApi, store: Store) -> None:
+async def test_status(tg: TelegramBot, api: FakeBotApi, store: Store, feed: Feed) -> None:
     await ask(api, "/watch 005930")
+    await eventually(lambda: feed.stats().ticks > 0)
     store.add_alerts([alert(1, "x")])
     text = await ask(api, "/status")
-    assert "main 1/41 subscribed — PINGPONG <late>" in text
+    assert f"🟢 {ACCOUNT} 1/41 subscribed\n" in text
     assert "Subscriptions: 1/41 (wanted: 1)" in text
-    assert "Ticks: 12,345 (last never)" in text
+    assert re.search(r"\nTicks: [1-9][\d,]* \(last \d+s ago\)\n", text)
+    assert "Malformed frames skipped: 0" in text
     assert "Rules loaded: 1 — ⚠️ last reload failed" in text
     assert "Alerts waiting for delivery: 1" in text
+
+
+def test_kis_texts_and_big_counts_are_shown_as_sent() -> None:
+    """KIS's messages and connection errors may hold markup; counts get thousands separators."""
+    refused = SubStatus(REFUSED_CODE, SubState.REJECTED, "main", "OPSP8992", "invalid <tr_key>")
+    assert parse_html(replies.sub_line(refused)) == (
+        f"{REFUSED_CODE} ❌ refused by KIS — invalid <tr_key> [OPSP8992]"
+    )
+    conn = ConnectionStatus("main", True, 1, 41, last_error="PINGPONG <late> & gone")
+    feed = FeedStats([conn], ticks=12345, bad_frames=1)
+    report = StatusReport(
+        feed, pending=1, rules_loaded=1, rules_error=None, wanted=1, blocked_chats=0
+    )
+    text = parse_html("\n".join(replies.status(report)))
+    assert "main 1/41 subscribed — PINGPONG <late> & gone" in text
+    assert "Ticks: 12,345 (last never)" in text
 
 
 @pytest.mark.parametrize(
@@ -229,7 +233,7 @@ async def test_bad_arguments_get_the_reason_and_usage(
 
 
 async def test_a_stranger_gets_one_refusal_and_changes_nothing(
-    tg: TelegramBot, api: FakeBotApi, store: Store, feed: FeedControl
+    tg: TelegramBot, api: FakeBotApi, store: Store, feed: Feed, sim: Simulator
 ) -> None:
     for text in ("/watch 005930", "/mute 005930 30m", "/unwatch 005930", "/status", "/x"):
         api.push_command(STRANGER, text)
@@ -237,7 +241,8 @@ async def test_a_stranger_gets_one_refusal_and_changes_nothing(
     [refusal] = api.texts_for(STRANGER)
     assert f"<code>{STRANGER}</code>" in refusal
     assert store.watches(STRANGER) == [] and store.mutes(STRANGER, utc_now()) == []
-    assert store.all_watched() == set() and feed.wanted == set()
+    assert store.all_watched() == set()
+    assert wanted(feed, "005930") == set() and sim.connections_accepted == 0
 
 
 async def test_an_admin_may_use_commands(tg: TelegramBot, api: FakeBotApi, store: Store) -> None:
