@@ -212,10 +212,14 @@ def checkpoint_mismatch(checkpoint: Checkpoint, *, recording: Path, rules_key: s
     return None
 
 
-class Tail(NamedTuple):
+class Replayed(NamedTuple):
+    """What a replay of (part of) a recording did to an engine."""
+
     ticks: int  # replayed
     fired: list[tuple[Alert, datetime]]  # in order, each with its frame's receive time
     end_offset: int  # the recording's bytes covered now: the end of the last complete line read
+    start_offset: int = 0  # where the replay started: a checkpoint's offset, or 0
+    refused: str | None = None  # why a checkpoint there was not used
 
     @property
     def alerts(self) -> list[Alert]:
@@ -229,7 +233,7 @@ def replay_tail(
     *,
     end: int | None = None,
     day: date | None = None,
-) -> Tail:
+) -> Replayed:
     """Feed the complete lines of ``recording`` from byte ``offset`` (a line start) to ``end``
     (default: the end of the file as it is now) through ``engine``, as a full replay would.
 
@@ -253,7 +257,7 @@ def replay_tail(
                 if parsed:
                     fired += [(alert, received) for alert in engine.on_ticks(parsed)]
                     ticks += len(parsed)
-    return Tail(ticks, fired, stop)
+    return Replayed(ticks, fired, stop, offset)
 
 
 def _last_line_end(file: BinaryIO, start: int, stop: int) -> int:
@@ -323,18 +327,6 @@ def _ticks(line: str, undated: date | None) -> tuple[datetime, list[Tick]]:
         return _NOTHING
 
 
-class Resumed(NamedTuple):
-    ticks: int  # replayed from the recording
-    fired: list[tuple[Alert, datetime]]  # by the replay, in order, with their frames' times
-    start_offset: int  # where the replay started: the checkpoint's offset, or 0
-    end_offset: int  # the recording's bytes the engine covers now
-    refused: str | None  # why the checkpoint was not used, when there was one
-
-    @property
-    def alerts(self) -> list[Alert]:
-        return [alert for alert, _ in self.fired]
-
-
 def resume(
     engine: Engine,
     *,
@@ -343,12 +335,12 @@ def resume(
     rules_key: str,
     end: int | None = None,
     day: date | None = None,
-) -> Resumed:
+) -> Replayed:
     """Rebuild ``engine`` (fresh, with the current rules) for ``recording``: from the checkpoint
     and the tail after it when the checkpoint fits the recording and rules, else the whole
     recording. ``end`` and ``day`` as for ``replay_tail``."""
     if not Path(recording).is_file():
-        return Resumed(0, [], 0, 0, None)
+        return Replayed(0, [], 0)
     start, refused = 0, None
     saved = read_checkpoint(checkpoint)
     if saved is not None:
@@ -372,4 +364,4 @@ def resume(
         tail.ticks,
         len(tail.fired),
     )
-    return Resumed(tail.ticks, tail.fired, start, tail.end_offset, refused)
+    return tail._replace(refused=refused)
