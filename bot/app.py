@@ -40,7 +40,6 @@ from bot.checkpoint import write_checkpoint
 from bot.clock import utc_now
 from bot.config import (
     Account,
-    ConfigError,
     KisSettings,
     Settings,
     config_warnings,
@@ -57,6 +56,7 @@ from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
+from bot.problems import loaded_or_reported
 from bot.rebuild import CHECKPOINT_NAME, rebuild
 from bot.rules_watcher import RulesWatcher
 from bot.service import BotService
@@ -459,10 +459,10 @@ def setup_logging(level: str) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """`pgmbot run [--config FILE] [--record DIR]`: exit 0 on SIGINT/SIGTERM."""
-    try:
-        settings = load_settings(_default_config(args.config))
-    except ConfigError as exc:
-        exc.report("the config has errors")
+    settings = loaded_or_reported(
+        lambda: load_settings(_default_config(args.config)), "the config has errors"
+    )
+    if settings is None:
         return 2
     setup_logging(settings.log_level)
     try:

@@ -5,7 +5,10 @@ the same way."""
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 class ProblemsError(ValueError):
@@ -21,3 +24,13 @@ class ProblemsError(ValueError):
         if title is not None:
             print(f"pgmbot: {title}:", file=out)
         print(*self.problems, sep="\n", file=out)
+
+
+def loaded_or_reported(load: Callable[[], T], title: str) -> T | None:
+    """``load()``, or None once its problems are printed under ``title`` (a command then exits
+    2: the input is unusable)."""
+    try:
+        return load()
+    except ProblemsError as exc:
+        exc.report(title)
+        return None

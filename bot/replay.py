@@ -19,8 +19,9 @@ from typing import TextIO
 
 from bot.alerts import Alert
 from bot.engine.evaluate import Engine
-from bot.engine.spec import RulesError, load_rules
+from bot.engine.spec import load_rules
 from bot.kis.recording import open_text
+from bot.problems import loaded_or_reported
 from bot.ticks import KST, FrameError, parse_records, split_frame, today_kst
 
 Report = Callable[[str, int, str], None]  # (source, line number, problem)
@@ -191,11 +192,10 @@ def _unusable_inputs(names: list[str]) -> list[str]:
 
 def replay_command(args: argparse.Namespace) -> int:
     """`pgmbot replay FILE... --rules PATH [--date YYYY-MM-DD] [--json]`."""
-    try:
-        engine = Engine(load_rules(args.rules))
-    except RulesError as exc:
-        exc.report("the rules have errors")
+    ruleset = loaded_or_reported(lambda: load_rules(args.rules), "the rules have errors")
+    if ruleset is None:
         return 2
+    engine = Engine(ruleset)
     try:
         default_day = date.fromisoformat(args.date) if args.date else today_kst()
     except ValueError:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from botapi import FakeBotApi
 from pg_server import missing, postgres_server
 
 from bot.store.migrate import upgrade
@@ -78,3 +79,10 @@ def _execute(server: str, statement: str) -> None:
 
     with psycopg.connect(server.replace("+psycopg", ""), autocommit=True) as connection:
         connection.execute(statement)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    """The loopback Telegram Bot API (tests/botapi.py), long polls cut at 0.2 s."""
+    async with FakeBotApi(max_poll=0.2) as server:
+        yield server

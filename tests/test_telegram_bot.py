@@ -45,12 +45,6 @@ def settings_for(api: FakeBotApi, token: str | None = None) -> TelegramSettings:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(max_poll=0.2) as server:
-        yield server
-
-
-@pytest.fixture
 async def tg(api: FakeBotApi) -> AsyncIterator[TelegramBot]:
     bot = TelegramBot(settings_for(api), exploding(), poll_timeout=0.2, request_timeout=2)
     await bot.start()

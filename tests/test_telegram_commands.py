@@ -71,12 +71,6 @@ async def feed(sim: Simulator) -> AsyncIterator[Feed]:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(max_poll=0.2) as server:
-        yield server
-
-
-@pytest.fixture
 async def tg(api: FakeBotApi, store: Store, feed: Feed) -> AsyncIterator[TelegramBot]:
     settings = TelegramSettings(
         token=api.token, base_url=api.base_url, allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN]

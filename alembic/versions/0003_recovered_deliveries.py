@@ -1,9 +1,5 @@
-"""Delivery state 'recovered': an alert a restart found missing and too old to send.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-01 23:40:00
-"""
+"""Delivery state 'recovered' (revision 0003, after 0002; 2026-12-01): an alert a restart found
+missing and too old to send is stored with its deliveries closed as recovered."""
 
 from collections.abc import Sequence
 
