@@ -91,11 +91,12 @@ async def run(seconds: float, tickers: int, rate: float, backlog: int) -> None:
                     "subscribe_interval": 0.001,
                 }
             )
-            writer = AlertWriter(store)
+            aio = AsyncStore(store)
+            writer = AlertWriter(store, executor=aio.write_thread)
             pipeline = Pipeline(Engine(load_rules(root / "rules.yaml")), writer)
             feed = Feed(kis, pipeline.on_ticks)
             async with Bot(api.token, base_url=api.base_url) as bot:
-                sender = Sender(AsyncStore(store), TelegramTransport(bot))
+                sender = Sender(aio, TelegramTransport(bot))
                 writer.on_commit(lambda _alerts: sender.wake())
                 tasks = [asyncio.create_task(t.run()) for t in (feed, writer, sender)]
                 feed.set_wanted(codes)

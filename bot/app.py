@@ -189,6 +189,7 @@ class App:
             store,
             journal=self.recorder.flush if self.recorder is not None else None,
             on_full=lambda text: self.notices.tell(text, kind="queue"),
+            executor=self.store.write_thread,
         )
         self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()

@@ -38,6 +38,11 @@ class AsyncStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, functools.partial(call, *args, **kwargs))
 
+    @property
+    def write_thread(self) -> ThreadPoolExecutor:
+        """The one thread that writes, for the AlertWriter to share."""
+        return self._writes
+
     def close(self) -> None:
         """Let the calls under way finish (from a thread, or after the loop stopped)."""
         self._writes.shutdown(wait=True)

@@ -70,6 +70,7 @@ class AlertWriter:
         journal: Callable[[], None] | None = None,
         max_queued: int = MAX_QUEUED,
         on_full: Callable[[str], object] | None = None,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         if batch_size < 1 or interval < 0:
             raise ValueError("batch_size must be >= 1 and interval >= 0")
@@ -89,7 +90,10 @@ class AlertWriter:
         self._hurry = asyncio.Event()  # commit now, without waiting for the batch to fill
         self._stopped = asyncio.Event()
         self._commit_lock = asyncio.Lock()
-        self._executor: ThreadPoolExecutor | None = None
+        # The thread that commits: the AsyncStore's writer when given (one writer per process:
+        # two would wait for each other in SQLite's busy handler, which sleeps up to 100 ms).
+        self._executor = executor
+        self._own_executor = executor is None
         self._running = False
         self._closing = False
         self._abandon = False
@@ -211,7 +215,7 @@ class AlertWriter:
             if self._running:
                 await self._stopped.wait()
         finally:
-            if self._executor is not None:
+            if self._executor is not None and self._own_executor:
                 self._executor.shutdown(wait=False)
                 self._executor = None
 
