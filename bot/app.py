@@ -193,6 +193,7 @@ class App:
         )
         self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()
+        self._stack.push_async_callback(self._close_recorder)  # after the writer's last flush
         self._spawn(self.writer.run(), "alert-writer", stop=self.writer.close)
         self._step("pipeline")
 
@@ -212,7 +213,6 @@ class App:
             static_watch=static_watch,
         )
         await self.service.refresh_feed()
-        self._stack.push_async_callback(self._close_recorder)
         self._spawn(self.feed.run(), "feed", stop=self.feed.stop)
         self._step("feed")
 
@@ -412,6 +412,11 @@ class App:
         """Take one: state and offset together on the loop, between two frames; written once
         every alert fired before it is committed (a restart replays only what comes after)."""
         assert self.recorder is not None
+        if self.writer.overflowed or self.pipeline.dropped or self.recorder.given_up:
+            # Alerts or ticks were dropped since start: a checkpoint past them would keep the
+            # next restart from firing them again; replaying from the last good one does.
+            log.warning("checkpoint skipped: alerts or ticks were dropped since start")
+            return
         path = recording_path(state_dir, datetime.now(KST))
         snapshot = self.engine.snapshot()
         offset = self.recorder.end_offset(path)

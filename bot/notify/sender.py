@@ -371,9 +371,12 @@ class Sender:
     async def _no_answer_from(
         self, chat_id: int, message: Message, rows: list[PendingDelivery], reason: str
     ) -> None:
+        """Bounded copies: after ``max_uncertain`` sends without an answer while the service
+        otherwise works, set aside; with the whole service silent, wait (an outage)."""
         counts = [self._no_answer.get(i, 0) + 1 for i in message.ids]
         self._no_answer.update(zip(message.ids, counts, strict=True))
-        if max(counts) >= self.settings.max_uncertain:
+        since = min(self._first_failed.setdefault(i, time.monotonic()) for i in message.ids)
+        if max(counts) >= self.settings.max_uncertain and await self._others_get_through(since):
             why = f"no answer from the server {max(counts)} times (it may have arrived): {reason}"
             await self._set_aside(chat_id, message.rows, why)
             return

@@ -117,7 +117,9 @@ class AlertWriter:
         if not added:
             return
         if len(self._queue) > self.max_queued:
-            added -= self._overflow(len(self._queue) - self.max_queued)
+            excess = len(self._queue) - self.max_queued
+            self._overflow(excess)
+            added -= excess
         self._submitted += added
         self._wakeup.set()
         if len(self._queue) >= self.batch_size:
@@ -125,7 +127,7 @@ class AlertWriter:
         if before < _BACKLOG_WARN <= len(self._queue):
             log.warning("alert writer backlog queued=%d", len(self._queue))
 
-    def _overflow(self, excess: int) -> int:
+    def _overflow(self, excess: int) -> None:
         """Drop the newest ``excess`` alerts (they are in the recording); tell once."""
         for _ in range(excess):
             self._queue.pop()
@@ -139,7 +141,6 @@ class AlertWriter:
             log.error("alert writer queue full queued=%d", len(self._queue))
             if self._on_full is not None:
                 self._on_full(text)
-        return excess
 
     def on_commit(self, callback: CommitCallback) -> None:
         """Call ``callback(new_alerts)`` on the loop after each commit that stored alerts."""
