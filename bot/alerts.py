@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
 from bot.ticks import Tick
 
@@ -30,9 +31,16 @@ class FiredOnTick:
         return self.tick.columns()
 
 
+#: "fired": a rule fired; "resolved": what made an earlier alert of the rule (``resolves``) ended.
+Kind = Literal["fired", "resolved"]
+
+
 @dataclass(frozen=True, slots=True)
 class Alert(FiredOnTick):
-    """A fired rule on one tick; ``(rule, ticker, day, time, seq)`` is the store's unique key."""
+    """An event of a rule on one tick: a fired alert, or the resolved event of one.
+
+    ``(rule, ticker, day, time, seq, kind)`` is the store's unique key.
+    """
 
     rule: str  # rule id
     ticker: str
@@ -42,13 +50,17 @@ class Alert(FiredOnTick):
     # 0 for the first alert of (rule, ticker) at this tick second, 1 for the next, ...: with
     # (rule, ticker, day, time) it makes the store's unique key, deterministic under replay.
     seq: int = 0
+    kind: Kind = "fired"
+    # For a resolved event: the fired alert it resolves (same rule, ticker and trading date).
+    resolves: Alert | None = None
 
     def as_json(self) -> dict[str, object]:
-        """The replay --json record: rule, ticker, time, value, message."""
+        """The replay --json record: rule, ticker, time, value, kind, message."""
         return {
             "rule": self.rule,
             "ticker": self.ticker,
             "time": self.time.isoformat(),
             "value": self.value,
+            "kind": self.kind,
             "message": self.message,
         }

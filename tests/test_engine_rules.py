@@ -224,6 +224,7 @@ def test_templates_read_like_a_trader_and_raw_with_a_spec(tmp_path: Path) -> Non
         "ticker": "005930",
         "time": "2026-11-23T09:00:01+09:00",
         "value": 10_230_000_000,
+        "kind": "fired",
         "message": alert.message,
     }
 
