@@ -1,0 +1,34 @@
+"""What pgmbot says to people, one catalogue per language.
+
+Every text a Telegram user reads comes from here by key: ``say("watch.added", stock=...)``.
+``ko`` is the default (``locale: ko``); ``en`` must hold the same keys with the same
+placeholders (tests/test_messages.py proves it). Templates are ``str.format`` strings whose
+values are already-escaped HTML where the message is HTML: escaping is the caller's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from bot.messages import en, ko
+
+Locale = Literal["ko", "en"]
+CATALOGUES: Mapping[str, Mapping[str, str]] = {"ko": ko.MESSAGES, "en": en.MESSAGES}
+
+
+class Catalogue:
+    """The messages of one language; calling it renders one."""
+
+    __slots__ = ("_messages", "locale")
+
+    def __init__(self, locale: Locale = "ko") -> None:
+        self.locale: Locale = locale
+        self._messages = CATALOGUES[locale]
+
+    def __call__(self, key: str, /, **values: object) -> str:
+        """The message ``key`` with ``values`` filled in; KeyError for an unknown key."""
+        return self._messages[key].format(**values)
+
+
+KOREAN = Catalogue("ko")
