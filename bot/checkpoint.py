@@ -29,17 +29,18 @@ import io
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple
 
 import pydantic
 
 from bot.alerts import Alert
 from bot.engine.evaluate import Engine
 from bot.engine.snapshot import EngineSnapshot, SnapshotError, decode, encode
-from bot.kis.recording import parse_line
+from bot.kis.recording import open_text, parse_line
 from bot.ticks import KST, FrameError, Tick, parse_frame
 
 log = logging.getLogger(__name__)
@@ -258,6 +259,30 @@ def replay_tail(
                     fired += [(alert, received) for alert in engine.on_ticks(parsed)]
                     ticks += len(parsed)
     return Replayed(ticks, fired, stop, offset)
+
+
+def recorded_ticks(
+    recording: Path, *, end: int | None = None, day: date | None = None
+) -> Iterator[tuple[datetime, list[Tick]]]:
+    """The receive time and ticks of each good line of ``recording``, read as ``replay_tail``
+    reads it: a plain file's complete lines up to byte ``end`` (default: all), or a gzipped
+    file (a past day, housekeeping compressed it) whole. ``day`` as for ``replay_tail``."""
+    undated = day or _day_of(Path(recording))
+    with Path(recording).open("rb") as file:
+        if file.read(2) == _GZIP_MAGIC:
+            if end is not None:
+                raise ValueError(f"{recording} is gzipped: byte offsets do not apply to it")
+            lines: IO[str] = open_text(recording)
+        else:
+            size = os.fstat(file.fileno()).st_size
+            stop = _last_line_end(file, 0, size if end is None else min(end, size))
+            file.seek(0)
+            lines = _text(file, stop)
+        with lines:
+            for line in lines:
+                received, parsed = _ticks(line, undated)
+                if parsed:
+                    yield received, parsed
 
 
 def _last_line_end(file: BinaryIO, start: int, stop: int) -> int:
