@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(handler=_lazy("bot.replay:replay_command"))
 
+    chart = commands.add_parser("chart", help="draw a stock's day from a recording as a PNG")
+    chart.add_argument("file", metavar="FILE", help="a recorded day (DAY.tsv or DAY.tsv.gz)")
+    chart.add_argument("--ticker", required=True, metavar="CODE", help="the stock, e.g. 005930")
+    chart.add_argument("--out", type=Path, help="the PNG to write (default: CODE-DAY.png)")
+    chart.add_argument("--rules", type=Path, help="rules whose alerts and thresholds to draw")
+    chart.set_defaults(handler=_lazy("bot.charts.command:chart_command"))
+
     rules = commands.add_parser("rules", help="check or test rule files")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rules_commands.add_parser("check", help="validate rule files")
