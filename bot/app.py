@@ -32,10 +32,11 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.charts.series import Series, rebuild_series
 from bot.checkpoint import write_checkpoint
 from bot.clock import utc_now
 from bot.config import (
@@ -93,6 +94,7 @@ class Pipeline:
 
     engine: Engine
     writer: AlertWriter
+    series: Series | None = None  # today's figures a minute, for charts (bot.charts.series)
     fired: int = 0
     dropped: int = 0  # held ticks beyond MAX_HELD
     _held: list[Tick] | None = None
@@ -112,6 +114,9 @@ class Pipeline:
 
     def _run(self, ticks: list[Tick]) -> None:
         alerts = self.engine.on_ticks(ticks)
+        if self.series is not None:
+            self.series.on_ticks(ticks)
+            self.series.on_alerts(alerts)
         if alerts:
             self.fired += len(alerts)
             self.writer.submit(alerts)
@@ -191,7 +196,8 @@ class App:
             on_full=lambda text: self.notices.tell(text, kind="queue"),
             executor=self.store.write_thread,
         )
-        self.pipeline = Pipeline(self.engine, self.writer)
+        self.series = Series()
+        self.pipeline = Pipeline(self.engine, self.writer, self.series)
         self.pipeline.hold()
         self._stack.push_async_callback(self._close_recorder)  # after the writer's last flush
         self._spawn(self.writer.run(), "alert-writer", stop=self.writer.close)
@@ -227,6 +233,7 @@ class App:
                     "missing from the database were stored as recovered, not sent (too old); "
                     f"{rebuilt.delivered} recent one(s) are being sent."
                 )
+            self._spawn(self._rebuild_series(store, path, day, end), "series", cancel=True)
         held = await self.pipeline.release()
         log.info("live ticks resumed held=%d", held)
         self._step("rebuild")
@@ -432,6 +439,16 @@ class App:
         target = path.parent / CHECKPOINT_NAME
         write_checkpoint(target, snapshot, recording=path, offset=offset, rules_key=key)
         log.info("checkpoint written file=%s offset=%d", target, offset)
+
+    async def _rebuild_series(self, store: Store, path: Path, day: date, end: int) -> None:
+        """Today's rows for the charts from the recording, in a thread, under the live ones."""
+        try:
+            rebuilt = await asyncio.to_thread(rebuild_series, store, path, day, end=end)
+        except Exception as exc:  # charts then start at the restart; alerts are not touched
+            log.error("series not rebuilt file=%s error=%r", path, str(exc)[:300])
+            return
+        self.series.adopt(rebuilt)
+        log.info("series rebuilt stocks=%d rows=%d", len(rebuilt.tickers()), self.series.rows())
 
     async def _close_recorder(self) -> None:
         if self.recorder is not None:

@@ -138,3 +138,30 @@ def test_a_long_day_of_ticks_keeps_one_row_a_minute() -> None:
     series.on_alerts([alert])
     figures = series.figures(codes[0])
     assert figures is not None and len(figures.alerts) == MAX_ALERTS
+
+
+def test_a_restart_takes_the_days_alerts_from_the_store(tmp_path: Path) -> None:
+    from bot.charts.series import rebuild_series
+    from bot.store.migrate import upgrade
+    from bot.store.repo import Store
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    store = Store(url, allowed_chat_ids=[1])
+    ticks = day_ticks(300)
+    recording = tmp_path / f"{DAY}.tsv"
+    offsets = write(recording, ticks)
+    fired = [Alert("r", t.ticker, t, t.ntby_tr_pbmn, "m") for t in ticks[::40]]
+    yesterday = tick("005930", 9 * 3600, 1, day=DAY - timedelta(days=1))
+    store.add_alerts([*fired, Alert("r", "005930", yesterday, 1, "m")])
+    live = Series()
+    live.on_ticks(ticks)
+    live.on_alerts(fired)
+    half = len(offsets) // 2
+    restarted = Series()
+    restarted.on_ticks(ticks[half * 2 :])
+    restarted.on_alerts(fired[-2:])  # fired again live after the restart: one marker each
+    restarted.adopt(rebuild_series(store, recording, DAY, end=offsets[half]))
+    for ticker in live.tickers():
+        assert restarted.figures(ticker) == live.figures(ticker)
+    store.close()

@@ -278,3 +278,21 @@ def day_recording(directory: Path, day: date) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+class StoredAlerts(Protocol):
+    """What the rebuild reads of the store (``bot.store.repo.Store`` has it)."""
+
+    def recent_alerts(
+        self, *, ticker: str | None = None, limit: int = 10, chat_id: int | None = None
+    ) -> Sequence[AlertLike]: ...
+
+
+def rebuild_series(store: StoredAlerts, recording: Path, day: date, *, end: int) -> Series:
+    """A restart's series: the recording's rows up to ``end`` and the day's alerts the store
+    holds (those fired before the restart too). In a worker thread."""
+    series = read_series(recording, end=end, day=day)
+    for ticker in series.tickers():
+        stored = store.recent_alerts(ticker=ticker, limit=MAX_ALERTS)
+        series.on_alerts(alert for alert in stored if alert.tick.day == day)
+    return series
