@@ -127,7 +127,7 @@ def render_day(
     a day without figures. Thread-safe: call it from a worker thread."""
     figure = draw_day(figures, label=label, levels=levels, sessions=sessions, say=say)
     out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=DPI)
+    figure.savefig(out, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return out.getvalue()
 
 
@@ -165,7 +165,7 @@ def draw_day(
     low.xaxis.set_major_locator(MultipleLocator(60))
     low.xaxis.set_major_formatter(FuncFormatter(_hhmm))
     title = say("charts.title", stock=label, day=figures.day.isoformat())
-    figure.suptitle(title, fontfamily=FAMILIES, fontsize=13, fontweight="bold")
+    figure.suptitle(title, fontfamily=FAMILIES, fontsize=13, fontweight="semibold")
     top.legend(
         handles=[*top.get_lines()[:1], *right.get_lines()[:2]],
         loc="upper left",

@@ -1,0 +1,81 @@
+"""Charts drawn off the event loop: in a worker process by default, or a worker thread.
+
+Drawing a chart is about half a second of CPU, most of it Python code and C calls holding the
+GIL (text layout, PNG encoding). In a thread of the bot's own process, that GIL keeps the event
+loop waiting: on a loaded 2-core machine the loop stalled 200+ ms per chart (benchmarks/
+bench_chart.py). A worker process has a GIL of its own: the loop only pickles the figures (a few
+KB) and receives the PNG. The process is started at the first chart (``spawn``: never a fork of
+a threaded process) and keeps matplotlib loaded for the next ones; ``close()`` ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool as BrokenExecutor
+from functools import partial
+
+from bot.charts.render import Threshold
+from bot.charts.series import DayFigures
+from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
+from bot.messages import Catalogue, Locale
+
+
+def draw_png(
+    figures: DayFigures,
+    label: str,
+    levels: tuple[Threshold, ...],
+    sessions: Mapping[str, MinuteRange],
+    locale: Locale,
+) -> bytes:
+    """What the worker runs (a module-level function: a process can import it)."""
+    from bot.charts.render import render_day  # matplotlib is loaded in the worker only
+
+    return render_day(
+        figures, label=label, levels=levels, sessions=dict(sessions), say=Catalogue(locale)
+    )
+
+
+class ChartWorker:
+    """Renders charts one at a time in a worker (``processes=False``: a thread)."""
+
+    def __init__(self, *, processes: bool = True) -> None:
+        self._processes = processes
+        self._executor: Executor | None = None
+        self._lock = asyncio.Lock()  # one chart at a time: a burst of /chart queues here
+
+    def _pool(self) -> Executor:
+        if self._executor is None:
+            if self._processes:
+                context = multiprocessing.get_context("spawn")
+                self._executor = ProcessPoolExecutor(1, mp_context=context)
+            else:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="chart")
+        return self._executor
+
+    async def render(
+        self,
+        figures: DayFigures,
+        *,
+        label: str,
+        levels: Iterable[Threshold] = (),
+        sessions: Mapping[str, MinuteRange] = DEFAULT_SESSIONS,
+        locale: Locale = "ko",
+    ) -> bytes:
+        """The PNG; raises NoData for a day without figures (as render_day does)."""
+        work = partial(draw_png, figures, label, tuple(levels), dict(sessions), locale)
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(self._pool(), work)
+            except BrokenExecutor:  # the worker died (killed, out of memory): a new one next
+                self.close()
+                raise
+
+    def close(self) -> None:
+        """End the worker (waits for a chart being drawn)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
