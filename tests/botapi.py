@@ -2,8 +2,10 @@
 
 python-telegram-bot talks to it over real HTTP through its ``base_url`` setting, nothing patched.
 It speaks what the bot uses: ``getMe``, ``getUpdates`` (long poll, ``offset``), ``sendMessage``
-(with Telegram's HTML check and 4096-character limit), ``setMyCommands``/``getMyCommands``,
-``deleteWebhook``/``getWebhookInfo``, ``close``, ``logOut``. Failures can be injected::
+(with Telegram's HTML check and 4096-character limit), ``sendPhoto`` (a multipart upload; the
+picture is kept in ``SentMessage.photo``, its caption in ``text``), ``setMyCommands``/
+``getMyCommands``, ``deleteWebhook``/``getWebhookInfo``, ``close``, ``logOut``. Failures can be
+injected::
 
     async with FakeBotApi() as api:
         bot = telegram.Bot(api.token, base_url=api.base_url)
@@ -53,6 +55,8 @@ BOT_USER: dict[str, Any] = {
     "supports_inline_queries": False,
 }
 MAX_TEXT = 4096  # Telegram's limit, in UTF-16 code units of the text after entity parsing
+MAX_CAPTION = 1024  # a photo's caption, counted the same way
+MAX_PHOTO = 10 << 20  # bytes of a photo upload
 
 # Telegram's HTML parse mode: these tags (and entities) only, properly nested.
 _TAGS = frozenset(
@@ -78,6 +82,7 @@ class SentMessage:
     parse_mode: str | None
     message_id: int
     at: float  # time.monotonic() when received
+    photo: bytes | None = None  # sendPhoto: the uploaded file (``text`` is its caption)
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,6 +588,42 @@ class FakeBotApi:
             }
         )
 
+    async def _api_sendphoto(self, params: dict[str, Any]) -> web.Response:
+        chat_id, photo = params.get("chat_id"), params.get("photo")
+        caption = str(params.get("caption") or "")
+        if not isinstance(chat_id, int):
+            return _error(400, "Bad Request: chat_id is empty")
+        if self.blocked(chat_id):
+            return _error(403, self._blocked[chat_id][0])
+        if chat_id in self._failing_chats:
+            return _error(*self._failing_chats[chat_id])
+        if not isinstance(photo, bytes) or not photo:
+            return _error(400, "Bad Request: there is no photo in the request")
+        if len(photo) > MAX_PHOTO:
+            return _error(400, "Bad Request: file is too big")
+        if not photo.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8")):
+            return _error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        parse_mode = params.get("parse_mode")
+        plain = caption
+        if caption and isinstance(parse_mode, str) and parse_mode.upper() == "HTML":
+            try:
+                plain = parse_html(caption)
+            except ParseError as exc:
+                return _error(400, f"Bad Request: {exc}")
+        if utf16_len(plain) > MAX_CAPTION:
+            return _error(400, "Bad Request: message caption is too long")
+        message = SentMessage(
+            chat_id, caption, parse_mode, next(self._message_ids), time.monotonic(), photo
+        )
+        self.sent.append(message)
+        self._notify()
+        size = {"file_id": f"photo-{message.message_id}", "file_unique_id": "u", "width": 1,
+                "height": 1}  # fmt: skip
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
+        result = {"message_id": message.message_id, "date": int(time.time()), "chat": chat,
+                  "from": BOT_USER, "photo": [size], "caption": plain}  # fmt: skip
+        return _ok(result)
+
     async def _api_setmycommands(self, params: dict[str, Any]) -> web.Response:
         commands = params.get("commands")
         if not isinstance(commands, list):
@@ -609,12 +650,15 @@ class FakeBotApi:
 async def _params(request: web.Request) -> dict[str, Any]:
     """Parameters from the query string and a form, multipart or JSON body, typed like Telegram."""
     raw: dict[str, Any] = dict(request.query)
+    files: dict[str, bytes] = {}  # multipart uploads (sendPhoto)
     if request.content_type == "application/json":
         body = await request.json()
         if isinstance(body, dict):
             return {**raw, **body}
     elif request.can_read_body:
-        raw.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        form = await request.post()
+        raw.update({k: v for k, v in form.items() if isinstance(v, str)})
+        files = {k: v.file.read() for k, v in form.items() if isinstance(v, web.FileField)}
     params: dict[str, Any] = {}
     for key, value in raw.items():
         if key in _INT_PARAMS:
@@ -624,7 +668,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
         params[key] = value
-    return params
+    return {**params, **files}  # an uploaded file's bytes under its field's name
 
 
 def _ok(result: Any) -> web.Response:

@@ -321,3 +321,14 @@ def test_raw_markup_characters_are_refused_or_valid(text: str) -> None:
 def test_utf16_length_counts_astral_characters_twice() -> None:
     assert utf16_len("가나") == 2
     assert utf16_len("📈") == 2
+
+
+async def test_a_photo_upload_is_recorded_with_its_caption(api: FakeBotApi, bot: Bot) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    await bot.send_photo(7, png, caption="<b>삼성전자</b> 차트", parse_mode=ParseMode.HTML)
+    [sent] = api.messages_for(7)
+    assert sent.photo == png and sent.text == "<b>삼성전자</b> 차트"
+    with pytest.raises(BadRequest, match=r"(?i)image_process_failed"):
+        await bot.send_photo(7, b"not a picture")
+    with pytest.raises(BadRequest, match="caption is too long"):
+        await bot.send_photo(7, png, caption="x" * 1025)

@@ -166,6 +166,21 @@ class TelegramTransport:
         except TelegramError as exc:
             raise delivery_error(exc) from exc
 
+    async def send_photo(self, chat_id: int, png: bytes, caption_html: str = "") -> None:
+        """Send a picture (a chart) with an HTML caption of at most 1,024 characters."""
+        if not self._ready():
+            raise TransientError("telegram not connected yet")
+        try:
+            await self._bot.send_photo(
+                chat_id, png, caption=caption_html or None, parse_mode=ParseMode.HTML
+            )
+        except ChatMigrated as exc:
+            if self._on_migrate is not None:
+                await self._on_migrate(chat_id, exc.new_chat_id)
+            raise ChatMoved(exc.new_chat_id) from exc
+        except TelegramError as exc:
+            raise delivery_error(exc) from exc
+
 
 class Migrations:
     """Hands each group -> supergroup move to ``hook`` once (Telegram tells it several times).
