@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.charts.series import Series, rebuild_series
+from bot.charts.service import ChartService
+from bot.charts.worker import ChartWorker
 from bot.checkpoint import write_checkpoint
 from bot.clock import utc_now
 from bot.config import (
@@ -218,6 +220,7 @@ class App:
             admin_chat_ids=settings.telegram.admin_chat_ids,
             static_watch=static_watch,
         )
+        self.service.charts = self._charts(state_dir)
         await self.service.refresh_feed()
         self._spawn(self.feed.run(), "feed", stop=self.feed.stop)
         self._step("feed")
@@ -439,6 +442,12 @@ class App:
         target = path.parent / CHECKPOINT_NAME
         write_checkpoint(target, snapshot, recording=path, offset=offset, rules_key=key)
         log.info("checkpoint written file=%s offset=%d", target, offset)
+
+    def _charts(self, record_dir: Path | None) -> ChartService:
+        """/chart, /now, /top: today's series, past days' recordings, a worker process."""
+        worker = ChartWorker()
+        self._stack.push_async_callback(asyncio.to_thread, worker.close)
+        return ChartService(self.series, self.rules, self.store, worker, record_dir=record_dir)
 
     async def _rebuild_series(self, store: Store, path: Path, day: date, end: int) -> None:
         """Today's rows for the charts from the recording, in a thread, under the live ones."""

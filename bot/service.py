@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.clock import utc_now
 from bot.codes import as_stock_code, stock_code
@@ -25,6 +25,9 @@ from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
 from bot.store.outbox import Failure, StoredAlert
+
+if TYPE_CHECKING:
+    from bot.charts.service import ChartService
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,7 @@ class BotService:
         self.static_watch = frozenset(stock_code(t) for t in static_watch)
         self.settle_timeout = settle_timeout
         self._clock = clock
+        self.charts: ChartService | None = None  # /chart, /now, /top (bot.charts), when on
 
     async def wanted(self) -> set[str]:
         """What the feed should subscribe: every allowed chat's watches and the config's."""

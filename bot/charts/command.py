@@ -12,7 +12,8 @@ import sys
 import zlib
 from pathlib import Path
 
-from bot.charts.render import NoData, Threshold, render_day, thresholds
+from bot.charts.levels import NoData, Threshold, thresholds
+from bot.charts.render import render_day
 from bot.charts.series import DayFigures, Series
 from bot.checkpoint import recorded_ticks
 from bot.codes import stock_code

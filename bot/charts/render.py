@@ -19,7 +19,6 @@ import importlib.util
 import io
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from bot.charts.levels import NoData, Threshold, thresholds
 from bot.charts.series import DayFigures
 from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
 from bot.messages import KOREAN, Catalogue
@@ -45,39 +45,6 @@ _SHADES = {"pre": "#eeeeee", "regular": "#ffffff", "after": "#e6eef7"}
 
 _font_lock = threading.Lock()
 _font_loaded = False
-
-
-class NoData(ValueError):
-    """Nothing to draw: the stock has no figure that day."""
-
-
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """A level a rule watches on one column: a dashed line on the chart."""
-
-    rule: str
-    field: str
-    value: float
-
-
-_LEVELS = ("crosses_above", "crosses_below", "above", "below")
-
-
-def thresholds(rules: Iterable[object], ticker: str) -> list[Threshold]:
-    """The levels of the enabled threshold rules that apply to ``ticker``, read through the
-    rules' public attributes (``id``, ``field``, ``tickers``, ``enabled``, ``crosses_above``,
-    ``crosses_below``, ``above``, ``below``); rules of other types have none of them."""
-    found = []
-    for rule in rules:
-        tickers = getattr(rule, "tickers", None)
-        if not getattr(rule, "enabled", True) or (tickers and ticker not in tickers):
-            continue
-        for level in _LEVELS:
-            value = getattr(rule, level, None)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                rule_id, field = getattr(rule, "id", "?"), getattr(rule, "field", "")
-                found.append(Threshold(str(rule_id), str(field), value))
-    return found
 
 
 def font_path(name: str = FONT_FILES[0]) -> Path:
@@ -276,3 +243,6 @@ def _shade_sessions(
                 color=GREY,
                 fontfamily=FAMILIES,
             )
+
+
+__all__ = ["NoData", "Threshold", "draw_day", "font_path", "render_day", "thresholds"]

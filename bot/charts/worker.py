@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool as BrokenExecutor
+from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
-from bot.charts.render import Threshold
-from bot.charts.series import DayFigures
+from bot.charts.levels import NoData, Threshold
+from bot.charts.series import DayFigures, Marker
 from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
 from bot.messages import Catalogue, Locale
 
@@ -36,6 +38,30 @@ def draw_png(
     return render_day(
         figures, label=label, levels=levels, sessions=dict(sessions), say=Catalogue(locale)
     )
+
+
+def draw_recording_png(
+    recording: Path,
+    ticker: str,
+    markers: tuple[Marker, ...],
+    label: str,
+    levels: tuple[Threshold, ...],
+    sessions: Mapping[str, MinuteRange],
+    locale: Locale,
+) -> bytes:
+    """A past day: the stock's rows read from its recording (in the worker: a busy day's file
+    takes seconds to read), with the alerts the store kept."""
+    from bot.charts.command import chart_of_recording
+
+    figures, _ = chart_of_recording(recording, ticker)
+    if figures is None:
+        raise NoData(Catalogue(locale)("charts.no_data", stock=label, day=_day_of(recording)))
+    figures = replace(figures, alerts=markers)
+    return draw_png(figures, label, levels, sessions, locale)
+
+
+def _day_of(recording: Path) -> str:
+    return recording.name.partition(".")[0]
 
 
 class ChartWorker:
@@ -66,6 +92,9 @@ class ChartWorker:
     ) -> bytes:
         """The PNG; raises NoData for a day without figures (as render_day does)."""
         work = partial(draw_png, figures, label, tuple(levels), dict(sessions), locale)
+        return await self._run(work)
+
+    async def _run(self, work: Callable[[], bytes]) -> bytes:
         async with self._lock:
             loop = asyncio.get_running_loop()
             try:
@@ -73,6 +102,30 @@ class ChartWorker:
             except BrokenExecutor:  # the worker died (killed, out of memory): a new one next
                 self.close()
                 raise
+
+    async def render_recording(
+        self,
+        recording: Path,
+        ticker: str,
+        *,
+        label: str,
+        markers: Iterable[Marker] = (),
+        levels: Iterable[Threshold] = (),
+        sessions: Mapping[str, MinuteRange] = DEFAULT_SESSIONS,
+        locale: Locale = "ko",
+    ) -> bytes:
+        """A past day's PNG from its recording; NoData when the stock is not in it."""
+        work = partial(
+            draw_recording_png,
+            recording,
+            ticker,
+            tuple(markers),
+            label,
+            tuple(levels),
+            dict(sessions),
+            locale,
+        )
+        return await self._run(work)
 
     def close(self) -> None:
         """End the worker (waits for a chart being drawn)."""

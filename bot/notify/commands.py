@@ -32,8 +32,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot.charts import replies as chart_replies
+from bot.charts.levels import NoData
+from bot.charts.service import DEFAULT_TOP, MAX_TOP, ChartService
+from bot.messages import KOREAN
 from bot.notify import replies
-from bot.notify.format import MAX_MESSAGE, esc_clipped, join, pack
+from bot.notify.format import MAX_MESSAGE, esc, esc_clipped, join, pack
 from bot.service import BotService, CommandError
 
 log = logging.getLogger(__name__)
@@ -256,6 +260,69 @@ async def cmd_status(update: Update, context: Context) -> None:
     """Show the bot's health."""
     no_arguments(context)
     await answer(update, replies.status(await service_of(context).status(chat_id_of(update))))
+
+
+# -- charts (bot.charts: /chart, /now, /top, /digest) ---------------------------------------------
+
+
+def charts_of(context: Context) -> ChartService:
+    charts = service_of(context).charts
+    if charts is None:
+        raise CommandError(KOREAN("charts.off"))
+    return charts
+
+
+def chart_arguments(args: Sequence[str]) -> tuple[str, str | None]:
+    """``CODE|NAME [DATE]``: a last word that looks like a date is the date (names may have
+    spaces)."""
+    if not args:
+        raise CommandError(KOREAN("charts.give_stock"))
+    last = args[-1]
+    if len(args) > 1 and (last.startswith("-") or (last[:4].isdigit() and len(last) >= 8)):
+        return " ".join(args[:-1]), last
+    return " ".join(args), None
+
+
+@command("chart", "CODE|NAME [DATE]", KOREAN("charts.cmd.chart"))
+async def cmd_chart(update: Update, context: Context) -> None:
+    """A stock's day as a picture (sendPhoto), or why there is none."""
+    charts = charts_of(context)
+    stock, day = chart_arguments(words(context))
+    message = update.effective_message
+    assert message is not None
+    try:
+        chart = await charts.chart(stock, day)
+    except NoData as exc:
+        await message.reply_html(esc(str(exc)))
+        return
+    await message.reply_photo(
+        chart.png, caption=chart_replies.caption(chart, charts.say), parse_mode=ParseMode.HTML
+    )
+
+
+@command("now", "CODE|NAME", KOREAN("charts.cmd.now"))
+async def cmd_now(update: Update, context: Context) -> None:
+    """A stock's latest figures, with the change over 5 and 30 minutes."""
+    charts = charts_of(context)
+    stock, _ = chart_arguments(words(context))
+    try:
+        label, figures = charts.now(stock)
+    except NoData as exc:
+        await answer(update, [esc(str(exc))])
+        return
+    await answer(update, ["\n".join(chart_replies.now(label, figures, charts.say))])
+
+
+@command("top", "[N]", KOREAN("charts.cmd.top"))
+async def cmd_top(update: Update, context: Context) -> None:
+    """This chat's watched stocks by today's net-buy value."""
+    charts = charts_of(context)
+    args = words(context)
+    if len(args) > 1 or (args and not (args[0].isdigit() and len(args[0]) < 4)):
+        raise CommandError(KOREAN("charts.bad_count", most=MAX_TOP))
+    n = int(args[0]) if args else DEFAULT_TOP
+    rows = await charts.top(chat_id_of(update), n)
+    await answer(update, chart_replies.top(rows, charts.say))
 
 
 # -- arguments -----------------------------------------------------------------------------------
