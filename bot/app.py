@@ -36,6 +36,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.charts.digest import Digests
+from bot.charts.digest_store import AsyncDigests, DigestStore
 from bot.charts.series import Series, rebuild_series
 from bot.charts.service import ChartService
 from bot.charts.worker import ChartWorker
@@ -158,6 +160,7 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self.telegram: TelegramBot | None = None
         self.sender: Sender | None = None
+        self._series_ready = True  # False while a restart reads the day's series again
 
     async def start(self) -> None:
         """Bring every part up; on a failure, what was started is stopped again."""
@@ -236,6 +239,7 @@ class App:
                     "missing from the database were stored as recovered, not sent (too old); "
                     f"{rebuilt.delivered} recent one(s) are being sent."
                 )
+            self._series_ready = False  # the digest waits for the whole day's series
             self._spawn(self._rebuild_series(store, path, day, end), "series", cancel=True)
         held = await self.pipeline.release()
         log.info("live ticks resumed held=%d", held)
@@ -372,6 +376,7 @@ class App:
         )
         self._spawn(sender.run(), "sender", stop=sender.close)
         self.writer.on_commit(lambda _alerts: sender.wake())
+        self._start_digests(transport)
         self._spawn(self._wake_when_ready(telegram, sender), "telegram-ready", cancel=True)
 
     async def _wake_when_ready(self, telegram: TelegramBot, sender: Sender) -> None:
@@ -443,6 +448,29 @@ class App:
         write_checkpoint(target, snapshot, recording=path, offset=offset, rules_key=key)
         log.info("checkpoint written file=%s offset=%d", target, offset)
 
+    def _start_digests(self, transport: Transport) -> None:
+        """The daily digest through its outbox (bot.charts.digest), when the config wants it."""
+        charts = self.service.charts
+        if not self.settings.digest.enabled or charts is None:
+            return
+        charts.digests = store = AsyncDigests(
+            DigestStore(self.store.sync), self.store.write_thread
+        )
+
+        async def chats() -> set[int]:  # allowed, and not blocking the bot
+            return set(self.service.allowed_chat_ids) - await self.store.blocked_chats()
+
+        digests = Digests(
+            self.settings.digest,
+            store,
+            charts,
+            transport,
+            chats=chats,
+            watches=self.store.watches,
+            ready=lambda: self._series_ready,
+        )
+        self._spawn(digests.run(), "digests", cancel=True)
+
     def _charts(self, record_dir: Path | None) -> ChartService:
         """/chart, /now, /top: today's series, past days' recordings, a worker process."""
         worker = ChartWorker()
@@ -455,8 +483,10 @@ class App:
             rebuilt = await asyncio.to_thread(rebuild_series, store, path, day, end=end)
         except Exception as exc:  # charts then start at the restart; alerts are not touched
             log.error("series not rebuilt file=%s error=%r", path, str(exc)[:300])
+            self._series_ready = True
             return
         self.series.adopt(rebuilt)
+        self._series_ready = True
         log.info("series rebuilt stocks=%d rows=%d", len(rebuilt.tickers()), self.series.rows())
 
     async def _close_recorder(self) -> None:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from bot import yamlpos
+from bot.charts.settings import DigestSettings
 from bot.codes import StockCode
 from bot.problems import ProblemsError
 from bot.ticks import TR_IDS
@@ -182,6 +183,8 @@ class Settings(_Model):
     # Seconds between two checkpoints of the engine's state: a restart replays only what the
     # recording holds after the newest one.
     checkpoint_every: float = Field(60.0, gt=0, le=3600)
+    # The daily digest after the close (bot.charts.digest): digest.time, digest.after (KST).
+    digest: DigestSettings = Field(default_factory=DigestSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

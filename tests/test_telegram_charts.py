@@ -14,6 +14,7 @@ from botapi import FakeBotApi, SentMessage, parse_html
 from test_series import tick, write
 from test_telegram_commands import ADMIN, CHAT, Rules
 
+from bot.charts.digest_store import AsyncDigests, DigestStore
 from bot.charts.series import Series
 from bot.charts.service import ChartService
 from bot.charts.worker import ChartWorker
@@ -90,6 +91,7 @@ async def tg(
     service.charts = ChartService(
         today_series(), RULES, async_store, worker, record_dir=records, today=lambda: TODAY
     )
+    service.charts.digests = AsyncDigests(DigestStore(store), async_store.write_thread)
     bot = TelegramBot(settings, service, poll_timeout=0.2, request_timeout=5)
     await bot.start()
     try:
@@ -157,3 +159,11 @@ async def test_top_ranks_the_chats_stocks_by_net_buying(
         "2. 005930 12억 (30분 +6억)",
     ]
     assert "1에서 30 사이" in (await reply_to(api, "/top 99")).text
+
+
+async def test_digest_off_and_on(tg: TelegramBot, api: FakeBotApi, store: Store) -> None:
+    assert "받습니다" in (await reply_to(api, "/digest")).text
+    assert "받지 않습니다" in (await reply_to(api, "/digest off")).text
+    assert DigestStore(store).turned_off() == {CHAT}
+    assert "받습니다" in (await reply_to(api, "/digest on")).text
+    assert "/digest on 또는 /digest off" in (await reply_to(api, "/digest maybe")).text

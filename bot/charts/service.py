@@ -14,9 +14,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from bot.charts.digest_store import AsyncDigests
 from bot.charts.levels import NoData, thresholds
 from bot.charts.series import MAX_ALERTS, DayFigures, Marker, Series, day_recording, marker_of
 from bot.charts.worker import ChartWorker
+from bot.clock import utc_now
 from bot.codes import as_stock_code
 from bot.engine.rule_types import RuleSet
 from bot.market.names import Directory, Listing
@@ -106,6 +108,19 @@ class ChartService:
         self.today = today
         self.locale: Locale = locale
         self.say = Catalogue(locale)
+        self.digests: AsyncDigests | None = None  # /digest on|off, when digests are on
+
+    async def digest(self, chat_id: int, word: str | None = None) -> bool:
+        """Turn this chat's daily digest on or off (``word``), or just say; True when on."""
+        store = self.digests
+        if store is None:
+            raise CommandError(self.say("charts.digest.unavailable"))
+        if word is not None:
+            wanted = {"on": True, "off": False, "켜기": True, "끄기": False}.get(word.lower())
+            if wanted is None:
+                raise CommandError(self.say("charts.digest.bad_word", word=shown(word)))
+            await store.turn(chat_id, wanted, utc_now())
+        return chat_id not in await store.turned_off()
 
     def resolve(self, text: str) -> str:
         """The stock code ``text`` names: a code, or a listed name. CommandError otherwise."""

@@ -325,6 +325,17 @@ async def cmd_top(update: Update, context: Context) -> None:
     await answer(update, chart_replies.top(rows, charts.say))
 
 
+@command("digest", "[on|off]", KOREAN("charts.cmd.digest"))
+async def cmd_digest(update: Update, context: Context) -> None:
+    """Turn this chat's daily digest on or off, or say whether it is on."""
+    charts = charts_of(context)
+    args = words(context)
+    if len(args) > 1:
+        raise CommandError(KOREAN("charts.digest.bad_word", word=repr(" ".join(args))[:40]))
+    on = await charts.digest(chat_id_of(update), args[0] if args else None)
+    await answer(update, [charts.say("charts.digest.is_on" if on else "charts.digest.is_off")])
+
+
 # -- arguments -----------------------------------------------------------------------------------
 
 

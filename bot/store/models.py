@@ -149,3 +149,40 @@ class BlockedChatRow(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     error: Mapped[str | None] = mapped_column(Text)
     blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- the daily digest (bot.charts.digest) ---------------------------------------------------------
+
+DIGEST_STATES = ("pending", "sent", "failed")
+
+
+class DigestRow(Base):
+    """One chat's digest of one trading day and slot ("close", "after"): stored once, before it
+    is sent, so a restart neither loses nor repeats it."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "day", "slot"),
+        CheckConstraint(f"state IN {DIGEST_STATES!r}", name="state"),
+        Index(None, "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    day: Mapped[date] = mapped_column(Date)
+    slot: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DigestOffRow(Base):
+    """A chat that turned the daily digest off (/digest off)."""
+
+    __tablename__ = "digest_off"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
