@@ -24,6 +24,7 @@ from bot.charts.render import (
     draw_day,
     font_path,
     render_day,
+    render_top,
     thresholds,
 )
 from bot.charts.series import DayFigures, Marker, Series
@@ -160,3 +161,11 @@ def test_thresholds_are_read_from_the_rules_that_apply_to_the_stock() -> None:
     ]
     assert [t.rule for t in thresholds(rules, "000660")] == ["up", "down", "other"]
     assert DPI == 100
+
+
+def test_the_digest_picture_draws_one_curve_a_stock() -> None:
+    stocks = [("삼성전자(005930)", full_day(1)), ("SK하이닉스(000660)", full_day(2))]
+    png = render_top([*stocks, ("empty", DayFigures("1", DAY, (), {}))], day="2026-11-23")
+    assert png_size(png) == (WIDTH, HEIGHT)
+    with pytest.raises(NoData):
+        render_top([], day="2026-11-23")

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from botapi import FakeBotApi, parse_html
+from botapi import FakeBotApi, SentMessage, parse_html
 from telegram import Bot
 from telegram.request import HTTPXRequest
 from test_series import tick
@@ -87,6 +87,10 @@ def digests_of(store: Store, bot: Bot, wall: Wall, settings: DigestSettings) -> 
     )
 
 
+def texts(api: FakeBotApi) -> list[SentMessage]:
+    return [m for m in api.sent if m.photo is None]
+
+
 async def _chats() -> set[int]:
     return set(CHATS)
 
@@ -101,8 +105,10 @@ async def test_the_digest_goes_out_once_per_trading_day_and_slot(
     wall.now = kst(TODAY, "15:45")
     for _ in range(3):
         await digests.tick()
-    assert sorted(m.chat_id for m in api.sent) == [1, 2]  # chat 3's stock has nothing today
-    [one] = api.messages_for(1)
+    assert sorted(m.chat_id for m in texts(api)) == [1, 2]  # chat 3's stock has nothing today
+    [one] = [m for m in texts(api) if m.chat_id == 1]
+    [picture] = [m for m in api.messages_for(1) if m.photo is not None]  # the top curves
+    assert picture.photo is not None and picture.photo.startswith(b"\x89PNG")
     assert parse_html(one.text).splitlines() == [
         "📊 2026-11-24 정규장 마감 프로그램 매매 요약",
         "1. 000660 30억 (30분 +15억)",
@@ -116,10 +122,10 @@ async def test_the_digest_goes_out_once_per_trading_day_and_slot(
     wall.now = kst(TODAY, "20:05")
     await digests.tick()
     await digests.tick()
-    assert [m.text.splitlines()[0] for m in api.messages_for(1)][1] == (
+    assert [m.text.splitlines()[0] for m in texts(api) if m.chat_id == 1][1] == (
         "<b>📊 2026-11-24 애프터마켓 마감 프로그램 매매 요약</b>"
     )
-    assert len(api.sent) == 4
+    assert len(texts(api)) == 4
 
 
 async def test_no_digest_on_a_holiday_or_a_weekend(
@@ -145,11 +151,11 @@ async def test_a_restart_neither_loses_nor_repeats_a_digest(
     after = digests_of(store, bot, wall, DigestSettings())  # the bot restarted
     wall.now = kst(TODAY, "16:30")
     await after.tick()
-    assert sorted(m.chat_id for m in api.sent) == [1, 2]  # not lost
+    assert sorted(m.chat_id for m in texts(api)) == [1, 2]  # not lost
     again = digests_of(store, bot, wall, DigestSettings())  # and restarted once more
     await again.tick()
     await again.tick()
-    assert len(api.sent) == 2  # not repeated
+    assert len(texts(api)) == 2  # not repeated
     assert DigestStore(store).counts() == {"sent": 2}
 
 
@@ -163,5 +169,5 @@ async def test_a_chat_that_turned_the_digest_off_gets_none(
     assert await charts.digest(1, "off") is False
     assert await charts.digest(1) is False
     await digests.tick()
-    assert [m.chat_id for m in api.sent] == [2]
+    assert [m.chat_id for m in texts(api)] == [2]
     assert await charts.digest(1, "on") is True

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 EVERY = 30.0  # seconds between two looks at the clock
 MAX_ATTEMPTS = 10  # sends of one digest that failed for now, then it is given up
 MAX_STOCKS = 30  # stocks one digest ranks
+TOP_CURVES = 5  # stocks drawn in the digest's picture
 NET = "NTBY_TR_PBMN"
 PACE = 0.05  # seconds between two digests sent: well under Telegram's 30 messages a second
 STALE = timedelta(days=1)  # a pending digest older than this is given up, not sent late
@@ -181,4 +182,25 @@ class Digests:
             return False
         await self.store.mark_sent(digest.id, self._clock())
         log.info("digest sent chat=%s day=%s slot=%s", digest.chat_id, digest.day, digest.slot)
+        if self.settings.picture:
+            await self._send_picture(digest)
         return True
+
+    async def _send_picture(self, digest: StoredDigest) -> None:
+        """The top stocks' curves after the text, best effort: drawn from the series now, not
+        stored (a restart in between loses only the picture; the text went out)."""
+        send_photo = getattr(self.transport, "send_photo", None)
+        if send_photo is None or self.charts.series.day != digest.day:
+            return
+        rows = self.charts.ranked(await self._watches(digest.chat_id))
+        top = [(row.label, row.figures) for row in rows[:TOP_CURVES] if row.figures is not None]
+        if not top:
+            return
+        try:
+            png = await self.charts.worker.render_top(
+                top, day=digest.day.isoformat(), sessions=self.charts.sessions,
+                locale=self.charts.locale,
+            )  # fmt: skip
+            await send_photo(digest.chat_id, png)
+        except Exception as exc:  # the digest itself went out; a picture is not worth a retry
+            log.warning("digest picture not sent chat=%s error=%r", digest.chat_id, str(exc))

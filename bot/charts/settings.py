@@ -22,6 +22,7 @@ class DigestSettings(BaseModel):
     enabled: bool = True
     time: str = "15:45"  # KST, trading days: after the regular session's close
     after: str | None = None  # KST, e.g. "20:05": a second digest after the NXT after-market
+    picture: bool = True  # with one picture of the top stocks' net-buy curves
 
     @field_validator("time", "after")
     @classmethod

@@ -60,6 +60,17 @@ def draw_recording_png(
     return draw_png(figures, label, levels, sessions, locale)
 
 
+def draw_top_png(
+    stocks: tuple[tuple[str, DayFigures], ...],
+    day: str,
+    sessions: Mapping[str, MinuteRange],
+    locale: Locale,
+) -> bytes:
+    from bot.charts.render import render_top
+
+    return render_top(stocks, day=day, sessions=dict(sessions), say=Catalogue(locale))
+
+
 def _day_of(recording: Path) -> str:
     return recording.name.partition(".")[0]
 
@@ -125,6 +136,18 @@ class ChartWorker:
             dict(sessions),
             locale,
         )
+        return await self._run(work)
+
+    async def render_top(
+        self,
+        stocks: Iterable[tuple[str, DayFigures]],
+        *,
+        day: str,
+        sessions: Mapping[str, MinuteRange] = DEFAULT_SESSIONS,
+        locale: Locale = "ko",
+    ) -> bytes:
+        """Several stocks' net-buy curves in one picture (the digest's)."""
+        work = partial(draw_top_png, tuple(stocks), day, dict(sessions), locale)
         return await self._run(work)
 
     def close(self) -> None:

@@ -49,4 +49,5 @@ MESSAGES: dict[str, str] = {
     "charts.digest.alerts": "Today's alerts by rule:",
     "charts.digest.rule": "• {rule} {count}",
     "charts.digest.no_alerts": "No alerts today.",
+    "charts.top_title": "{day} top program net buying",
 }

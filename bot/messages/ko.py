@@ -49,4 +49,5 @@ MESSAGES: dict[str, str] = {
     "charts.digest.alerts": "오늘의 알림 (규칙별):",
     "charts.digest.rule": "• {rule} {count}건",
     "charts.digest.no_alerts": "오늘은 알림이 없었습니다.",
+    "charts.top_title": "{day} 프로그램 순매수 상위 종목",
 }
