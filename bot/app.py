@@ -197,7 +197,9 @@ class App:
         self.writer = AlertWriter(
             store,
             journal=self.recorder.flush if self.recorder is not None else None,
-            on_full=lambda text: self.notices.tell(text, kind="queue"),
+            on_full=lambda _text: self.notices.say(
+                "notice.queue_full", kind="queue", most=self.writer.max_queued
+            ),
             executor=self.store.write_thread,
         )
         self.pipeline = Pipeline(self.engine, self.writer)

@@ -24,10 +24,11 @@ from bot.config import TelegramSettings
 from bot.kis.feed import Feed
 from bot.kis.simulator import Simulator
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
+from bot.market.names import Directory, Listing, Names
 from bot.notify import replies
 from bot.notify.commands import alerts_arguments
 from bot.notify.telegram_bot import TelegramBot
-from bot.notify.voice import PLAIN
+from bot.notify.voice import PLAIN, Voice
 from bot.service import BotService, StatusReport
 from bot.store import Store, upgrade
 from bot.store.facade import AsyncStore
@@ -282,3 +283,55 @@ async def test_a_stranger_writing_changes_no_block(
     api.push_command(STRANGER, "/start")
     await api.wait_for_message(lambda m: m.chat_id == STRANGER, 5)
     assert store.blocked_chats() == {CHAT}
+
+
+# -- names: every reply that shows a stock shows its name when the directory knows it ----------
+
+
+@dataclass
+class RulesOfTwo(Rules):
+    last_error: str | None = None
+
+    def summary_lines(self) -> list[str]:
+        return ["net-buy  threshold NTBY_TR_PBMN crosses above 100억  [005930 000660 373220]"]
+
+
+@pytest.fixture
+async def named(api: FakeBotApi, store: Store, feed: Feed) -> AsyncIterator[TelegramBot]:
+    names = Names(
+        Directory(
+            [Listing("005930", "삼성전자", "KOSPI"), Listing("000660", "SK하이닉스", "KOSPI")]
+        )
+    )
+    settings = TelegramSettings(
+        token=api.token, base_url=api.base_url, allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN]
+    )
+    service = BotService(
+        AsyncStore(store), feed, RulesOfTwo(), allowed_chat_ids=[CHAT], settle_timeout=3.0
+    )
+    bot = TelegramBot(
+        settings, service, poll_timeout=0.2, request_timeout=2, voice=Voice(names=names)
+    )
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+async def test_replies_name_the_stocks_the_directory_knows(
+    named: TelegramBot, api: FakeBotApi, store: Store
+) -> None:
+    text = await ask(api, "/watch 005930 373220")
+    assert text.startswith(f"삼성전자(005930) 🟢 실시간 구독 중 ({ACCOUNT})\n373220 🟢")
+    text = await ask(api, "/list")
+    assert f"\n삼성전자(005930) 🟢 실시간 구독 중 ({ACCOUNT})" in text and "\n373220 🟢" in text
+    store.add_alerts([alert(1, "순매수 돌파")])
+    text = await ask(api, "/alerts 005930")
+    assert "삼성전자(005930) 최근 알림 1건" in text and "🔔 삼성전자(005930) " in text
+    text = await ask(api, "/rules")
+    assert "[삼성전자(005930) SK하이닉스(000660) 373220]" in text
+    assert "종목 삼성전자(005930)의 알림을" in await ask(api, "/mute 005930 30m")
+    assert "삼성전자(005930) 음소거를 해제했습니다" in await ask(api, "/unmute 005930")
+    text = await ask(api, "/unwatch 005930 000660")
+    assert "감시 해제: 삼성전자(005930)" in text and "않던 종목: SK하이닉스(000660)" in text

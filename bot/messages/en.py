@@ -145,5 +145,9 @@ MESSAGES: dict[str, str] = {
         "written to a file nobody will find. Restart the bot (its rebuild stores today's alerts "
         "again without resending old ones)."
     ),
+    "notice.queue_full": (
+        "alert queue full: {most} alerts wait for the database; newer ones are kept only in "
+        "the recording until a restart stores them"
+    ),
     "notice.not_delivered": "alert not delivered to chat {chat_id} ({what}): {reason}",
 }
