@@ -92,8 +92,8 @@ def test_every_key_like_text_in_the_code_is_in_the_catalogue() -> None:
 def test_every_command_has_its_usage_and_summary_and_every_session_its_tag() -> None:
     assert len(REGISTRY) >= 10
     for entry in REGISTRY:
-        for part in ("args", "summary"):
-            assert f"cmd.{entry.name}.{part}" in CATALOGUES["ko"], entry.name
+        for key in (entry.args_key, entry.summary_key):
+            assert key in CATALOGUES["ko"], entry.name
     for name in SESSION_NAMES:
         assert name == "regular" or f"session.{name}" in CATALOGUES["ko"]
     assert "session.closed" in CATALOGUES["ko"]

@@ -9,8 +9,8 @@ traceback, reports it (escaped) to the admin chats and answers with a short apol
 The handlers reach the service through ``context.bot_data``, a typed ``BotData`` (PTB's
 ``ContextTypes(bot_data=...)``), so mypy checks every call. Every word they answer with comes from
 the catalogue (bot/messages) through the ``Voice`` in ``bot_data``: a command's usage line and
-summary are the keys ``cmd.NAME.args`` and ``cmd.NAME.summary``, and every message of the demo
-carries its tag.
+summary are the keys ``cmd.NAME.args`` and ``cmd.NAME.summary`` (or those ``@command`` names),
+and every message of the demo carries its tag.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 
@@ -45,11 +45,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # its usage arguments and summary are the catalogue's cmd.NAME.args/.summary
-    callback: Handler  # guarded
+    name: str
+    args_key: str  # the catalogue's key of the usage line's arguments (cmd.NAME.args)
+    summary_key: str  # … of the line for /help and Telegram's menu (cmd.NAME.summary)
+    callback: Handler | None = None  # guarded (None: only its texts, e.g. for the guard)
 
 
 REGISTRY: list[Command] = []
+_HELP = Command("help", "cmd.help.args", "cmd.help.summary")  # the unknown command's usage
 DEFAULT_ALERTS = 10
 
 
@@ -120,9 +123,9 @@ CONTEXT_TYPES = ContextTypes(bot_data=BotData)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 
-def guard(handler: Handler, name: str) -> Handler:
+def guard(handler: Handler, info: Command) -> Handler:
     """Run ``handler`` for allowed chats only; answer a CommandError with it and the usage of
-    the command ``name``."""
+    the command ``info``."""
 
     @wraps(handler)
     async def guarded(update: Update, context: Context) -> None:
@@ -140,19 +143,22 @@ def guard(handler: Handler, name: str) -> Handler:
         try:
             await handler(update, context)
         except CommandError as exc:
-            usage = replies.usage(voice, name)
-            log.info("bad arguments chat=%s command=%s error=%s", chat.id, name, exc.key)
+            usage = replies.usage(voice, info)
+            log.info("bad arguments chat=%s command=%s error=%s", chat.id, info.name, exc.key)
             await message.reply_html(voice.tagged(replies.bad_arguments(voice, exc, usage)))
 
     return guarded
 
 
-def command(name: str) -> Callable[[Handler], Handler]:
+def command(
+    name: str, args_key: str | None = None, summary_key: str | None = None
+) -> Callable[[Handler], Handler]:
     """Register a command handler, guarded (see ``guard``); the catalogue holds its usage
-    arguments (``cmd.NAME.args``) and summary (``cmd.NAME.summary``)."""
+    arguments and summary, under ``cmd.NAME.args`` and ``cmd.NAME.summary`` unless given."""
 
     def register(handler: Handler) -> Handler:
-        REGISTRY.append(Command(name, guard(handler, name)))
+        info = Command(name, args_key or f"cmd.{name}.args", summary_key or f"cmd.{name}.summary")
+        REGISTRY.append(replace(info, callback=guard(handler, info)))
         return handler
 
     return register
@@ -332,7 +338,7 @@ async def on_error(update: object, context: Context) -> None:
 def menu(voice: Voice) -> list[BotCommand]:
     """Telegram's command menu (setMyCommands): every command, described in the voice's
     language (command names themselves must be Latin)."""
-    return [BotCommand(c.name, replies.summary(voice, c.name)) for c in REGISTRY]
+    return [BotCommand(c.name, replies.summary(voice, c)) for c in REGISTRY]
 
 
 async def heard_from(data: BotData, chat_id: int) -> None:
@@ -361,7 +367,8 @@ def install(
     """Register every command, the unknown-command answer and the error handler on ``app``."""
     app.bot_data.install(service, access, admins, voice)
     for entry in REGISTRY:
+        assert entry.callback is not None
         app.add_handler(CommandHandler(entry.name, entry.callback))
-    app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, "help")))
+    app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, _HELP)))
     app.add_handler(MessageHandler(~filters.COMMAND, any_message))
     app.add_error_handler(on_error)

@@ -23,16 +23,20 @@ from bot.store.outbox import StoredAlert
 class CommandInfo(Protocol):
     @property
     def name(self) -> str: ...
+    @property
+    def args_key(self) -> str: ...  # the catalogue's key of its usage line's arguments
+    @property
+    def summary_key(self) -> str: ...  # … and of its one-line summary
 
 
-def usage(voice: Voice, name: str) -> str:
+def usage(voice: Voice, command: CommandInfo) -> str:
     """``/watch 종목 [종목…]``: a command and its arguments, in the voice's language."""
-    return f"/{name} {voice.say(f'cmd.{name}.args')}".rstrip()
+    return f"/{command.name} {voice.say(command.args_key)}".rstrip()
 
 
-def summary(voice: Voice, name: str) -> str:
+def summary(voice: Voice, command: CommandInfo) -> str:
     """One line for /help and Telegram's command menu."""
-    return voice.say(f"cmd.{name}.summary")
+    return voice.say(command.summary_key)
 
 
 def problem(voice: Voice, error: CommandError) -> str:
@@ -57,9 +61,7 @@ def unknown_command(voice: Voice) -> str:
 def help_text(voice: Voice, commands: Sequence[CommandInfo]) -> list[str]:
     lines = [voice.say("help.intro"), ""]
     lines += [
-        voice.say(
-            "help.command", usage=esc(usage(voice, c.name)), summary=esc(summary(voice, c.name))
-        )
+        voice.say("help.command", usage=esc(usage(voice, c)), summary=esc(summary(voice, c)))
         for c in commands
     ]
     lines += ["", voice.say("help.notes")]
