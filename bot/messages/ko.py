@@ -26,7 +26,7 @@ MESSAGES: dict[str, str] = {
     "cmd.list.args": "",
     "cmd.list.summary": "이 채팅이 감시하는 종목과 구독 상태",
     "cmd.alerts.args": "[종목] [개수]",
-    "cmd.alerts.summary": "최근 알림 N건 (기본 10건), 한 종목만도 가능",
+    "cmd.alerts.summary": "최근 알림 (기본 10건, 최대 50건), 한 종목만 볼 수도 있음",
     "cmd.rules.args": "",
     "cmd.rules.summary": "불러온 규칙과 마지막 다시 읽기 오류",
     "cmd.mute.args": "규칙|종목 기간",
