@@ -39,7 +39,12 @@ rules:
     cooldown: 1s
     message: "{ticker} 매도잔량 증가 {value}"
 """
-ALERT_HEADER = re.compile(r"🔔 <b>(\w{6})</b> (\d\d:\d\d:\d\d) KST · <code>([^<]+)</code>")
+# 🔔 <b>삼성전자(005930)</b> [애프터] 12/01(화) 15:40:00 KST · <code>rule</code>: the names, the
+# session, the date and the zone (said by a message's first alert only) may be there or not.
+ALERT_HEADER = re.compile(
+    r"🔔 <b>(?:[^<(]*\()?(\w{6})\)?</b> (?:\[[^\]]+\] )?(?:\S+ )?(\d\d:\d\d:\d\d)(?: KST)? · "
+    r"<code>([^<]+)</code>"
+)
 
 
 @dataclass
