@@ -12,6 +12,9 @@ import pytest
 from bot.market.sessions import SESSION_NAMES
 from bot.messages import CATALOGUES, Catalogue, Locale
 from bot.notify.commands import REGISTRY
+from bot.notify.replies import problem
+from bot.notify.voice import Voice
+from bot.service import CommandError
 
 
 def _placeholders(template: str) -> set[str]:
@@ -107,3 +110,11 @@ def test_every_template_renders_with_its_placeholders(locale: Locale) -> None:
         if key.startswith("time.date"):
             values = {"year": 2024, "month": 6, "day": 3, "weekday": "월"}
         assert say(key, **values) or key.endswith(".args")  # no arguments: empty
+
+
+def test_a_command_error_is_said_in_the_voice_language_or_shown_as_its_own_text() -> None:
+    error = CommandError("error.count_range", most=50)
+    assert problem(Voice(), error) == "개수는 1부터 50까지입니다."
+    assert problem(Voice(say=Catalogue("en")), error) == "The count must be between 1 and 50."
+    assert str(error) == "error.count_range"  # what the logs say
+    assert problem(Voice(), CommandError("이미 만든 문장")) == "이미 만든 문장"  # not a key
