@@ -453,8 +453,9 @@ class Sender:
             self._forget(delivery_id)
         if self._on_problem is not None:
             voice = self.voice
-            what = ", ".join(
-                f"{r.rule} {voice.label(r.ticker)} {voice.moment(r.time)}" for r in rows[:3]
+            what = ", ".join(  # KST said once, after the first time
+                f"{r.rule} {voice.label(r.ticker)} {voice.moment(r.time, zone=i == 0)}"
+                for i, r in enumerate(rows[:3])
             )
             say = voice.say("notice.not_delivered", chat_id=chat_id, what=what, reason=reason)
             self._on_problem(say)
