@@ -186,6 +186,8 @@ class Settings(_Model):
     # The daily digest after the close (bot.charts.digest): digest.time, digest.after (KST).
     digest: DigestSettings = Field(default_factory=DigestSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The language of everything a person reads (replies, alerts, the menu): ko (default) or en.
+    locale: Literal["ko", "en"] = "ko"
 
     @model_validator(mode="after")
     def _admins_are_allowed(self) -> Settings:

@@ -65,6 +65,7 @@ class Digests:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         say: Catalogue | None = None,
+        tag: Callable[[str], str] = lambda text: text,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -77,6 +78,7 @@ class Digests:
         self._clock = clock
         self._sleep = sleep
         self.say = say or charts.say
+        self._tag = tag  # the demo's tag line on every message
         self._made: set[tuple[date, str]] = set()
 
     async def run(self, every: float = EVERY) -> None:
@@ -164,7 +166,7 @@ class Digests:
 
     async def _send(self, digest: StoredDigest) -> bool:
         try:
-            await self.transport.send(digest.chat_id, digest.text)
+            await self.transport.send(digest.chat_id, self._tag(digest.text))
         except RetryLater as exc:  # flood control: this round is over, the next tries again
             log.warning("digest held chat=%s retry_in=%.1fs", digest.chat_id, exc.seconds)
             await self._sleep(exc.seconds)

@@ -21,7 +21,7 @@ from bot.charts.worker import ChartWorker
 from bot.clock import utc_now
 from bot.codes import as_stock_code
 from bot.engine.rule_types import RuleSet
-from bot.market.names import Directory, Listing
+from bot.market.names import Listing, Names
 from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
 from bot.messages import KOREAN, Catalogue, Locale
 from bot.service import CommandError, shown
@@ -65,7 +65,7 @@ class Ranked:
     figures: DayFigures | None  # None: no figure today
 
 
-def parse_day(text: str, today: date, say: Catalogue = KOREAN) -> date:
+def parse_day(text: str, today: date) -> date:
     """``2026-11-23``, ``20261123``, or ``-1`` (days back). CommandError saying why not."""
     word = text.strip()
     if re.fullmatch(r"-\d{1,3}", word):
@@ -76,9 +76,9 @@ def parse_day(text: str, today: date, say: Catalogue = KOREAN) -> date:
             raise ValueError
         day = date(*(int(part) for part in match.groups()))
     except ValueError:
-        raise CommandError(say("charts.bad_date", word=shown(text))) from None
+        raise CommandError("charts.bad_date", word=shown(text)) from None
     if day > today:
-        raise CommandError(say("charts.future_date", day=day.isoformat()))
+        raise CommandError("charts.future_date", day=day.isoformat())
     return day
 
 
@@ -93,32 +93,32 @@ class ChartService:
         worker: ChartWorker,
         *,
         record_dir: Path | None = None,
-        directory: Directory | None = None,
+        names: Names | None = None,
         sessions: dict[str, MinuteRange] | None = None,
         today: Callable[[], date] = today_kst,
-        locale: Locale = "ko",
+        say: Catalogue = KOREAN,
     ) -> None:
         self.series = series
         self.rules = rules
         self.store = store
         self.worker = worker
         self.record_dir = record_dir
-        self.directory = directory or Directory()
+        self.names = names or Names()  # the app's holder: a fresh directory shows at once
         self.sessions = sessions or dict(DEFAULT_SESSIONS)
         self.today = today
-        self.locale: Locale = locale
-        self.say = Catalogue(locale)
+        self.say = say
+        self.locale: Locale = say.locale
         self.digests: AsyncDigests | None = None  # /digest on|off, when digests are on
 
     async def digest(self, chat_id: int, word: str | None = None) -> bool:
         """Turn this chat's daily digest on or off (``word``), or just say; True when on."""
         store = self.digests
         if store is None:
-            raise CommandError(self.say("charts.digest.unavailable"))
+            raise CommandError("charts.digest.unavailable")
         if word is not None:
             wanted = {"on": True, "off": False, "켜기": True, "끄기": False}.get(word.lower())
             if wanted is None:
-                raise CommandError(self.say("charts.digest.bad_word", word=shown(word)))
+                raise CommandError("charts.digest.bad_word", word=shown(word))
             await store.turn(chat_id, wanted, utc_now())
         return chat_id not in await store.turned_off()
 
@@ -128,27 +128,28 @@ class ChartService:
         code = as_stock_code(word)
         if code is not None:
             return code
-        resolve = getattr(self.directory, "resolve", None)  # bot.market's, once it has one
+        directory = self.names.directory
+        resolve = getattr(directory, "resolve", None)  # bot.market's, once it has one
         if callable(resolve):
             found = resolve(word)
             if isinstance(found, str):
                 return found
             if found is not None and isinstance(getattr(found, "code", None), str):
                 return str(found.code)
-        listings: Iterable[Listing] = self.directory.__iter__()  # (names.py types it loosely)
+        listings: Iterable[Listing] = directory.__iter__()  # (names.py types it loosely)
         for listing in listings:
             if listing.name == word:
                 return str(listing.code)
-        raise CommandError(self.say("charts.bad_stock", word=shown(text)))
+        raise CommandError("charts.bad_stock", word=shown(text))
 
     def label(self, code: str) -> str:
-        return self.directory.label(code)
+        return self.names.label(code)
 
     async def chart(self, stock: str, day_text: str | None = None) -> Chart:
         """The PNG of a stock's day (today by default). NoData when there is nothing to draw."""
         code = self.resolve(stock)
         today = self.today()
-        day = parse_day(day_text, today, self.say) if day_text else today
+        day = parse_day(day_text, today) if day_text else today
         label = self.label(code)
         levels = thresholds(self.rules.ruleset.enabled, code)
         if day == today or day == self.series.day:
@@ -192,7 +193,7 @@ class ChartService:
         """This chat's watched stocks by today's net-buy value, highest first; stocks without
         a figure today come last."""
         if not 1 <= n <= MAX_TOP:
-            raise CommandError(self.say("charts.bad_count", most=MAX_TOP))
+            raise CommandError("charts.bad_count", most=MAX_TOP)
         return self.ranked(await self.store.watches(chat_id))[:n]
 
     def ranked(self, tickers: Sequence[str]) -> list[Ranked]:
