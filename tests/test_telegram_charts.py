@@ -22,6 +22,7 @@ from bot.config import TelegramSettings
 from bot.engine.rule_types import RULE, RuleSet
 from bot.kis.feed import Feed
 from bot.live_rules import LoadedRules
+from bot.market.names import Directory, Listing, Names
 from bot.notify.telegram_bot import TelegramBot
 from bot.service import BotService
 from bot.store import Store, upgrade
@@ -89,7 +90,13 @@ async def tg(
     )
     worker = ChartWorker(processes=False)
     service.charts = ChartService(
-        today_series(), RULES, async_store, worker, record_dir=records, today=lambda: TODAY
+        today_series(),
+        RULES,
+        async_store,
+        worker,
+        record_dir=records,
+        names=Names(Directory([Listing("000660", "SK하이닉스", "KOSPI")])),
+        today=lambda: TODAY,
     )
     service.charts.digests = AsyncDigests(DigestStore(store), async_store.write_thread)
     bot = TelegramBot(settings, service, poll_timeout=0.2, request_timeout=5)
@@ -149,13 +156,13 @@ async def test_top_ranks_the_chats_stocks_by_net_buying(
     store.add_watches(CHAT, ["005930", "373220", "000660", "207940"])
     lines = parse_html((await reply_to(api, "/top")).text).splitlines()
     assert lines[1:] == [
-        "1. 000660 30억 (30분 +15억)",
+        "1. SK하이닉스(000660) 30억 (30분 +15억)",
         "2. 005930 12억 (30분 +6억)",
         "3. 373220 -4억 (30분 -2억)",
         "4. 207940 오늘 기록 없음",
     ]
     assert parse_html((await reply_to(api, "/top 2")).text).splitlines()[1:] == [
-        "1. 000660 30억 (30분 +15억)",
+        "1. SK하이닉스(000660) 30억 (30분 +15억)",
         "2. 005930 12억 (30분 +6억)",
     ]
     assert "1에서 30 사이" in (await reply_to(api, "/top 99")).text
@@ -167,3 +174,11 @@ async def test_digest_off_and_on(tg: TelegramBot, api: FakeBotApi, store: Store)
     assert DigestStore(store).turned_off() == {CHAT}
     assert "받습니다" in (await reply_to(api, "/digest on")).text
     assert "/digest on 또는 /digest off" in (await reply_to(api, "/digest maybe")).text
+
+
+async def test_a_stock_is_named_by_its_name_too(tg: TelegramBot, api: FakeBotApi) -> None:
+    reply = await reply_to(api, "/chart SK하이닉스")
+    assert reply.photo is not None
+    assert parse_html(reply.text) == "SK하이닉스(000660) 프로그램 매매 · 2026-11-24"
+    lines = parse_html((await reply_to(api, "/now SK하이닉스")).text).splitlines()
+    assert lines[0] == "SK하이닉스(000660) 프로그램 매매 · 10:00"
