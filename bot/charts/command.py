@@ -29,7 +29,7 @@ def chart_of_recording(
     """One stock's day from a recording, with the alerts and thresholds of ``ruleset``."""
     series = Series()
     engine = Engine(ruleset) if ruleset is not None else None
-    for _received, ticks in recorded_ticks(recording):
+    for _received, ticks in recorded_ticks(recording, containing=ticker):
         mine = [tick for tick in ticks if tick.ticker == ticker]
         if mine:
             series.on_ticks(mine)

@@ -261,8 +261,9 @@ def read_series(
     rebuild reads it; only ``tickers`` when given. In a worker thread: a busy day takes
     seconds."""
     wanted = None if tickers is None else frozenset(tickers)
+    only = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else None
     series = Series()
-    for _received, ticks in recorded_ticks(recording, end=end, day=day):
+    for _received, ticks in recorded_ticks(recording, end=end, day=day, containing=only):
         if wanted is not None:
             ticks = [tick for tick in ticks if tick.ticker in wanted]
         series.on_ticks(ticks)
