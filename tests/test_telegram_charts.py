@@ -182,3 +182,30 @@ async def test_a_stock_is_named_by_its_name_too(tg: TelegramBot, api: FakeBotApi
     assert parse_html(reply.text) == "SK하이닉스(000660) 프로그램 매매 · 2026-11-24"
     lines = parse_html((await reply_to(api, "/now SK하이닉스")).text).splitlines()
     assert lines[0] == "SK하이닉스(000660) 프로그램 매매 · 10:00"
+
+
+async def test_the_running_app_charts_what_its_feed_brought(
+    tmp_path: Path, api: FakeBotApi
+) -> None:
+    """The whole bot (demo feed): the pipeline feeds the series, /chart is drawn in the worker
+    process and arrives as a photo under the demo's tag; /now and /top read the same series."""
+    from test_telegram_korean import ADMIN as ADMIN_CHAT
+    from test_telegram_korean import app_settings
+
+    from bot.app import App
+
+    app = App(app_settings(tmp_path, api, live=False))
+    await app.start()
+    try:
+        await api.wait_until(lambda: app.series.figures("005930") is not None, 20)
+        start = len(api.sent)
+        api.push_command(ADMIN_CHAT, "/chart 005930")
+        reply = await api.wait_for_message(lambda m: m.photo is not None, 60, start=start)
+        assert reply.photo is not None and reply.photo.startswith(b"\x89PNG")
+        assert parse_html(reply.text).startswith("[모의 데이터]\n")
+        start = len(api.sent)
+        api.push_command(ADMIN_CHAT, "/top")
+        top = await api.wait_for_message(lambda m: m.chat_id == ADMIN_CHAT, 20, start=start)
+        assert "오늘 프로그램 순매수 순위" in top.text
+    finally:
+        await app.stop()
