@@ -71,6 +71,8 @@ def error(text: str) -> ExprError:
         ("1조5000억", 15 * 10**11),
         ("1억5000만", 150_000_000),
         ("3천만", 30_000_000),
+        ("3천5백만", 35_000_000),
+        ("1억1만", 100_010_000),
         ("10_000_000_000", 10**10),
         ("0.5", Fraction(1, 2)),
         ("2.5억", 250_000_000),
@@ -100,6 +102,8 @@ def test_numbers_are_read_as_a_trader_writes_them(literal: str, number: int | Fr
         ("NTBY_TR_PBMN > 1.2.3", 15, "not a number"),
         ("NTBY_TR_PBMN > .5", 15, "0.5"),
         ("NTBY_TR_PBMN > 5만1억", 15, "big to small"),
+        ("NTBY_TR_PBMN > 1억만", 17, "a number before each unit"),
+        ("NTBY_TR_PBMN > 3천백", 17, "a number before each unit"),
         ("NTBY_TR_PBMN > 2 ** 3", 17, "exponents"),
         ("NTBY_TR_PBMN > 5m", 15, "duration"),
         ("NTBY_TR_PBMN > 1" + "0" * 40, 15, "digits"),
@@ -629,3 +633,29 @@ def test_expressions_are_values() -> None:
     one, two = parse_expression("SELN_CNQN > 1"), parse_expression("SELN_CNQN > 1")
     assert one == two and hash(one) == hash(two)
     assert "tree" not in repr(one)
+
+
+_WRAPPERS = [
+    "abs({})", "min({}, SELN_CNQN / 3)", "max(SHNU_CNQN, {})", "({}) / SHNU_CNQN",
+    "SHNU_CNQN / ({})", "-({})", "({} + SELN_CNQN / 7)", "({}) * 0.5", "({} - prev(SELN_CNQN))",
+]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(_WRAPPERS), min_size=20, max_size=MAX_DEPTH),
+    st.integers(-3, 3),
+    st.integers(-3, 3),
+)
+def test_deep_expressions_compile_and_agree(wrappers: list[str], seller: int, buyer: int) -> None:
+    """Near the depth limit, the generated code stays within what Python can compile."""
+    text = "SELN_CNQN"
+    for wrapper in wrappers:
+        text = wrapper.format(text)
+    try:
+        expression = parse_expression(f"{text} > 0")
+    except ExprError as problem:
+        assert "nested deeper" in str(problem) or "longer than" in str(problem)
+        return
+    values = {SELL: seller, BUY: buyer, Leaf("prev", "SELN_CNQN"): seller - 1}
+    assert compiled(expression, values) == expression.evaluate(values)

@@ -482,6 +482,9 @@ def _unknown_name(word: str) -> str:
 _DURATION_LIKE = re.compile(r"[0-9]+(?:[dhms]|시간|[일분초])(?:[0-9]+(?:[dhms]|시간|[일분초]))*")
 
 
+_BARE_UNIT = re.compile(r"(?<![0-9천백십])[조억만]|(?<![0-9])[천백십]")
+
+
 def _number(token: _Token) -> Number:
     """A literal as a number: ``100억``, ``1.5조``, ``1조5000억``, ``3천만``, ``10_000``, ``0.5``
     (parse_korean reads it; what it would accept beyond the grammar is refused first)."""
@@ -493,6 +496,12 @@ def _number(token: _Token) -> Number:
     if _DURATION_LIKE.fullmatch(text):
         raise ExprError(
             f"{text!r} is a duration: durations only go in delta(COLUMN, {text})", token.offset
+        )
+    bare = _BARE_UNIT.search(text)
+    if bare:  # parse_korean reads 억 alone as 1억: in a number that is a slip (1억만)
+        raise ExprError(
+            f"write a number before each unit ({text[: bare.start()]}1{bare.group()})",
+            token.offset + bare.start(),
         )
     if sum(char.isdigit() for char in text) > _MAX_DIGITS:
         raise ExprError(f"a number has at most {_MAX_DIGITS} digits", token.offset)
@@ -809,6 +818,25 @@ def _constant(value: Number) -> _Form:
     return _Ratio(numerator, _Src(str(value.denominator), _ATOM), True)
 
 
+_SHORT = 40  # the longest denominator code written twice by a sum of ratios
+
+
+def _parts(form: _Int | _Ratio) -> tuple[_Src, _Src | None, bool]:
+    """Numerator, denominator (None: 1) and whether the denominator is known positive."""
+    if isinstance(form, _Ratio):
+        return form.num, form.den, form.positive
+    return form.src, None, True
+
+
+def _product(left: _Src | None, right: _Src | None) -> _Src:
+    """The product of two denominators, not both None; two constants are multiplied here."""
+    if left is not None and right is not None and left.text.isdigit() and right.text.isdigit():
+        return _Src(str(int(left.text) * int(right.text)), _ATOM)
+    product = _mul(left, right)
+    assert product is not None
+    return product
+
+
 def _constant_value(node: Arith) -> Number | None:
     """The value of a literal, or of a negated one (``-2``); None for anything else."""
     sign = 1
@@ -821,9 +849,10 @@ class _Python:
     """Builds the code of one expression: the missing-leaf checks, the zero-divisor checks in
     the order they can be evaluated (inner divisions first), then the condition itself.
 
-    Integer arithmetic stays integer. A division makes a ratio ``num / den``, compared by cross
-    multiplication (times the sign of a denominator not known to be positive); only a ratio
-    that is added, subtracted, or given to min/max becomes a Fraction.
+    Integer arithmetic stays integer. A division (or ``0.5``) makes a ratio ``num / den`` of
+    integer codes, compared by cross multiplication (times the sign of a denominator not known
+    to be positive). Only where that would write long code many times (a sum of ratios with
+    long denominators) or needs a comparison (min/max of a ratio) is a Fraction made.
     """
 
     def __init__(self, leaves: tuple[Leaf, ...], leaf: Callable[[Leaf], str]) -> None:
@@ -909,13 +938,18 @@ class _Python:
         prec = _ADD if op in "+-" else _MUL
         if isinstance(left, _Int) and isinstance(right, _Int):
             return _Int(_binary(left.src, op, right.src, prec))
-        if op == "*" and not (isinstance(left, _Frac) or isinstance(right, _Frac)):
-            num1, den1 = (left.num, left.den) if isinstance(left, _Ratio) else (left.src, None)
-            num2, den2 = (right.num, right.den) if isinstance(right, _Ratio) else (right.src, None)
-            den = _mul(den1, den2)
-            assert den is not None  # one of them is a ratio
-            positive = all(side.positive for side in (left, right) if isinstance(side, _Ratio))
-            return _Ratio(_times(num1, num2), den, positive)
+        if isinstance(left, _Frac) or isinstance(right, _Frac):
+            return _Frac(_binary(_as_frac(left), op, _as_frac(right), prec))
+        (num1, den1, positive1), (num2, den2, positive2) = _parts(left), _parts(right)
+        positive = positive1 and positive2
+        if op == "*":
+            return _Ratio(_times(num1, num2), _product(den1, den2), positive)
+        if den1 is not None and den2 is not None and den1.text == den2.text:
+            return _Ratio(_binary(num1, op, num2, _ADD), den1, positive)
+        if all(den is None or len(den.text) <= _SHORT for den in (den1, den2)):
+            # a/b + c/d = (a*d + c*b) / (b*d): b and d are written twice, so only short ones
+            cross = _binary(_times(num1, den2), op, _times(num2, den1), _ADD)
+            return _Ratio(cross, _product(den1, den2), positive)
         return _Frac(_binary(_as_frac(left), op, _as_frac(right), prec))
 
     def divide(self, left: _Form, divisor_node: Arith) -> _Form:
