@@ -33,16 +33,16 @@ BUY = Leaf("value", "SHNU_CNQN")
 PREV_NET = Leaf("prev", "NTBY_TR_PBMN")
 
 
-def names(expression: Expression) -> Callable[[Leaf], str]:
+def names(expression: Expression, prefix: str = "L") -> Callable[[Leaf], str]:
     """The compiler's part in miniature: each leaf is a variable of its own."""
-    index = {leaf: f"L{i}" for i, leaf in enumerate(expression.leaves)}
+    index = {leaf: f"{prefix}{i}" for i, leaf in enumerate(expression.leaves)}
     return index.__getitem__
 
 
-def compiled(expression: Expression, values: Mapping[Leaf, int | None]) -> bool:
-    """The generated code, run in NAMESPACE with the leaves bound."""
-    code = compile(expression.python(names(expression)), "<when>", "eval")
-    scope = {f"L{i}": values[leaf] for i, leaf in enumerate(expression.leaves)}
+def compiled(expression: Expression, values: Mapping[Leaf, int | None], prefix: str = "L") -> bool:
+    """The generated code, run in NAMESPACE with the leaves bound (to names ``prefix<n>``)."""
+    code = compile(expression.python(names(expression, prefix)), "<when>", "eval")
+    scope = {f"{prefix}{i}": values[leaf] for i, leaf in enumerate(expression.leaves)}
     result = eval(code, dict(NAMESPACE), scope)  # our own generated code, in the test
     assert isinstance(result, bool)
     return result
@@ -603,6 +603,8 @@ def test_compiled_code_direct_evaluation_and_the_spec_agree(
     expected = oracle(tree, values)
     assert expression.evaluate(values) is expected, text
     assert compiled(expression, values) is expected, (text, expression.python(names(expression)))
+    long_names = "a_leaf_with_a_name_long_enough_to_make_sums_use_fractions_"
+    assert compiled(expression, values, long_names) is expected, text
     assert expression.leaves == tuple(dict.fromkeys(tree_leaves(tree)))
     again = parse_expression(expression.readable())  # the readable line means the same
     assert again.readable() == expression.readable()

@@ -211,7 +211,6 @@ class _Parser:
     """Recursive descent over the grammar, with the depth bounded before Python's stack is."""
 
     def __init__(self, text: str) -> None:
-        self.text = text
         self.problems: list[ExprError] = []
         self.stream = _tokens(text, self.problems)
         self.token = next(self.stream)
