@@ -246,6 +246,7 @@ def test_the_default_field_is_the_first_column_even_inside_a_function() -> None:
         ('SELN_CNQN > "a"', 12, "strings are not allowed"),
         ("5", 0, "`when` must be a comparison, or comparisons joined by and/or/not"),
         ("SELN_CNQN + 1", 0, "must be a comparison"),
+        ("  SELN_CNQN + 1", 2, "must be a comparison"),
         ("SELN_CNQN > 0 and 5", 18, "must be a comparison"),
         ("not SELN_CNQN", 4, "must be a comparison"),
         ("(SELN_CNQN)", 0, "must be a comparison"),

@@ -254,10 +254,11 @@ class _Parser:
     def whole(self) -> Bool:
         if self.token.kind == "end":
             raise ExprError("`when` is empty", None)
+        start = self.token.offset
         tree = self.boolean()
         if self.token.kind != "end":
             raise _unexpected(self.token)
-        return self.condition(tree, 0)
+        return self.condition(tree, start)
 
     def condition(self, node: Node, offset: int) -> Bool:
         if not isinstance(node, Compare | Not | Junction):
