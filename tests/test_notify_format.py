@@ -115,7 +115,7 @@ class Refusing:
     async def alive(self) -> bool:
         return False
 
-    async def send(self, chat_id: int, html: str) -> None:
+    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> None:
         raise TransientError("down")
 
 

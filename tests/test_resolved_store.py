@@ -112,6 +112,18 @@ def test_the_alert_is_found_by_its_key_when_stored_before(url: str, store: Store
     assert rows(url)[-1][:3] == (event_id, "resolved", alert_id)
 
 
+def test_events_are_stored_in_the_engines_order(url: str, store: Store) -> None:
+    """Ids are a chat's order: a resolved event keeps its place between the alerts."""
+    first = fired(0)
+    store.add_alerts([first, resolved(first, second=5), fired(6, rule="surge")], NOW)
+    assert [(kind, msg[:5]) for _, kind, _, msg in rows(url)] == [
+        ("fired", "fired"),
+        ("resolved", "해제 · "),
+        ("fired", "fired"),
+    ]
+    assert [d.kind for d in pending_of(store, 1)] == ["fired", "resolved", "fired"]
+
+
 def test_a_fired_alert_and_a_resolved_event_may_share_rule_ticker_second_and_seq(
     url: str, store: Store
 ) -> None:

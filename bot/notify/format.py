@@ -1,4 +1,5 @@
-"""Telegram HTML: alert messages, packing them under the 4096-character limit, plain text.
+"""Telegram HTML: alert messages (fired, and resolved: ✅), packing them under the
+4096-character limit, plain text.
 
 Every text that comes from a user or a rule goes through ``esc``. Command replies, built from the
 same pieces, live in ``replies.py``.
@@ -11,6 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.messages import KOREAN
 from bot.ticks import KST
 
 #: Telegram's limit on a message's text. Lengths here are counted in UTF-16 code units of the HTML
@@ -21,6 +23,8 @@ MAX_ALERT_TEXT = 1500
 ELLIPSIS = "…"
 
 _TAG = re.compile(r"<[^<>]*>")
+#: What marks a resolved event where a fired alert has 🔔.
+RESOLVED_MARK = "✅"
 
 
 def esc(text: object) -> str:
@@ -58,6 +62,19 @@ def alert_block(rule: str, ticker: str, when: datetime, message: str) -> str:
     """One alert: a header line (ticker, KST time, rule id), then the rule's message."""
     header = f"🔔 <b>{esc(ticker)}</b> {hhmmss(when)} KST · <code>{esc(rule)}</code>"
     return f"{header}\n{esc_clipped(message, MAX_ALERT_TEXT)}"
+
+
+def resolved_block(rule: str, ticker: str, when: datetime, message: str) -> str:
+    """One resolved event: ``✅ <b>005930</b> 09:25:02 KST · <code>rule</code> · 해제``, then
+    its message. Sent alone, as a reply to its alert's message."""
+    header = KOREAN("resolved.header", ticker=esc(ticker), time=hhmmss(when), rule=esc(rule))
+    return f"{header}\n{esc_clipped(message, MAX_ALERT_TEXT)}"
+
+
+def event_block(kind: str, rule: str, ticker: str, when: datetime, message: str) -> str:
+    """``alert_block`` or ``resolved_block``, by the event's kind."""
+    block = resolved_block if kind == "resolved" else alert_block
+    return block(rule, ticker, when, message)
 
 
 def pack(blocks: Sequence[str], limit: int = MAX_MESSAGE, sep: str = "\n\n") -> list[int]:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Select,
+    bindparam,
     delete,
     exists,
     func,
@@ -151,12 +152,13 @@ class Outbox(Database):
             fresh.setdefault(alert_key(alert), alert)
         if not fresh:
             return []
-        fired = [a for a in fresh.values() if a.kind != "resolved"]
         resolved = [a for a in fresh.values() if a.kind == "resolved"]
         with self._writer.begin() as conn:
-            ids = self._insert_new(conn, fired, now, {})
+            # In the engine's order (ids are the chats' order), then each resolved event is
+            # linked to its alert, stored before or just now.
+            ids = self._insert_new(conn, list(fresh.values()), now)
             targets = self._fired_ids(conn, resolved, ids)
-            ids |= self._insert_new(conn, resolved, now, targets)
+            self._link(conn, resolved, ids, targets)
             inserted = [(ids[key], alert) for key, alert in fresh.items() if key in ids]
             deliveries = self._deliveries_for(conn, inserted, now, state, targets)
             if deliveries:
@@ -172,12 +174,9 @@ class Outbox(Database):
         return inserted
 
     def _insert_new(
-        self, conn: Connection, alerts: list[Alert], now: datetime, targets: dict[AlertKey, int]
+        self, conn: Connection, alerts: list[Alert], now: datetime
     ) -> dict[AlertKey, int]:
-        """Insert the alerts whose key is not stored yet; return their ids by key. A resolved
-        event refers to its alert's id in ``targets`` (by the alert's key), when there."""
-        if not alerts:
-            return {}
+        """Insert the alerts whose key is not stored yet; return their ids by key."""
         rows = [
             {
                 "rule": a.rule,
@@ -189,7 +188,6 @@ class Outbox(Database):
                 "value": a.value,
                 "message": a.message,
                 "kind": a.kind,
-                "resolves_id": targets.get(alert_key(a.resolves)) if a.resolves else None,
                 "created_at": now,
                 **{n: getattr(a.tick, n) for n in _NUMERIC},
             }
@@ -201,6 +199,29 @@ class Outbox(Database):
         # ("insertmanyvalues") and caches one compiled statement for every batch size.
         result = conn.execute(statement.returning(*key_columns, alerts_t.c.id), rows)
         return {tuple(row[: len(_KEY)]): row.id for row in result}
+
+    def _link(
+        self,
+        conn: Connection,
+        resolved: list[Alert],
+        ids: dict[AlertKey, int],
+        targets: dict[AlertKey, int],
+    ) -> None:
+        """Point each resolved event inserted just now at its alert, where that is stored."""
+        links = [
+            {"event": ids[alert_key(event)], "target": targets[alert_key(event.resolves)]}
+            for event in resolved
+            if alert_key(event) in ids
+            and event.resolves is not None
+            and alert_key(event.resolves) in targets
+        ]
+        if links:
+            conn.execute(
+                update(alerts_t)
+                .where(alerts_t.c.id == bindparam("event"))
+                .values(resolves_id=bindparam("target")),
+                links,
+            )
 
     def _fired_ids(
         self, conn: Connection, resolved: list[Alert], known: dict[AlertKey, int]
