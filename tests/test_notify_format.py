@@ -18,10 +18,12 @@ from bot.notify.format import (
     alert_block,
     esc,
     esc_clipped,
+    event_block,
     hhmmss,
     join,
     length,
     pack,
+    resolved_block,
     to_plain,
 )
 from bot.notify.transport import Tee, TransientError
@@ -40,6 +42,26 @@ def test_alert_block_escapes_rule_text_and_shows_kst_time() -> None:
     assert "<code>net&lt;buy&gt;</code>" in block
     assert "09:22:37 KST" in block
     assert parse_html(block).endswith("순매수 <b>100억</b> & more")
+
+
+def test_a_resolved_block_says_what_ended_in_korean_and_escapes() -> None:
+    block = resolved_block(
+        "net<buy>", "005930", T0, "해제 · 순매수 100억 이상 → 현재 97.2억 & <b>"
+    )
+    assert parse_html(block).splitlines() == [
+        "✅ 005930 09:22:37 KST · net<buy> · 해제",
+        "해제 · 순매수 100억 이상 → 현재 97.2억 & <b>",
+    ]
+    assert event_block("resolved", "r", "005930", T0, "m") == resolved_block(
+        "r", "005930", T0, "m"
+    )
+    assert event_block("fired", "r", "005930", T0, "m") == alert_block("r", "005930", T0, "m")
+
+
+@given(rule=st.text(min_size=1), ticker=st.text(min_size=1), message=st.text())
+def test_any_resolved_event_is_valid_telegram_html(rule: str, ticker: str, message: str) -> None:
+    plain = parse_html(resolved_block(rule, ticker, T0, message))
+    assert message in plain or "…" in plain
 
 
 def test_time_is_shown_in_korea_whatever_the_input_zone() -> None:
@@ -109,6 +131,20 @@ def test_alert_line_is_one_line() -> None:
     out = io.StringIO()
     print_alerts([alert, alert], out)
     assert out.getvalue().count("\n") == 2
+
+
+def test_the_console_prints_resolved_events_marked() -> None:
+    alert = Alert("rule-1", "005930", tick(), 123, "돌파")
+    later = tick(seconds=9 * 3600 + 25 * 60 + 2)._replace(hhmmss="092502")
+    event = Alert(
+        "rule-1", "005930", later, 97, "해제 · 현재\n97.2억", kind="resolved", resolves=alert
+    )
+    out = io.StringIO()
+    print_alerts([alert, event], out)
+    assert out.getvalue().splitlines() == [
+        "09:22:37 005930 rule-1  돌파",
+        "09:25:02 005930 rule-1  ✅ 해제 · 현재 97.2억",
+    ]
 
 
 class Refusing:

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from bot.codes import as_stock_code
 from bot.kis.status import ConnectionStatus, SubState, SubStatus
-from bot.notify.format import alert_block, esc, esc_clipped
+from bot.messages import KOREAN
+from bot.notify.format import alert_block, esc, esc_clipped, hhmmss
 from bot.service import StatusReport, WatchResult
 from bot.store.chats import Mute
 from bot.store.outbox import StoredAlert
@@ -122,8 +123,15 @@ def recent_alerts(alerts: Sequence[StoredAlert], code: str | None) -> list[str]:
     if not alerts:
         return [f"No alerts{scope} yet."]
     blocks = [f"Last {len(alerts)} alert(s){scope}, newest last:"]
-    blocks += [alert_block(a.rule, a.ticker, a.time, a.message) for a in alerts]
+    blocks += [alert_block(a.rule, a.ticker, a.time, a.message) + resolved_line(a) for a in alerts]
     return blocks
+
+
+def resolved_line(alert: StoredAlert) -> str:
+    """``\n✅ 09:25:02 KST 해제`` under an alert that was resolved, else nothing."""
+    if alert.resolved_at is None:
+        return ""
+    return "\n" + KOREAN("resolved.at", time=hhmmss(alert.resolved_at))
 
 
 def rule_list(lines: Sequence[str], last_error: str | None) -> list[str]:
