@@ -189,6 +189,15 @@ def test_a_resolved_event_without_its_alert_is_stored_unsent(
     assert len([r for r in caplog.records if "without its alert" in r.getMessage()]) == 2
 
 
+def test_an_event_that_names_no_fired_alert_is_linked_to_nothing(url: str, store: Store) -> None:
+    alert = fired()
+    first = resolved(alert)
+    store.add_alerts([alert, first], NOW)
+    (bogus,) = store.add_alerts([resolved(first, second=50)], NOW)  # "resolves" an event
+    assert rows(url)[-1][:3] == (bogus, "resolved", None)
+    assert chats_of(url, bogus) == {}
+
+
 def test_recovered_alerts_get_recovered_resolved_events_nowhere(url: str, store: Store) -> None:
     alert = fired()
     store.recover_alerts([alert], NOW)

@@ -228,7 +228,7 @@ class Outbox(Database):
     ) -> dict[AlertKey, int]:
         """The ids of the fired alerts these resolved events end, by key: inserted just now
         (``known``) or stored before. An alert not stored is missing from the answer."""
-        wanted = {alert_key(r.resolves) for r in resolved if r.resolves is not None}
+        wanted = {alert_key(alert) for alert in map(_alert_ended, resolved) if alert}
         found = {key: known[key] for key in wanted if key in known}
         missing = sorted(wanted - found.keys())
         key_columns = [alerts_t.c[name] for name in _KEY]
@@ -531,6 +531,12 @@ class Outbox(Database):
                 if not batch:
                     return deleted
                 deleted += conn.execute(delete(table).where(table.c.id.in_(batch))).rowcount
+
+
+def _alert_ended(event: Alert) -> Alert | None:
+    """The fired alert a resolved event ends (anything else it names is linked to nothing)."""
+    alert = event.resolves
+    return alert if alert is not None and alert.kind == "fired" else None
 
 
 def _pair_chats(
