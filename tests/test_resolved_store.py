@@ -4,6 +4,7 @@ with it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from sqlalchemy import Select, create_engine, select
 
 from bot.alerts import Alert
 from bot.rebuild import store_missing
-from bot.store import Store
+from bot.store import AlertWriter, Store
 from bot.store.models import AlertRow, DeliveryRow
 from bot.store.outbox import PendingDelivery
 from bot.ticks import KST, Tick
@@ -203,6 +204,26 @@ def test_recovered_alerts_get_recovered_resolved_events_nowhere(url: str, store:
     store.recover_alerts([alert], NOW)
     (event_id,) = store.add_alerts([resolved(alert)], NOW)
     assert chats_of(url, event_id) == {}  # nobody saw the alert: nobody hears it ended
+
+
+async def test_the_alert_writer_stores_an_event_batched_apart_from_its_alert(
+    url: str, store: Store
+) -> None:
+    writer = AlertWriter(store, batch_size=500, interval=10.0)
+    task = asyncio.create_task(writer.run())
+    alert = fired()
+    writer.submit([alert])
+    await writer.flush()
+    writer.submit([resolved(alert), fired(40)])
+    await writer.flush()
+    await writer.close()
+    await task
+    assert [(kind, resolves) for _, kind, resolves, _ in rows(url)] == [
+        ("fired", None),
+        ("resolved", rows(url)[0][0]),
+        ("fired", None),
+    ]
+    assert writer.stored == 3
 
 
 # -- the sender's view -----------------------------------------------------------------------
