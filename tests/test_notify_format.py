@@ -18,7 +18,6 @@ from bot.notify.format import (
     alert_block,
     esc,
     esc_clipped,
-    event_block,
     hhmmss,
     join,
     length,
@@ -52,10 +51,6 @@ def test_a_resolved_block_says_what_ended_in_korean_and_escapes() -> None:
         "✅ 005930 09:22:37 KST · net<buy> · 해제",
         "해제 · 순매수 100억 이상 → 현재 97.2억 & <b>",
     ]
-    assert event_block("resolved", "r", "005930", T0, "m") == resolved_block(
-        "r", "005930", T0, "m"
-    )
-    assert event_block("fired", "r", "005930", T0, "m") == alert_block("r", "005930", T0, "m")
 
 
 @given(rule=st.text(min_size=1), ticker=st.text(min_size=1), message=st.text())

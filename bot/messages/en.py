@@ -3,6 +3,6 @@
 MESSAGES: dict[str, str] = {
     "demo.tag": "[simulated data]",
     # -- resolved events (the ✅ message, and its line in /alerts) --
-    "resolved.header": "✅ <b>{ticker}</b> {time} KST · <code>{rule}</code> · resolved",
-    "resolved.at": "✅ resolved at {time} KST",
+    "resolved.header": "✅ <b>{stock}</b> {when} · <code>{rule}</code> · resolved",
+    "resolved.at": "✅ resolved {when}",
 }

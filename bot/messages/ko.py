@@ -3,6 +3,6 @@
 MESSAGES: dict[str, str] = {
     "demo.tag": "[모의 데이터]",
     # -- resolved events (the ✅ message, and its line in /alerts) --
-    "resolved.header": "✅ <b>{ticker}</b> {time} KST · <code>{rule}</code> · 해제",
-    "resolved.at": "✅ {time} KST 해제",
+    "resolved.header": "✅ <b>{stock}</b> {when} · <code>{rule}</code> · 해제",
+    "resolved.at": "✅ {when} 해제",
 }

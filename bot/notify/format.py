@@ -67,14 +67,9 @@ def alert_block(rule: str, ticker: str, when: datetime, message: str) -> str:
 def resolved_block(rule: str, ticker: str, when: datetime, message: str) -> str:
     """One resolved event: ``✅ <b>005930</b> 09:25:02 KST · <code>rule</code> · 해제``, then
     its message. Sent alone, as a reply to its alert's message."""
-    header = KOREAN("resolved.header", ticker=esc(ticker), time=hhmmss(when), rule=esc(rule))
+    moment = f"{hhmmss(when)} KST"
+    header = KOREAN("resolved.header", stock=esc(ticker), when=moment, rule=esc(rule))
     return f"{header}\n{esc_clipped(message, MAX_ALERT_TEXT)}"
-
-
-def event_block(kind: str, rule: str, ticker: str, when: datetime, message: str) -> str:
-    """``alert_block`` or ``resolved_block``, by the event's kind."""
-    block = resolved_block if kind == "resolved" else alert_block
-    return block(rule, ticker, when, message)
 
 
 def pack(blocks: Sequence[str], limit: int = MAX_MESSAGE, sep: str = "\n\n") -> list[int]:

@@ -131,7 +131,7 @@ def resolved_line(alert: StoredAlert) -> str:
     """``\n✅ 09:25:02 KST 해제`` under an alert that was resolved, else nothing."""
     if alert.resolved_at is None:
         return ""
-    return "\n" + KOREAN("resolved.at", time=hhmmss(alert.resolved_at))
+    return "\n" + KOREAN("resolved.at", when=f"{hhmmss(alert.resolved_at)} KST")
 
 
 def rule_list(lines: Sequence[str], last_error: str | None) -> list[str]:

@@ -48,7 +48,7 @@ from datetime import datetime, timedelta
 
 from bot.backoff import backoff_delay
 from bot.clock import utc_now
-from bot.notify.format import event_block, join, pack
+from bot.notify.format import alert_block, join, pack, resolved_block
 from bot.notify.transport import (
     ChatBlocked,
     ChatMoved,
@@ -278,13 +278,13 @@ class Sender:
             group.append(row)
             if alone:
                 break
-        blocks = [event_block(r.kind, r.rule, r.ticker, r.time, r.message) for r in group]
+        blocks = [alert_block(r.rule, r.ticker, r.time, r.message) for r in group]
         count = pack(blocks)[0]
         return Message(group[:count], join(blocks[:count]))
 
     def _reply(self, row: PendingDelivery) -> Message:
         """A resolved event, replying to its alert's message in this chat when it went."""
-        html = event_block(row.kind, row.rule, row.ticker, row.time, row.message)
+        html = resolved_block(row.rule, row.ticker, row.time, row.message)
         return Message([row], html, reply_to=self._alert_message(row))
 
     def _alert_message(self, row: PendingDelivery) -> int | None:
