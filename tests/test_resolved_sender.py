@@ -237,3 +237,15 @@ async def test_a_confirmation_not_recorded_yet_still_gives_the_reply(
         db.close()
     (a0, _, a0_id), (r0, reply_to, _) = tagged(api, 1)
     assert (a0, r0, reply_to) == (["A0"], ["R0"], a0_id)
+
+
+async def test_a_refused_resolved_event_fails_alone_and_the_chat_goes_on(
+    api: FakeBotApi, bot: Bot, db: Db
+) -> None:
+    api.refuse_text("#R0#", "Bad Request: message is too long")
+    first = fired(0, 0)
+    db.add(first, resolved(first, 5), fired(1, 9))
+    async with running(Sender(db.aio, TelegramTransport(bot), FAST)):
+        await api.wait_until(lambda: db.pending() == 0)
+    assert [tags for tags, _, _ in tagged(api, 1)] == [["A0"], ["A1"]]
+    assert db.store.delivery_counts() == {"failed": 2, "sent": 4}
