@@ -8,7 +8,10 @@ start of the day.
 
 Alerts the replay finds missing (fired, never committed, or a database that was lost) are
 delivered only when their frame arrived within ``recent`` of now; older ones are stored as
-"recovered", not sent: a restart never sends a trader alerts from hours ago.
+"recovered", not sent: a restart never sends a trader alerts from hours ago. Resolved events are
+replayed like alerts, under the same keys: the store finds the alert each one ends by that
+alert's key (the replay's copy is an equal Alert, not the stored row), so a missing event is
+stored once, and goes out as a reply to the alert's message sent before the restart.
 
 The replay stops at ``end``, the recording's size when the bot started: the frames the new feed
 records meanwhile are held by the pipeline and follow once the rebuild caught up.
@@ -43,8 +46,9 @@ class Rebuilt:
 def store_missing(
     store: Store, fired: list[tuple[Alert, datetime]], now: datetime, recent: timedelta = RECENT
 ) -> tuple[int, int]:
-    """Store the alerts not stored yet: recent ones to be sent, older ones as recovered.
-    Returns (delivered, recovered)."""
+    """Store the alerts and resolved events not stored yet: recent ones to be sent, older ones
+    as recovered (the older first, so a recent event finds its recovered alert and, like it,
+    goes to nobody). Returns (delivered, recovered)."""
     old = [alert for alert, when in fired if when < now - recent]
     new = [alert for alert, when in fired if when >= now - recent]
     recovered = store.recover_alerts(old, now)

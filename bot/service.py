@@ -234,7 +234,8 @@ class BotService:
     async def alerts(
         self, chat_id: int, ticker: str | None = None, n: int = 10
     ) -> list[StoredAlert]:
-        """The last ``n`` alerts addressed to this chat (of one code if given), oldest first."""
+        """The last ``n`` alerts addressed to this chat (of one code if given), oldest first,
+        each with the time of its resolved event (``resolved_at``, None if not resolved)."""
         await self._chat(chat_id)
         if not 1 <= n <= MAX_ALERTS:
             raise CommandError("error.count_range", most=MAX_ALERTS)

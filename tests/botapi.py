@@ -2,10 +2,12 @@
 
 python-telegram-bot talks to it over real HTTP through its ``base_url`` setting, nothing patched.
 It speaks what the bot uses: ``getMe``, ``getUpdates`` (long poll, ``offset``), ``sendMessage``
-(with Telegram's HTML check and 4096-character limit), ``sendPhoto`` (a multipart upload; the
-picture is kept in ``SentMessage.photo``, its caption in ``text``), ``setMyCommands``/
-``getMyCommands``, ``deleteWebhook``/``getWebhookInfo``, ``close``, ``logOut``. Failures can be
-injected::
+(with Telegram's HTML check and 4096-character limit, and replies: ``reply_parameters`` or
+``reply_to_message_id``, recorded as ``SentMessage.reply_to``; a reply to a message the chat does
+not have is refused unless ``allow_sending_without_reply``, then sent as a plain message),
+``sendPhoto`` (a multipart upload; the picture is kept in ``SentMessage.photo``, its caption in
+``text``), ``setMyCommands``/``getMyCommands``, ``deleteWebhook``/``getWebhookInfo``, ``close``,
+``logOut``. Failures can be injected::
 
     async with FakeBotApi() as api:
         bot = telegram.Bot(api.token, base_url=api.base_url)
@@ -23,6 +25,7 @@ Lasting failure modes, for delivery tests (each until undone or for a time)::
     api.hang(60.0)                       # sendMessage answers only once 60 s have passed
     api.block_chat(42, seconds=2.0)      # 403 for 2 s; unblock_chat(42, command="/start") ends it
     api.migrate_chat(-5, -1005)          # 400 with migrate_to_chat_id, and the service messages
+    api.delete_message(7, 12)            # a user deleted message 12: replies to it find nothing
 
 Precedence, first match answers: wrong token (401), ``unauthorized``, ``outage``, ``hang`` (then
 the rest, late), ``fail_next``; inside sendMessage: migrated chat, blocked chat, failing chat,
@@ -68,6 +71,7 @@ _ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
 _INT_PARAMS = frozenset({"chat_id", "offset", "limit", "message_id", "reply_to_message_id"})
 _JSON_PARAMS = frozenset(
     {"commands", "allowed_updates", "scope", "reply_markup", "link_preview_options", "entities"}
+    | {"reply_parameters"}
 )
 
 Predicate = Callable[["SentMessage"], bool]
@@ -82,6 +86,7 @@ class SentMessage:
     parse_mode: str | None
     message_id: int
     at: float  # time.monotonic() when received
+    reply_to: int | None = None  # the message of the chat it replies to (None: not a reply)
     photo: bytes | None = None  # sendPhoto: the uploaded file (``text`` is its caption)
 
 
@@ -182,6 +187,7 @@ class FakeBotApi:
         self._failing_chats: dict[int, tuple[int, str]] = {}  # chat -> status, description
         self._refused_texts: dict[str, tuple[int, str]] = {}  # substring -> status, description
         self._migrated: dict[int, int] = {}  # old chat id -> new chat id
+        self._deleted: set[tuple[int, int]] = set()  # (chat, message id) deleted by a user
         self._hangs: dict[str | None, float] = {}  # method (None: any) -> hanging until when
         self._unauthorized_until = 0.0  # clock() until which every call answers 401
         self._down_until = 0.0  # clock() until which every call fails
@@ -474,6 +480,31 @@ class FakeBotApi:
 
     # -- the HTTP side --------------------------------------------------------------------------
 
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        """A user deleted this message: a reply to it finds nothing (it stays in ``sent``)."""
+        self._deleted.add((chat_id, message_id))
+
+    def _replied(self, chat_id: int, params: dict[str, Any]) -> SentMessage | str | None:
+        """The message a sendMessage replies to, None when none, or the error description."""
+        if "reply_parameters" in params:
+            wanted = params["reply_parameters"]
+            if not isinstance(wanted, dict):
+                return "Bad Request: can't parse reply parameters JSON object"
+        elif "reply_to_message_id" in params:
+            wanted = {
+                "message_id": params["reply_to_message_id"],
+                "allow_sending_without_reply": params.get("allow_sending_without_reply"),
+            }
+        else:
+            return None
+        key = (chat_id, wanted.get("message_id"))
+        found = next((m for m in self.sent if (m.chat_id, m.message_id) == key), None)
+        if found is None or key in self._deleted:
+            if wanted.get("allow_sending_without_reply") in (True, "true"):
+                return None
+            return "Bad Request: message to be replied not found"
+        return found
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
@@ -572,21 +603,18 @@ class FakeBotApi:
                 return _error(400, f"Bad Request: {exc}")
         if utf16_len(plain) > MAX_TEXT:
             return _error(400, "Bad Request: message is too long")
-        message = SentMessage(chat_id, text, parse_mode, next(self._message_ids), time.monotonic())
+        replied = self._replied(chat_id, params)
+        if isinstance(replied, str):
+            return _error(400, replied)
+        reply_to = replied.message_id if replied is not None else None
+        message_id = next(self._message_ids)
+        message = SentMessage(chat_id, text, parse_mode, message_id, time.monotonic(), reply_to)
         self.sent.append(message)
         self._notify()
-        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
-        if chat_id < 0:
-            chat["title"] = f"group {chat_id}"
-        return _ok(
-            {
-                "message_id": message.message_id,
-                "date": int(time.time()),
-                "chat": chat,
-                "from": BOT_USER,
-                "text": plain,
-            }
-        )
+        answer = _message_json(message, plain)
+        if replied is not None:
+            answer["reply_to_message"] = _message_json(replied, replied.text)
+        return _ok(answer)
 
     async def _api_sendphoto(self, params: dict[str, Any]) -> web.Response:
         chat_id, photo = params.get("chat_id"), params.get("photo")
@@ -613,7 +641,7 @@ class FakeBotApi:
         if utf16_len(plain) > MAX_CAPTION:
             return _error(400, "Bad Request: message caption is too long")
         message = SentMessage(
-            chat_id, caption, parse_mode, next(self._message_ids), time.monotonic(), photo
+            chat_id, caption, parse_mode, next(self._message_ids), time.monotonic(), photo=photo
         )
         self.sent.append(message)
         self._notify()
@@ -645,6 +673,20 @@ class FakeBotApi:
 
     async def _api_logout(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)
+
+
+def _message_json(message: SentMessage, text: str) -> dict[str, Any]:
+    chat: dict[str, Any] = {"id": message.chat_id}
+    chat["type"] = "private" if message.chat_id > 0 else "group"
+    if message.chat_id < 0:
+        chat["title"] = f"group {message.chat_id}"
+    return {
+        "message_id": message.message_id,
+        "date": int(time.time()),
+        "chat": chat,
+        "from": BOT_USER,
+        "text": text,
+    }
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from botapi import FakeBotApi, ParseError, parse_html, utf16_len
 from clocks import Clock
 from hypothesis import given
 from hypothesis import strategies as st
-from telegram import Bot, BotCommand
+from telegram import Bot, BotCommand, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -62,6 +62,35 @@ async def test_send_message_is_recorded_and_answered(bot: Bot, api: FakeBotApi) 
     assert sent.message_id == message.message_id
     assert api.texts_for(42) == ["<b>삼성전자</b> &amp; co"]
     assert api.messages_for(7) == []
+
+
+async def test_a_reply_is_recorded_with_the_message_it_answers(bot: Bot, api: FakeBotApi) -> None:
+    first = await bot.send_message(42, "alert")
+    await bot.send_message(7, "elsewhere")
+    reply = await bot.send_message(
+        42, "resolved", reply_parameters=ReplyParameters(first.message_id)
+    )
+    assert reply.reply_to_message is not None
+    assert reply.reply_to_message.message_id == first.message_id
+    old_style = await bot.send_message(42, "again", reply_to_message_id=first.message_id)
+    assert [m.reply_to for m in api.messages_for(42)] == [None, first.message_id, first.message_id]
+    assert old_style.reply_to_message is not None
+
+
+async def test_a_reply_to_a_message_the_chat_lacks_is_refused_unless_allowed(
+    bot: Bot, api: FakeBotApi
+) -> None:
+    elsewhere = await bot.send_message(7, "in another chat")
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+        await bot.send_message(42, "x", reply_parameters=ReplyParameters(elsewhere.message_id))
+    mine = await bot.send_message(42, "alert")
+    api.delete_message(42, mine.message_id)  # the user deleted it
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+        await bot.send_message(42, "x", reply_parameters=ReplyParameters(mine.message_id))
+    anyway = ReplyParameters(mine.message_id, allow_sending_without_reply=True)
+    sent = await bot.send_message(42, "resolved", reply_parameters=anyway)
+    assert sent.reply_to_message is None
+    assert api.messages_for(42)[-1].reply_to is None
 
 
 @pytest.mark.parametrize("text", ["<b>&</b>", "a < b", "<script>x</script>", "<b>open", "x</i>"])

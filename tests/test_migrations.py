@@ -201,3 +201,62 @@ def test_db_upgrade_as_a_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert schema_diff(url_of(db)) == []
+
+
+def _alert_sql(rule: str) -> str:
+    columns = [name.lower() for name in NUMERIC_FIELDS]
+    return (
+        "INSERT INTO alerts (rule, ticker, day, hhmmss, seconds, seq, value, message, "
+        f"created_at, {', '.join(columns)}) VALUES ('{rule}', '005930', '2026-11-20', '090000',"
+        f" 32400, 0, 7, 'kept', '2026-11-20 00:00:01', {', '.join('1' * len(columns))})"
+    )
+
+
+def _execute(url: str, *statements: str) -> list[tuple[object, ...]]:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = [conn.exec_driver_sql(s) for s in statements]
+            last = result[-1]
+            return [tuple(row) for row in last] if last.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_0004_keeps_alerts_and_deliveries_and_its_downgrade_drops_resolved_events(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """SQLite copies the alerts table for 0004; with foreign keys on, the copy must not take
+    the deliveries along by cascade. Existing alerts become fired ones."""
+    if backend == "sqlite":
+        url = url_of(request.getfixturevalue("tmp_path") / "d.db")
+    else:
+        url = request.getfixturevalue("postgres_url")
+        downgrade(alembic_config(url), "base")
+    upgrade_to(alembic_config(url), "0003")
+    _execute(
+        url,
+        _alert_sql("r"),
+        "INSERT INTO deliveries (alert_id, chat_id, state, attempts, next_attempt_at) "
+        "SELECT id, 5, 'sent', 0, created_at FROM alerts",
+    )
+    upgrade(url)
+    assert schema_diff(url) == []
+    assert _execute(url, "SELECT rule, kind, resolves_id FROM alerts") == [("r", "fired", None)]
+    assert _execute(url, "SELECT chat_id, state, message_id FROM deliveries") == [
+        (5, "sent", None)
+    ]
+    _execute(
+        url,
+        _alert_sql("r")
+        .replace("(rule,", "(kind, resolves_id, rule,")
+        .replace("VALUES (", "VALUES ('resolved', (SELECT min(id) FROM alerts), "),
+        "INSERT INTO deliveries (alert_id, chat_id, state, attempts, next_attempt_at) "
+        "SELECT id, 5, 'pending', 0, created_at FROM alerts WHERE kind = 'resolved'",
+    )
+    downgrade(alembic_config(url), "0003")
+    assert _execute(url, "SELECT rule, message FROM alerts") == [("r", "kept")]
+    assert _execute(url, "SELECT chat_id, state FROM deliveries") == [(5, "sent")]
+    upgrade(url)
+    assert schema_diff(url) == []

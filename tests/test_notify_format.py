@@ -27,6 +27,8 @@ from bot.notify.format import (
     join,
     length,
     pack,
+    resolved_block,
+    resolved_message,
     to_plain,
 )
 from bot.notify.transport import Tee, TransientError
@@ -55,6 +57,28 @@ def test_alert_block_escapes_rule_text_and_shows_kst_time() -> None:
     assert "<code>net&lt;buy&gt;</code>" in block
     assert "09:22:37 KST" in block
     assert parse_html(block).endswith("순매수 <b>100억</b> & more")
+
+
+def test_a_resolved_block_says_what_ended_in_korean_and_escapes() -> None:
+    text = "해제 · 순매수 100억 이상 → 현재 97.2억 & <b>"
+    block = resolved_block("net<buy>", "005930", T0, text, voice=TODAY)
+    assert parse_html(block).splitlines() == ["✅ 005930 09:22:37 KST · net<buy> · 해제", text]
+    named = resolved_block("r", "005930", T0, "x", voice=on(T0, names=NAMES))
+    assert parse_html(named).startswith("✅ 삼성전자(005930) 09:22:37 KST · r · 해제\n")
+    late = T0.replace(hour=15, minute=31)
+    assert "✅ 005930 [애프터] 15:31:37 KST" in parse_html(
+        resolved_block("r", "005930", late, "x", voice=TODAY)
+    )
+    demo = resolved_message(Alert("r", "005930", tick(), 1, "x"), on(T0, demo=True))
+    assert parse_html(demo).startswith("[모의 데이터]\n✅ 005930 09:22:37 KST")
+    english = resolved_block("r", "005930", T0, "x", voice=on(T0, say=ENGLISH))
+    assert parse_html(english).startswith("✅ 005930 09:22:37 KST · r · resolved")
+
+
+@given(rule=st.text(min_size=1), ticker=st.text(min_size=1), message=st.text())
+def test_any_resolved_event_is_valid_telegram_html(rule: str, ticker: str, message: str) -> None:
+    plain = parse_html(resolved_block(rule, ticker, T0, message))
+    assert message in plain or "…" in plain
 
 
 def test_time_is_shown_in_korea_whatever_the_input_zone() -> None:
@@ -124,6 +148,20 @@ def test_alert_line_is_one_line() -> None:
     out = io.StringIO()
     print_alerts([alert, alert], out, TODAY)
     assert out.getvalue().count("\n") == 2
+
+
+def test_the_console_prints_resolved_events_marked() -> None:
+    alert = Alert("rule-1", "005930", tick(), 123, "돌파")
+    later = tick(seconds=9 * 3600 + 25 * 60 + 2)._replace(hhmmss="092502")
+    event = Alert(
+        "rule-1", "005930", later, 97, "해제 · 현재\n97.2억", kind="resolved", resolves=alert
+    )
+    out = io.StringIO()
+    print_alerts([alert, event], out, on(T0, names=NAMES))
+    assert out.getvalue().splitlines() == [
+        "09:22:37 KST 삼성전자(005930) rule-1  돌파",
+        "09:25:02 KST 삼성전자(005930) rule-1  ✅ 해제 · 현재 97.2억",
+    ]
 
 
 def test_the_console_names_the_stock_and_dates_an_old_alert() -> None:
@@ -227,7 +265,7 @@ class Refusing:
     async def alive(self) -> bool:
         return False
 
-    async def send(self, chat_id: int, html: str) -> None:
+    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> None:
         raise TransientError("down")
 
 

@@ -242,9 +242,9 @@ class Timed:
     async def alive(self) -> bool:
         return await self.inner.alive()
 
-    async def send(self, chat_id: int, html: str) -> None:
+    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int:
         self.starts.append((chat_id, time.monotonic()))
-        await self.inner.send(chat_id, html)
+        return await self.inner.send(chat_id, html, reply_to=reply_to)
 
 
 async def test_global_pace_and_per_chat_interval_are_kept(
@@ -282,10 +282,10 @@ async def test_close_waits_for_the_send_in_flight_and_marks_it(
         async def alive(self) -> bool:
             return True
 
-        async def send(self, chat_id: int, html: str) -> None:
+        async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int:
             self.started.set()
             await asyncio.sleep(0.2)
-            await TelegramTransport(bot).send(chat_id, html)
+            return await TelegramTransport(bot).send(chat_id, html, reply_to=reply_to)
 
     slow = Slow()
     db.add_alert(1, chats=[8], second=0)

@@ -180,6 +180,24 @@ async def test_html_refused_by_telegram_goes_out_as_plain_text(
     assert message.text == "unclosed & raw"
 
 
+async def test_the_transport_tells_the_message_id_and_sends_replies(
+    tg: TelegramBot, api: FakeBotApi
+) -> None:
+    first = await tg.transport.send(ALLOWED, "<b>alert</b>")
+    second = await tg.transport.send(ALLOWED, "<b>resolved</b>", reply_to=first)
+    plain = await tg.transport.send(ALLOWED, "<b>unclosed", reply_to=first)  # the fallback too
+    assert [(m.message_id, m.reply_to) for m in api.sent] == [
+        (first, None),
+        (second, first),
+        (plain, first),
+    ]
+    params = api.calls_to("sendMessage")[1].params["reply_parameters"]
+    assert params == {"message_id": first, "allow_sending_without_reply": True}
+    api.delete_message(ALLOWED, first)
+    await tg.transport.send(ALLOWED, "still sent", reply_to=first)  # gone: a plain message
+    assert api.sent[-1].reply_to is None
+
+
 FAST_RETRY: dict[str, float] = {"retry_min": 0.02, "retry_max": 0.1}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -149,6 +149,24 @@ async def test_alerts_show_the_rule_text_escaped(
     assert "최근 알림 2건" in await ask(api, "/alerts 5")
     assert "373220 알림이 아직 없습니다" in await ask(api, "/alerts 373220")
     assert "아직 알림이 없습니다" in await ask(api, "/alerts", chat_id=ADMIN)  # not addressed
+
+
+async def test_alerts_show_whether_and_when_an_alert_was_resolved(
+    tg: TelegramBot, api: FakeBotApi, store: Store
+) -> None:
+    await ask(api, "/watch 005930")
+    first, second = alert(1, "순매수 100억 돌파"), alert(2, "다시 돌파")
+    later = first.tick._replace(hhmmss="092502", seconds=first.tick.seconds + 145)
+    ended = Alert("net-buy", "005930", later, 1, "해제 · 현재 97.2억", seq=1, kind="resolved")
+    store.add_alerts([first, second, replace(ended, resolves=first)])
+    assert (await ask(api, "/alerts")).splitlines() == [
+        "최근 알림 2건 (KST, 오래된 것부터):",  # the resolved event is no row of its own
+        "🔔 005930 2024/06/03(월) 09:22:37 · net-buy",
+        "순매수 100억 돌파",
+        "✅ 09:25:02 해제",  # the same day as its alert: the time alone
+        "🔔 005930 2024/06/03(월) 09:22:37 · net-buy",
+        "다시 돌파",  # not resolved: nothing added
+    ]
 
 
 async def test_rules_shows_lines_and_the_reload_error(tg: TelegramBot, api: FakeBotApi) -> None:

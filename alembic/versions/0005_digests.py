@@ -1,8 +1,5 @@
 """The daily digest (revision 0005; 2026-12-02): one row per chat, trading day and slot, stored
 before it is sent (unique, so a restart never makes a second), and the chats that turned it off.
-
-It revises 0003: revision 0004 (resolved events) is being made at the same time; whichever lands
-second takes the other as its down_revision.
 """
 
 from collections.abc import Sequence
@@ -11,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -202,4 +202,7 @@ MESSAGES: dict[str, str] = {
         "the recording until a restart stores them"
     ),
     "notice.not_delivered": "alert not delivered to chat {chat_id} ({what}): {reason}",
+    # -- resolved events (the ✅ message, and its line in /alerts) --
+    "resolved.header": "✅ <b>{stock}</b> {when} · <code>{rule}</code> · resolved",
+    "resolved.at": "✅ resolved {when}",
 }

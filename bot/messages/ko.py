@@ -211,4 +211,7 @@ MESSAGES: dict[str, str] = {
         "재시작 때 저장될 때까지 기록 파일에만 남습니다."
     ),
     "notice.not_delivered": "채팅 {chat_id}에 알림을 전달하지 못했습니다 ({what}): {reason}",
+    # -- resolved events (the ✅ message, and its line in /alerts) --
+    "resolved.header": "✅ <b>{stock}</b> {when} · <code>{rule}</code> · 해제",
+    "resolved.at": "✅ {when} 해제",
 }

@@ -1,4 +1,5 @@
-"""Telegram HTML: alert messages, packing them under the 4096-character limit, plain text.
+"""Telegram HTML: alert messages (fired, and resolved: ✅), packing them under the
+4096-character limit, plain text.
 
 Every text that comes from a user or a rule goes through ``esc``. Command replies, built from the
 same pieces, live in ``replies.py``.
@@ -23,6 +24,8 @@ MAX_ALERT_TEXT = 1500
 ELLIPSIS = "…"
 
 _TAG = re.compile(r"<[^<>]*>")
+#: What marks a resolved event where a fired alert has 🔔.
+RESOLVED_MARK = "✅"
 
 
 def esc(text: object) -> str:
@@ -110,6 +113,29 @@ def alert_message(alerts: Sequence[Fired], voice: Voice = PLAIN) -> tuple[int, s
     blocks = alert_blocks(alerts, voice)
     count = pack(blocks, MAX_MESSAGE - voice.tag_room())[0]
     return count, voice.tagged(join(blocks[:count]))
+
+
+def resolved_block(
+    rule: str, ticker: str, when: datetime, message: str, *, voice: Voice = PLAIN
+) -> str:
+    """One resolved event: ``✅ <b>삼성전자(005930)</b> 09:25:02 KST · <code>rule</code> · 해제``
+    (the stock, session and time as in ``alert_block``), then its message."""
+    moment = voice.moment(when, zone=True)
+    session = voice.session_tag(when)
+    header = voice.say(
+        "resolved.header",
+        stock=esc(voice.label(ticker)),
+        when=esc(f"{session} {moment}" if session else moment),
+        rule=esc(rule),
+    )
+    return f"{header}\n{esc_clipped(message, MAX_ALERT_TEXT)}"
+
+
+def resolved_message(event: Fired, voice: Voice = PLAIN) -> str:
+    """The message of one resolved event (sent alone, as a reply to its alert's message),
+    under the demo's tag when it is the demo."""
+    block = resolved_block(event.rule, event.ticker, event.time, event.message, voice=voice)
+    return voice.tagged(block)
 
 
 def pack(blocks: Sequence[str], limit: int = MAX_MESSAGE, sep: str = "\n\n") -> list[int]:

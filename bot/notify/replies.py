@@ -13,11 +13,12 @@ from typing import Protocol
 
 from bot.codes import as_stock_code
 from bot.kis.status import ConnectionStatus, SubState, SubStatus
-from bot.notify.format import alert_block, esc, esc_clipped
+from bot.notify.format import alert_block, esc, esc_clipped, hhmmss
 from bot.notify.voice import Voice
 from bot.service import CommandError, StatusReport, WatchResult
 from bot.store.chats import Mute
 from bot.store.outbox import StoredAlert
+from bot.ticks import KST
 
 
 class CommandInfo(Protocol):
@@ -156,9 +157,21 @@ def recent_alerts(voice: Voice, alerts: Sequence[StoredAlert], code: str | None)
     blocks = [header]
     blocks += [
         alert_block(a.rule, a.ticker, a.time, a.message, voice=voice, zone=False, dated=True)
+        + resolved_line(voice, a)
         for a in alerts
     ]
     return blocks
+
+
+def resolved_line(voice: Voice, alert: StoredAlert) -> str:
+    """``\n✅ 09:25:02 해제`` under an alert that was resolved (its date too if another day's),
+    else nothing."""
+    if alert.resolved_at is None:
+        return ""
+    at = alert.resolved_at
+    same_day = at.astimezone(KST).date() == alert.time.astimezone(KST).date()
+    when = hhmmss(at) if same_day else voice.moment(at, dated=True)
+    return "\n" + voice.say("resolved.at", when=esc(when))
 
 
 def rule_list(voice: Voice, lines: Sequence[str], last_error: str | None) -> list[str]:

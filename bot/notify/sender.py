@@ -7,6 +7,12 @@ global pace (30/s), send, and record exactly those rows as sent once the transpo
 Chats are served concurrently, so one slow or failing chat never holds up the others. The store
 is an ``AsyncStore``: nothing here waits for the database on the event loop.
 
+A resolved event goes alone, as a reply to the message that carried its alert in that chat (the
+message id the transport told, kept with the alert's delivery). A chat's rows go in the order
+their alerts were stored, and an alert is stored before its resolved event, so the event waits
+for its alert: it is sent once the alert went, replying to it; if the alert was set aside (or
+went where no message id is known), the event is sent as a plain message.
+
 What can go wrong, and what happens (docs/TELEGRAM.md has the table):
 
 - **Bookkeeping fails after a confirmed send** (the database is locked or the disk full): the
@@ -42,7 +48,7 @@ from datetime import datetime, timedelta
 
 from bot.backoff import backoff_delay
 from bot.clock import utc_now
-from bot.notify.format import alert_message
+from bot.notify.format import alert_message, resolved_message
 from bot.notify.transport import (
     ChatBlocked,
     ChatMoved,
@@ -105,10 +111,11 @@ class Pace:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """The next message of a chat: its rows and its HTML."""
+    """The next message of a chat: its rows, its HTML, and the message it replies to."""
 
     rows: list[PendingDelivery]
     html: str
+    reply_to: int | None = None
 
     @property
     def ids(self) -> list[int]:
@@ -146,7 +153,8 @@ class Sender:
         self._ready_at: dict[int, float] = {}  # chat -> monotonic time of its next allowed send
         self._paused_until = 0.0  # everyone (flood control for all chats)
         self._chats: dict[int, asyncio.Task[None]] = {}  # the chats being served
-        self._confirmed: dict[int, datetime] = {}  # delivery -> sent at, not recorded yet
+        # delivery -> (sent at, message id), confirmed but not recorded yet
+        self._confirmed: dict[int, tuple[datetime, int | None]] = {}
         self._alone: set[int] = set()  # deliveries to send one per message (a group refused)
         self._first_failed: dict[int, float] = {}  # delivery -> monotonic time it first failed
         self._suspects: set[int] = set()  # failed while the service worked: once more, then out
@@ -259,12 +267,15 @@ class Sender:
         return not self._closed.is_set()
 
     def next_message(self, rows: Sequence[PendingDelivery]) -> Message:
-        """The first row's window, under 4096 characters; a row to send alone goes alone."""
+        """The first row's window, under 4096 characters; a row to send alone goes alone, and
+        so does a resolved event (a reply has one message to answer)."""
         first = rows[0].time
+        if rows[0].kind == "resolved":
+            return self._reply(rows[0])
         window = timedelta(seconds=self.settings.group_window)
         group: list[PendingDelivery] = []
         for row in rows:
-            alone = row.id in self._alone
+            alone = row.id in self._alone or row.kind == "resolved"
             if group and (alone or abs(row.time - first) > window):
                 break
             group.append(row)
@@ -273,10 +284,27 @@ class Sender:
         count, html = alert_message(group, self.voice)
         return Message(group[:count], html)
 
+    def _reply(self, row: PendingDelivery) -> Message:
+        """A resolved event, replying to its alert's message in this chat when it went."""
+        html = resolved_message(row, self.voice)
+        return Message([row], html, reply_to=self._alert_message(row))
+
+    def _alert_message(self, row: PendingDelivery) -> int | None:
+        """The id of the message that carried this resolved event's alert to its chat: just
+        confirmed (not recorded yet), or recorded; None if it did not go (set aside)."""
+        if row.resolves_delivery is None:
+            return None
+        kept = self._confirmed.get(row.resolves_delivery)
+        if kept is not None:
+            return kept[1]
+        return row.reply_to if row.resolves_state == "sent" else None
+
     async def _send(self, chat_id: int, message: Message, rows: list[PendingDelivery]) -> None:
         await self._pace.wait()
         try:
-            await self._transport.send(chat_id, message.html)
+            message_id = await self._transport.send(
+                chat_id, message.html, reply_to=message.reply_to
+            )
         except RetryLater as exc:
             self._retry_later(chat_id, exc)
         except ChatMoved as exc:  # the transport's hook moved the rows to the new id
@@ -299,9 +327,9 @@ class Sender:
             log.exception("sender transport failed name=%s chat=%s", self._name, chat_id)
             await self._failed(chat_id, message, rows, f"{type(exc).__name__}: {exc}"[:200])
         else:
-            await self._confirm(chat_id, message)
+            await self._confirm(chat_id, message, message_id)
 
-    async def _confirm(self, chat_id: int, message: Message) -> None:
+    async def _confirm(self, chat_id: int, message: Message, message_id: int | None) -> None:
         """The transport confirmed: never send these rows again, whatever the store does."""
         now = time.monotonic()
         self._ready_at[chat_id] = now + self.settings.chat_interval
@@ -309,14 +337,16 @@ class Sender:
         self.sent += 1
         sent_at = self._clock()
         for delivery_id in message.ids:
-            self._confirmed[delivery_id] = sent_at
+            self._confirmed[delivery_id] = (sent_at, message_id)
             self._forget(delivery_id)
         log.info(
-            "delivery sent name=%s chat=%s alerts=%d ids=%s",
+            "delivery sent name=%s chat=%s alerts=%d ids=%s message=%s reply_to=%s",
             self._name,
             chat_id,
             len(message.ids),
             _span(message.ids),
+            message_id,
+            message.reply_to,
         )
         await self._record_confirmed()
 
@@ -324,12 +354,12 @@ class Sender:
         """Record kept confirmations; they stay kept (and unsent) until this works."""
         if not self._confirmed:
             return
-        by_time: dict[datetime, list[int]] = {}
-        for delivery_id, sent_at in list(self._confirmed.items()):
-            by_time.setdefault(sent_at, []).append(delivery_id)
-        for sent_at, ids in by_time.items():
+        by_message: dict[tuple[datetime, int | None], list[int]] = {}
+        for delivery_id, sent in list(self._confirmed.items()):
+            by_message.setdefault(sent, []).append(delivery_id)
+        for (sent_at, message_id), ids in by_message.items():
             try:
-                await self._store.mark_sent(ids, sent_at)
+                await self._store.mark_sent(ids, sent_at, message_id)
             except Exception as exc:
                 self.record_failures += 1
                 log.warning(

@@ -31,7 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import Bot, LinkPreviewOptions, Update
+from telegram import Bot, LinkPreviewOptions, ReplyParameters, Update
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -146,26 +146,40 @@ class TelegramTransport:
             return False
         return True
 
-    async def send(self, chat_id: int, html: str) -> None:
+    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int:
+        """Send; return the message's id. A reply whose message is gone is sent all the same
+        (``allow_sending_without_reply``): a resolved event must not fail for a deleted alert."""
         if not self._ready():
             raise TransientError("telegram not connected yet")
+        reply = (
+            ReplyParameters(reply_to, allow_sending_without_reply=True)
+            if reply_to is not None
+            else None
+        )
         try:
             try:
-                await self._bot.send_message(
-                    chat_id, html, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW
+                sent = await self._bot.send_message(
+                    chat_id,
+                    html,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=_NO_PREVIEW,
+                    reply_parameters=reply,
                 )
             except BadRequest as exc:
                 if "can't parse entities" not in str(exc).lower():
                     raise
                 # A formatting bug must not hold an alert back: send it as plain text.
                 log.error("telegram html refused chat=%s error=%r", chat_id, str(exc))
-                await self._bot.send_message(chat_id, to_plain(html), parse_mode=None)
+                sent = await self._bot.send_message(
+                    chat_id, to_plain(html), parse_mode=None, reply_parameters=reply
+                )
         except ChatMigrated as exc:
             if self._on_migrate is not None:
                 await self._on_migrate(chat_id, exc.new_chat_id)
             raise ChatMoved(exc.new_chat_id) from exc
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+        return sent.message_id
 
     async def send_photo(self, chat_id: int, png: bytes, caption_html: str = "") -> None:
         """Send a picture (a chart) with an HTML caption of at most 1,024 characters."""

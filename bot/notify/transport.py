@@ -1,4 +1,5 @@
-"""What the sender needs from a chat service: send one HTML message, or say why not.
+"""What the sender needs from a chat service: send one HTML message (maybe as a reply to an
+earlier one), telling its message id, or say why not.
 
 The sender knows nothing of Telegram; a transport turns its service's failures into these errors.
 """
@@ -60,8 +61,11 @@ class Uncertain(TransientError):
 class Transport(Protocol):
     """Sends one message (HTML, at most 4096 characters) to one chat."""
 
-    async def send(self, chat_id: int, html: str) -> None:
-        """Return only once the message was accepted; raise a DeliveryError otherwise."""
+    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int | None:
+        """Return only once the message was accepted, with its id in the chat (None: the
+        service has none); raise a DeliveryError otherwise. ``reply_to``: the id of an earlier
+        message of the chat this one answers (sent anyway, as a plain message, if that one is
+        gone)."""
         ...
 
     async def alive(self) -> bool:
@@ -83,10 +87,11 @@ class Tee:
     async def alive(self) -> bool:
         return await self._primary.alive()
 
-    async def send(self, chat_id: int, html: str) -> None:
-        await self._primary.send(chat_id, html)
+    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int | None:
+        message_id = await self._primary.send(chat_id, html, reply_to=reply_to)
         for echo in self._echoes:
             try:
-                await echo.send(chat_id, html)
+                await echo.send(chat_id, html, reply_to=reply_to)
             except Exception as exc:  # an echo never fails the delivery
                 log.warning("echo failed chat=%s error=%r", chat_id, str(exc))
+        return message_id

@@ -58,8 +58,10 @@ class AsyncStore:
     ) -> list[PendingDelivery]:
         return await self._run(self._reads, self.sync.due_deliveries, chat_id, limit, now)
 
-    async def mark_sent(self, ids: Collection[int], sent_at: datetime) -> None:
-        await self._run(self._writes, self.sync.mark_sent, ids, sent_at)
+    async def mark_sent(
+        self, ids: Collection[int], sent_at: datetime, message_id: int | None = None
+    ) -> None:
+        await self._run(self._writes, self.sync.mark_sent, ids, sent_at, message_id)
 
     async def mark_retry(self, ids: Collection[int], error: str, at: datetime) -> None:
         await self._run(self._writes, self.sync.mark_retry, ids, error, at)

@@ -40,6 +40,7 @@ NAMING = {
 }
 
 DELIVERY_STATES = ("pending", "sent", "blocked", "failed", "recovered")
+ALERT_KINDS = ("fired", "resolved")
 MUTE_KINDS = ("rule", "ticker")
 
 
@@ -65,13 +66,16 @@ class Base(DeclarativeBase):
 
 
 class AlertRow(Base):
-    """One fired rule on one tick; ``(rule, ticker, day, seconds, seq)`` identifies it."""
+    """One event of a rule on one tick: a fired alert, or the resolved event of one
+    (``resolves_id``); ``(rule, ticker, day, seconds, seq, kind)`` identifies it."""
 
     __tablename__ = "alerts"
     __table_args__ = (
-        UniqueConstraint("rule", "ticker", "day", "seconds", "seq"),
+        UniqueConstraint("rule", "ticker", "day", "seconds", "seq", "kind"),
+        CheckConstraint(f"kind IN {ALERT_KINDS!r}", name="kind"),
         Index(None, "ticker", "id"),
         Index(None, "day"),  # retention prunes by trading day
+        Index(None, "resolves_id"),  # an alert's resolved event: /alerts, and retention
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -83,6 +87,10 @@ class AlertRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     value: Mapped[int] = mapped_column(BigInteger)
     message: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(10), server_default="fired")
+    # A resolved event's fired alert (NULL for a fired alert, or when that alert is not stored:
+    # recovered without it, or pruned). Deleting an alert deletes its resolved event with it.
+    resolves_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     # The tick's nine numeric columns (KIS names, lower-cased); KRW values exceed 32 bits.
     seln_cnqn: Mapped[int] = mapped_column(BigInteger)
     seln_tr_pbmn: Mapped[int] = mapped_column(BigInteger)
@@ -115,6 +123,9 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Telegram message a sent row went out in (several rows may share one): what the
+    # alert's resolved event replies to. NULL before revision 0004, or on the console.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class WatchRow(Base):

@@ -3,6 +3,12 @@
 Who gets an alert (decided once, when it is stored, in the same transaction): every allowed chat
 that watches its ticker, has not muted its rule or its ticker at that wall-clock moment, and has
 not blocked the bot. ``allowed_chat_ids`` empty means no chat at all.
+
+A resolved event (``Alert.kind == "resolved"``) is stored with a reference to the fired alert it
+ends, found by that alert's key, and goes to the chats that have that alert sent or still
+pending and would get it now (watching, not muted, not blocked): the pair, never half of it to a
+chat that opted out since. One whose alert is not stored (recovered without it, or pruned) is
+stored with no deliveries.
 """
 
 from __future__ import annotations
@@ -14,7 +20,18 @@ from datetime import date, datetime
 from itertools import takewhile
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 
 from bot.alerts import Alert, FiredOnTick
 from bot.clock import utc_now
@@ -34,11 +51,14 @@ from bot.ticks import NUMERIC_FIELDS, Tick
 
 log = logging.getLogger(__name__)
 
-_KEY = ("rule", "ticker", "day", "seconds", "seq")
+_KEY = ("rule", "ticker", "day", "seconds", "seq", "kind")
 _NUMERIC = tuple(name.lower() for name in NUMERIC_FIELDS)
 _ERROR_MAX = 500  # characters of a delivery error kept
 
-AlertKey = tuple[str, str, date, int, int]  # rule, ticker, day, seconds, seq
+AlertKey = tuple[str, str, date, int, int, str]  # rule, ticker, day, seconds, seq, kind
+_KEY_CHUNK = CHUNK // len(_KEY)  # keys per IN ((…), …) list
+# The deliveries of its alert that make a chat a recipient of a resolved event.
+_PAIRED_STATES = ("pending", "sent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +73,7 @@ class StoredAlert(FiredOnTick):
     seq: int
     tick: Tick  # all 11 columns
     created_at: datetime  # when it was stored (UTC)
+    resolved_at: datetime | None = None  # tick time (KST) of its resolved event, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +89,10 @@ class PendingDelivery(FiredOnTick):
     message: str
     attempts: int  # failed sends so far
     tick: Tick
+    kind: str = "fired"  # or "resolved": then the fields below tell of its alert in this chat
+    resolves_delivery: int | None = None  # the alert's delivery to this chat, if any
+    resolves_state: str | None = None  # that delivery's state
+    reply_to: int | None = None  # the Telegram message that delivery went out in, if known
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +107,12 @@ class Failure:
 
 
 def alert_key(alert: Alert) -> AlertKey:
-    return (alert.rule, alert.ticker, alert.day, alert.tick.seconds, alert.seq)
+    return (alert.rule, alert.ticker, alert.day, alert.tick.seconds, alert.seq, alert.kind)
 
 
 # Selected first, in Tick's field order, so a row's head is a Tick: Tick._make(row[:_TICK_WIDTH]).
-_TICK_COLUMNS = [alerts_t.c[name] for name in ("ticker", "day", "hhmmss", "seconds", *_NUMERIC)]
+_TICK_COLUMN_NAMES = ("ticker", "day", "hhmmss", "seconds", *_NUMERIC)
+_TICK_COLUMNS = [alerts_t.c[name] for name in _TICK_COLUMN_NAMES]
 _TICK_WIDTH = len(_TICK_COLUMNS)
 _ALERT_COLUMNS = [
     *_TICK_COLUMNS,
@@ -126,12 +152,18 @@ class Outbox(Database):
             fresh.setdefault(alert_key(alert), alert)
         if not fresh:
             return []
+        resolved = [a for a in fresh.values() if a.kind == "resolved"]
         with self._writer.begin() as conn:
+            # In the engine's order (ids are the chats' order), then each resolved event is
+            # linked to its alert, stored before or just now.
             ids = self._insert_new(conn, list(fresh.values()), now)
+            targets = self._fired_ids(conn, resolved, ids)
+            self._link(conn, resolved, ids, targets)
             inserted = [(ids[key], alert) for key, alert in fresh.items() if key in ids]
-            deliveries = self._deliveries_for(conn, inserted, now, state)
+            deliveries = self._deliveries_for(conn, inserted, now, state, targets)
             if deliveries:
                 conn.execute(insert(deliveries_t), deliveries)
+        _log_orphans(resolved, ids, targets)
         if inserted:
             log.debug(
                 "alerts stored count=%d skipped=%d deliveries=%d",
@@ -155,6 +187,7 @@ class Outbox(Database):
                 "seq": a.seq,
                 "value": a.value,
                 "message": a.message,
+                "kind": a.kind,
                 "created_at": now,
                 **{n: getattr(a.tick, n) for n in _NUMERIC},
             }
@@ -165,14 +198,62 @@ class Outbox(Database):
         # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
         # ("insertmanyvalues") and caches one compiled statement for every batch size.
         result = conn.execute(statement.returning(*key_columns, alerts_t.c.id), rows)
-        return {tuple(row[:5]): row.id for row in result}
+        return {tuple(row[: len(_KEY)]): row.id for row in result}
+
+    def _link(
+        self,
+        conn: Connection,
+        resolved: list[Alert],
+        ids: dict[AlertKey, int],
+        targets: dict[AlertKey, int],
+    ) -> None:
+        """Point each resolved event inserted just now at its alert, where that is stored."""
+        links = [
+            {"event": ids[alert_key(event)], "target": targets[alert_key(event.resolves)]}
+            for event in resolved
+            if alert_key(event) in ids
+            and event.resolves is not None
+            and alert_key(event.resolves) in targets
+        ]
+        if links:
+            conn.execute(
+                update(alerts_t)
+                .where(alerts_t.c.id == bindparam("event"))
+                .values(resolves_id=bindparam("target")),
+                links,
+            )
+
+    def _fired_ids(
+        self, conn: Connection, resolved: list[Alert], known: dict[AlertKey, int]
+    ) -> dict[AlertKey, int]:
+        """The ids of the fired alerts these resolved events end, by key: inserted just now
+        (``known``) or stored before. An alert not stored is missing from the answer."""
+        wanted = {alert_key(alert) for alert in map(_alert_ended, resolved) if alert}
+        found = {key: known[key] for key in wanted if key in known}
+        missing = sorted(wanted - found.keys())
+        key_columns = [alerts_t.c[name] for name in _KEY]
+        for chunk in chunks(missing, _KEY_CHUNK):
+            rows = conn.execute(
+                select(*key_columns, alerts_t.c.id).where(tuple_(*key_columns).in_(chunk))
+            )
+            found.update({tuple(row[: len(_KEY)]): row.id for row in rows})
+        return found
 
     def _deliveries_for(
-        self, conn: Connection, inserted: list[tuple[int, Alert]], now: datetime, state: str
+        self,
+        conn: Connection,
+        inserted: list[tuple[int, Alert]],
+        now: datetime,
+        state: str,
+        targets: dict[AlertKey, int],
     ) -> list[dict[str, Any]]:
-        """One pending delivery row per recipient of each inserted alert."""
+        """One delivery row (in ``state``) per recipient of each inserted alert; a resolved
+        event's recipients are also among the chats its alert went or goes to."""
         if not inserted or not self.allowed_chat_ids:
             return []
+        # Recovered events are history: they pair with whatever their alert had, recovered too.
+        pairing = (*_PAIRED_STATES, "recovered") if state == "recovered" else _PAIRED_STATES
+        paired = self._paired_chats(conn, targets.values(), pairing)
         tickers = sorted({alert.ticker for _, alert in inserted})
         watchers: dict[str, list[int]] = {}
         for chunk in chunks(tickers):
@@ -197,8 +278,12 @@ class Outbox(Database):
             )
         }
         rows: list[dict[str, Any]] = []
-        for alert_id, alert in inserted:
+        # Fired alerts first: a resolved event of the same batch goes where they go.
+        for alert_id, alert in sorted(inserted, key=lambda pair: pair[1].kind == "resolved"):
+            only = _pair_chats(alert, targets, paired)
             for chat_id in watchers.get(alert.ticker, ()):
+                if only is not None and chat_id not in only:
+                    continue
                 if (chat_id, "rule", alert.rule) in muted:
                     continue
                 if (chat_id, "ticker", alert.ticker) in muted:
@@ -212,7 +297,24 @@ class Outbox(Database):
                         "next_attempt_at": now,
                     }
                 )
+                if state in pairing:
+                    paired.setdefault(alert_id, set()).add(chat_id)
         return rows
+
+    def _paired_chats(
+        self, conn: Connection, alert_ids: Collection[int], states: Collection[str]
+    ) -> dict[int, set[int]]:
+        """Alert id -> the chats it has a delivery to in one of these states."""
+        paired: dict[int, set[int]] = {}
+        for chunk in chunks(sorted(set(alert_ids))):
+            found = conn.execute(
+                select(deliveries_t.c.alert_id, deliveries_t.c.chat_id)
+                .where(deliveries_t.c.alert_id.in_(chunk))
+                .where(deliveries_t.c.state.in_(states))
+            )
+            for alert_id, chat_id in found:
+                paired.setdefault(alert_id, set()).add(chat_id)
+        return paired
 
     def recent_alerts(
         self, *, ticker: str | None = None, limit: int = 10, chat_id: int | None = None
@@ -222,7 +324,7 @@ class Outbox(Database):
 
         A chat's alerts are found by walking its deliveries by (chat, alert) backwards, an index
         walk that stops after ``limit`` rows, never a scan of every alert."""
-        query = select(*_ALERT_COLUMNS)
+        query = select(*_ALERT_COLUMNS).where(alerts_t.c.kind == "fired")
         if chat_id is not None:
             query = query.join(deliveries_t, deliveries_t.c.alert_id == alerts_t.c.id).where(
                 deliveries_t.c.chat_id == chat_id
@@ -235,7 +337,8 @@ class Outbox(Database):
         query = query.order_by(newest_first).limit(max(0, limit))
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [_stored_alert(row) for row in reversed(rows)]
+            resolved = _resolved_times(conn, [row.id for row in rows])
+        return [_stored_alert(row, resolved.get(row.id)) for row in reversed(rows)]
 
     def due_chats(self) -> list[int]:
         """The allowed chats with deliveries pending (due now or later), by id."""
@@ -280,12 +383,15 @@ class Outbox(Database):
             rows += self.due_deliveries(chat_id, limit - len(rows), now)
         return rows
 
-    def mark_sent(self, delivery_ids: Collection[int], sent_at: datetime) -> None:
-        """The transport confirmed these deliveries (the first confirmation's time is kept)."""
+    def mark_sent(
+        self, delivery_ids: Collection[int], sent_at: datetime, message_id: int | None = None
+    ) -> None:
+        """The transport confirmed these deliveries, sent in the message ``message_id`` when it
+        told one (the first confirmation's time and message are kept)."""
         sent_at = aware(sent_at, "sent_at")
         self._update_deliveries(
             delivery_ids,
-            {"state": "sent", "sent_at": sent_at},
+            {"state": "sent", "sent_at": sent_at, "message_id": message_id},
             deliveries_t.c.state != "sent",
         )
 
@@ -401,13 +507,18 @@ class Outbox(Database):
 
     def _prune_day(self, day: date, chunk: int = CHUNK) -> tuple[int, int]:
         """One day: its finished deliveries, then its alerts left without any, ``chunk`` rows
-        per transaction, so that no prune holds the write lock (and the alert writer) long."""
+        per transaction, so that no prune holds the write lock (and the alert writer) long.
+
+        A fired alert goes only once its resolved event went (a later chunk: each chunk looks
+        again), so a resolved event still pending keeps the alert it replies to."""
         of_day = select(alerts_t.c.id).where(alerts_t.c.day == day)
         finished = select(deliveries_t.c.id).where(
             deliveries_t.c.alert_id.in_(of_day), deliveries_t.c.state != "pending"
         )
         undelivered = exists().where(deliveries_t.c.alert_id == alerts_t.c.id)
-        lonely = of_day.where(~undelivered)
+        resolution = alerts_t.alias("resolution")
+        unresolved = exists().where(resolution.c.resolves_id == alerts_t.c.id)
+        lonely = of_day.where(~undelivered, ~unresolved)
         deliveries = self._delete_inchunks(deliveries_t, finished, chunk)
         alerts = self._delete_inchunks(alerts_t, lonely, chunk)
         return alerts, deliveries
@@ -422,7 +533,56 @@ class Outbox(Database):
                 deleted += conn.execute(delete(table).where(table.c.id.in_(batch))).rowcount
 
 
-def _stored_alert(row: Any) -> StoredAlert:
+def _alert_ended(event: Alert) -> Alert | None:
+    """The fired alert a resolved event ends (anything else it names is linked to nothing)."""
+    alert = event.resolves
+    return alert if alert is not None and alert.kind == "fired" else None
+
+
+def _pair_chats(
+    alert: Alert, targets: dict[AlertKey, int], paired: dict[int, set[int]]
+) -> set[int] | None:
+    """The chats a resolved event may go to (those of its alert); None for a fired alert."""
+    if alert.kind != "resolved":
+        return None
+    target = targets.get(alert_key(alert.resolves)) if alert.resolves is not None else None
+    return paired.get(target, set()) if target is not None else set()
+
+
+def _log_orphans(
+    resolved: list[Alert], ids: dict[AlertKey, int], targets: dict[AlertKey, int]
+) -> None:
+    """Say which resolved events were stored without their alert (so without deliveries)."""
+    for event in resolved:
+        if alert_key(event) not in ids:
+            continue  # stored before
+        if event.resolves is not None and alert_key(event.resolves) in targets:
+            continue
+        log.info(
+            "resolved event stored without its alert, not sent rule=%s ticker=%s time=%s seq=%d",
+            event.rule,
+            event.ticker,
+            event.time.isoformat(),
+            event.seq,
+        )
+
+
+def _resolved_times(conn: Connection, alert_ids: list[int]) -> dict[int, datetime]:
+    """Alert id -> the tick time (KST) of its resolved event, for those that have one."""
+    times: dict[int, datetime] = {}
+    event = alerts_t.alias("event")
+    for chunk in chunks(sorted(alert_ids)):
+        found = conn.execute(
+            select(event.c.resolves_id, *(event.c[n] for n in _TICK_COLUMN_NAMES))
+            .where(event.c.resolves_id.in_(chunk))
+            .order_by(event.c.id)
+        )
+        for resolves_id, *tick in found:
+            times.setdefault(resolves_id, Tick._make(tick).time)
+    return times
+
+
+def _stored_alert(row: Any, resolved_at: datetime | None = None) -> StoredAlert:
     alert_id, rule, value, message, seq, created_at = row[_TICK_WIDTH:]
     tick = Tick._make(row[:_TICK_WIDTH])
     return StoredAlert(
@@ -434,25 +594,66 @@ def _stored_alert(row: Any) -> StoredAlert:
         seq=seq,
         tick=tick,
         created_at=created_at,
+        resolved_at=resolved_at,
     )
 
 
-_PENDING_ROWS = select(
-    *_TICK_COLUMNS,
-    deliveries_t.c.id,
-    deliveries_t.c.chat_id,
-    deliveries_t.c.attempts,
-    deliveries_t.c.next_attempt_at,
-    alerts_t.c.id,
-    alerts_t.c.rule,
-    alerts_t.c.value,
-    alerts_t.c.message,
-).join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
+# A resolved event's row carries its alert's delivery to the same chat (if any): its state
+# and the message it went out in, which the resolved event replies to.
+_alert_delivery = deliveries_t.alias("alert_delivery")
+_PENDING_ROWS = (
+    select(
+        *_TICK_COLUMNS,
+        deliveries_t.c.id,
+        deliveries_t.c.chat_id,
+        deliveries_t.c.attempts,
+        deliveries_t.c.next_attempt_at,
+        alerts_t.c.id,
+        alerts_t.c.rule,
+        alerts_t.c.value,
+        alerts_t.c.message,
+        alerts_t.c.kind,
+        _alert_delivery.c.id,
+        _alert_delivery.c.state,
+        _alert_delivery.c.message_id,
+    )
+    .join(alerts_t, alerts_t.c.id == deliveries_t.c.alert_id)
+    .outerjoin(
+        _alert_delivery,
+        (_alert_delivery.c.alert_id == alerts_t.c.resolves_id)
+        & (_alert_delivery.c.chat_id == deliveries_t.c.chat_id),
+    )
+)
 
 
 def _pending(row: Any) -> PendingDelivery:
-    delivery_id, chat_id, attempts, _due, alert_id, rule, value, message = row[_TICK_WIDTH:]
+    (
+        delivery_id,
+        chat_id,
+        attempts,
+        _due,
+        alert_id,
+        rule,
+        value,
+        message,
+        kind,
+        resolves_delivery,
+        resolves_state,
+        reply_to,
+    ) = row[_TICK_WIDTH:]
     tick = Tick._make(row[:_TICK_WIDTH])
     return PendingDelivery(
-        delivery_id, chat_id, alert_id, rule, tick.ticker, value, message, attempts, tick
+        delivery_id,
+        chat_id,
+        alert_id,
+        rule,
+        tick.ticker,
+        value,
+        message,
+        attempts,
+        tick,
+        kind=kind,
+        resolves_delivery=resolves_delivery,
+        resolves_state=resolves_state,
+        reply_to=reply_to,
     )
