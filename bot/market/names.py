@@ -36,9 +36,12 @@ class Listing:
 class Directory:
     """Listings by code; ``label`` is how a stock is shown to a person."""
 
-    __slots__ = ("_by_code", "_by_key")
+    __slots__ = ("_by_code", "_by_key", "complete")
 
-    def __init__(self, listings: Iterable[Listing] = ()) -> None:
+    def __init__(self, listings: Iterable[Listing] = (), *, complete: bool = True) -> None:
+        # complete: every market's file is behind it, so a code it lacks is not listed at all
+        # (with one market missing, such a code may well be listed there: it is not refused).
+        self.complete = complete
         self._by_code = {listing.code: listing for listing in listings}
         # Biggest first: where several names match, the one a trader most likely means leads.
         ranked = sorted(self._by_code.values(), key=_rank)
@@ -73,7 +76,7 @@ class Directory:
         code = as_stock_code(word)
         if code is not None:
             listing = self._by_code.get(code)
-            if listing is not None or not self.loaded:
+            if listing is not None or not (self.loaded and self.complete):
                 return Resolution(word, Found.STOCK, code, listing)
             return Resolution(word, Found.UNLISTED, code)
         key = name_key(word)
