@@ -32,6 +32,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.messages import KOREAN
 from bot.notify import replies
 from bot.notify.format import MAX_MESSAGE, esc_clipped, join, pack
 from bot.service import BotService, CommandError
@@ -202,8 +203,18 @@ async def cmd_watch(update: Update, context: Context) -> None:
 async def cmd_unwatch(update: Update, context: Context) -> None:
     """Stop watching stock codes."""
     codes = words(context)
-    results = await service_of(context).unwatch(chat_id_of(update), codes)
-    await answer(update, replies.unwatched(codes, results))
+    service = service_of(context)
+    results = await service.unwatch(chat_id_of(update), codes)
+    # A name that went is not "not watched here": the reply compares codes.
+    asked = [service.code_of(word) or word for word in codes]
+    await answer(update, replies.unwatched(asked, results))
+
+
+@command("find", KOREAN("market.find.args"), KOREAN("market.find.summary"))
+async def cmd_find(update: Update, context: Context) -> None:
+    """Search listed stocks by name."""
+    found = await service_of(context).find(chat_id_of(update), " ".join(words(context)))
+    await answer(update, replies.found(found))
 
 
 @command("list", "", "this chat's watched stocks and their state")

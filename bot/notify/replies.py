@@ -13,8 +13,10 @@ from typing import Protocol
 
 from bot.codes import as_stock_code
 from bot.kis.status import ConnectionStatus, SubState, SubStatus
+from bot.market.texts import label, listing_state
+from bot.messages import KOREAN
 from bot.notify.format import alert_block, esc, esc_clipped
-from bot.service import StatusReport, WatchResult
+from bot.service import FindResult, StatusReport, WatchedStock, WatchResult
 from bot.store.chats import Mute
 from bot.store.outbox import StoredAlert
 from bot.ticks import KST
@@ -108,10 +110,31 @@ def unwatched(asked: Sequence[str], removed: Sequence[str]) -> list[str]:
     return lines
 
 
-def watch_list(statuses: Sequence[SubStatus]) -> list[str]:
-    if not statuses:
+def watch_list(stocks: Sequence[WatchedStock]) -> list[str]:
+    if not stocks:
         return ["This chat watches nothing yet. Try <code>/watch 005930</code>."]
-    return [f"👀 Watched here ({len(statuses)}):", *(sub_line(s) for s in statuses)]
+    return [f"👀 Watched here ({len(stocks)}):", *(_listed_line(s) for s in stocks)]
+
+
+def _listed_line(stock: WatchedStock) -> str:
+    """The subscription line, and ``⚠️ 거래정지 · 투자경고`` for a troubled stock."""
+    state = listing_state(stock.listing, KOREAN)
+    return sub_line(stock.status) + (f" ⚠️ {esc(state)}" if state else "")
+
+
+def found(result: FindResult) -> list[str]:
+    """/find: one line per stock, ``삼성전자(005930) KOSPI``."""
+    say = KOREAN
+    if not result.names_known:
+        return [esc(say("market.find.no_names"))]
+    if not result.listings:
+        return [esc(say("market.find.none", text=result.text))]
+    lines = [esc(say("market.find.header", text=result.text, count=len(result.listings)))]
+    for listing in result.listings:
+        state = listing_state(listing, say)
+        extra = f" ⚠️ {esc(state)}" if state else ""
+        lines.append(f"<code>{esc(label(listing))}</code> {esc(listing.market)}{extra}")
+    return lines
 
 
 # -- alerts, rules, mutes ------------------------------------------------------------------------
@@ -179,6 +202,8 @@ def connection_line(conn: ConnectionStatus) -> str:
 def status(report: StatusReport) -> list[str]:
     feed = report.feed
     lines = ["<b>pgmbot status</b>"]
+    if report.market:
+        lines.append(f"🕘 {esc(report.market)}")
     lines += [connection_line(c) for c in feed.connections] or ["🔴 no feed connection"]
     lines += [
         f"Subscriptions: {feed.used}/{feed.capacity} (wanted: {report.wanted})",
