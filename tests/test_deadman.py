@@ -28,7 +28,7 @@ class Feed:
 
 def watch_at(moment: str, wanted: bool = True) -> tuple[SilenceWatch, Feed, WallClock, list[str]]:
     clock = WallClock(datetime.fromisoformat(moment).replace(tzinfo=KST))
-    feed, told = Feed(), []
+    feed, told = Feed(), list[str]()
     watch = SilenceWatch(MarketCalendar(), feed.stats, lambda: wanted, told.append, clock=clock)
     return watch, feed, clock, told
 
