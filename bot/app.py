@@ -18,7 +18,9 @@ Start-up order, and why:
  5. feed        connects at once, so no live tick is missed while the rebuild runs
  6. rebuild     today's recording replayed in a thread; held ticks follow it
  7. telegram    commands and the sender (or the console when there is no token)
- 8. background  rules watcher, housekeeping, database watch
+ 8. background  rules watcher, housekeeping, database watch, the master files' download
+                (names: the copy on disk is read at the pipeline step already), the
+                dead-man watch on the feed
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +54,11 @@ from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, recording_path
 from bot.live_rules import LoadedRules, RulesController
+from bot.market.calendar import MarketCalendar
+from bot.market.deadman import SilenceWatch
+from bot.market.download import MasterFiles
+from bot.market.texts import market_line
+from bot.messages import KOREAN
 from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
@@ -77,6 +84,7 @@ DEMO_RATE = 4.0  # simulated ticks per second per ticker: lively, still readable
 STATE_DIR = Path("recordings")  # where the live bot records frames to rebuild state on restart
 STOP_TIMEOUT = 35.0  # a part's own close may wait 30 s (the alert writer, for the database)
 MAX_HELD = 2_000_000  # live ticks held while the rebuild runs (~300 MB); beyond, dropped
+MASTER_DIR = "master"  # under the recording directory: the last good master files
 
 
 class StartupError(RuntimeError):
@@ -151,6 +159,11 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self.telegram: TelegramBot | None = None
         self.sender: Sender | None = None
+        self.master_url = settings.market.master_url  # the demo's: its simulator's
+        market = settings.market
+        self.calendar = MarketCalendar(
+            market.session_ranges, closed_days=market.closed_days, open_days=market.open_days
+        )
 
     async def start(self) -> None:
         """Bring every part up; on a failure, what was started is stopped again."""
@@ -193,6 +206,14 @@ class App:
         )
         self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()
+        self.master = MasterFiles(
+            self.master_url,
+            state_dir / MASTER_DIR if state_dir is not None else None,
+            self.calendar,
+            tell_admins=lambda text: self.notices.tell(text, kind="market.master"),
+            no_names_text=KOREAN("market.notice.no_names"),
+        )
+        await self.master.load_cache()
         self._stack.push_async_callback(self._close_recorder)  # after the writer's last flush
         self._spawn(self.writer.run(), "alert-writer", stop=self.writer.close)
         self._step("pipeline")
@@ -211,6 +232,9 @@ class App:
             allowed_chat_ids=settings.telegram.allowed_chat_ids,
             admin_chat_ids=settings.telegram.admin_chat_ids,
             static_watch=static_watch,
+            directory=lambda: self.master.directory,  # swapped when a new master file loads
+            market=self.calendar.state,
+            simulated=not settings.live,
         )
         await self.service.refresh_feed()
         self._spawn(self.feed.run(), "feed", stop=self.feed.stop)
@@ -244,7 +268,18 @@ class App:
         if rebuilding and state_dir is not None:
             checkpoints = self._checkpoints(state_dir, settings.checkpoint_every)
             self._spawn(checkpoints, "checkpoints", cancel=True)
+        self._spawn(self.master.run(), "master-files", stop=self.master.stop)
+        silence = SilenceWatch(
+            self.calendar,
+            self.feed.stats,
+            lambda: self.service.wanted_count > 0,
+            self.notices.tell,
+            silent_after=timedelta(minutes=settings.market.silent_minutes),
+        )
+        self._spawn(silence.run(), "silence-watch", cancel=True)
         self._step("background")
+        if not settings.live:
+            self._say_real_market()
         log.info(
             "pgmbot running mode=%s tr_id=%s accounts=%d telegram=%s",
             "live" if settings.live else "demo",
@@ -252,6 +287,16 @@ class App:
             len(kis.accounts),
             "on" if self.telegram else "off",
         )
+
+    def _say_real_market(self) -> None:
+        """The demo streams at any hour: say whether the real market is closed, on the
+        console, in the log and to the admins."""
+        state = self.calendar.state(utc_now())
+        if state.is_open:
+            return
+        notice = KOREAN("market.notice.demo_closed", state=market_line(state, KOREAN))
+        print(f"pgmbot: {notice}", flush=True)
+        self.notices.tell(notice)
 
     async def stop(self) -> None:
         """Take down what started, in reverse: no more ticks, everything fired committed,
@@ -321,6 +366,7 @@ class App:
             flush=True,
         )
         kis = demo_kis(settings.kis, simulator.rest_url, simulator.ws_url)
+        self.master_url = simulator.master_url  # names through the real download path
         # A demo's market starts over each time: record only when asked, never rebuild from it.
         return (
             kis,

@@ -184,6 +184,7 @@ class BotService:
         self.market = market
         self.simulated = simulated
         self.say = say
+        self.wanted_count = 0  # stocks the feed was last asked for (the dead-man watch asks)
 
     async def wanted(self) -> set[str]:
         """What the feed should subscribe: every allowed chat's watches and the config's."""
@@ -193,6 +194,7 @@ class BotService:
         """Tell the feed what is wanted; codes just asked for come last, in the order asked,
         so when slots run short they go to the codes the user named first."""
         wanted = await self.wanted()
+        self.wanted_count = len(wanted)
         first = sorted(wanted.difference(asked))
         self.feed.set_wanted([*first, *(code for code in asked if code in wanted)])
 

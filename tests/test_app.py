@@ -225,7 +225,7 @@ async def test_a_replay_of_the_recording_fires_exactly_what_the_live_bot_stored(
         ).fetchall()
     assert len(stored) >= 20
 
-    [recording] = (tmp_path / "rec").iterdir()
+    [recording] = (tmp_path / "rec").glob("*.tsv")  # master/ holds the stock master files
     replay = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "replay", str(recording), "--rules", "rules", "--json",
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

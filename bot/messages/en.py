@@ -33,7 +33,7 @@ MESSAGES: dict[str, str] = {
     ),
     "market.notice.silent": "No trade data since {since} · connections: {connections}",
     "market.notice.flowing": "Trade data flows again (it stopped at {since} for {minutes} min).",
-    "market.notice.demo_closed": "Running on simulated data. {state}",
+    "market.notice.demo_closed": "Demo: running on simulated data. The real market: {state}",
     "market.connected": "{account} connected",
     "market.disconnected": "{account} disconnected",
 }

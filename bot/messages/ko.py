@@ -33,7 +33,7 @@ MESSAGES: dict[str, str] = {
     ),
     "market.notice.silent": "{since} 이후 체결 데이터 없음 · 연결 상태: {connections}",
     "market.notice.flowing": "체결 데이터가 다시 들어옵니다 ({since}부터 {minutes}분간 끊김).",
-    "market.notice.demo_closed": "모의 데이터로 동작 중입니다. {state}",
+    "market.notice.demo_closed": "데모: 모의 데이터로 동작합니다. 실제 시장은 {state}",
     "market.connected": "{account} 연결됨",
     "market.disconnected": "{account} 끊김",
 }
