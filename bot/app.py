@@ -150,9 +150,16 @@ def demo_kis(settings: KisSettings, rest_url: str, ws_url: str) -> KisSettings:
 class App:
     """The running bot: ``start()``, then ``stop()`` (see the module docstring for the order)."""
 
-    def __init__(self, settings: Settings, *, record_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        record_dir: Path | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.settings = settings
         self.record_dir = record_dir
+        self.clock = clock  # the wall clock the market's state is read at
         self.notices = AdminNotices()
         self.steps: list[str] = []  # what started, in order: stop() undoes it in reverse
         self._stack = contextlib.AsyncExitStack()
@@ -291,7 +298,7 @@ class App:
     def _say_real_market(self) -> None:
         """The demo streams at any hour: say whether the real market is closed, on the
         console, in the log and to the admins."""
-        state = self.calendar.state(utc_now())
+        state = self.calendar.state(self.clock())
         if state.is_open:
             return
         notice = KOREAN("market.notice.demo_closed", state=market_line(state, KOREAN))
