@@ -199,6 +199,14 @@ class App:
             await self.store.add_watches(admin, static_watch)
         self._step("database")
 
+        self.master = MasterFiles(
+            self.master_url,
+            state_dir / MASTER_DIR if state_dir is not None else None,
+            self.calendar,
+            tell_admins=lambda text: self.notices.tell(text, kind="market.master"),
+            no_names_text=KOREAN("market.notice.no_names"),
+        )
+        await self.master.load_cache()  # names at once; the download follows (background)
         self.engine = Engine(self.rules.ruleset)
         log.info(
             "rules loaded path=%s count=%d", settings.rules.path, len(self.rules.ruleset.rules)
@@ -213,14 +221,6 @@ class App:
         )
         self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()
-        self.master = MasterFiles(
-            self.master_url,
-            state_dir / MASTER_DIR if state_dir is not None else None,
-            self.calendar,
-            tell_admins=lambda text: self.notices.tell(text, kind="market.master"),
-            no_names_text=KOREAN("market.notice.no_names"),
-        )
-        await self.master.load_cache()
         self._stack.push_async_callback(self._close_recorder)  # after the writer's last flush
         self._spawn(self.writer.run(), "alert-writer", stop=self.writer.close)
         self._step("pipeline")
@@ -294,6 +294,11 @@ class App:
             len(kis.accounts),
             "on" if self.telegram else "off",
         )
+
+    def stock_label(self, code: str) -> str:
+        """``삼성전자(005930)`` from the current directory (it is swapped when a master file
+        loads), the bare code when the name is not known: the engine's ``names``."""
+        return self.master.directory.label(code)
 
     def _say_real_market(self) -> None:
         """The demo streams at any hour: say whether the real market is closed, on the
