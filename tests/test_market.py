@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bot.codes import is_stock_code
 from bot.market.calendar import MarketCalendar
 from bot.market.master import (
     KOSDAQ,
@@ -216,3 +219,28 @@ def test_configured_sessions_with_a_gap() -> None:
     assert calendar.session_at(kst("2026-12-02T12:30")) is None
     assert calendar.next_open(kst("2026-12-02T12:30")) == kst("2026-12-02T13:00")
     assert calendar.session_at(kst("2026-12-02T13:30")) == "late"
+
+
+@given(st.binary(max_size=2000))
+def test_any_bytes_are_a_master_file_or_a_clear_error(data: bytes) -> None:
+    for layout in (KOSPI, KOSDAQ):
+        try:
+            listings = parse_master(data, layout)
+        except MasterError:
+            continue
+        assert all(is_stock_code(listing.code) and listing.name for listing in listings)
+
+
+def test_list_and_find_replies_show_halts_and_warnings() -> None:
+    from bot.kis.status import SubState, SubStatus
+    from bot.notify.replies import found, watch_list
+    from bot.service import FindResult, WatchedStock
+
+    halted = Listing("123450", "거래정지기업", "KOSDAQ", halted=True, warning="투자경고")
+    lines = watch_list([WatchedStock(SubStatus("123450", SubState.LIVE), halted)])
+    assert lines[1].endswith("⚠️ 거래정지 · 투자경고")
+    shown = found(FindResult("거래", [halted], True))
+    assert shown[1] == "<code>거래정지기업(123450)</code> KOSDAQ ⚠️ 거래정지 · 투자경고"
+    assert found(FindResult("x", [], False)) == [
+        "종목 마스터 파일이 없어 이름으로 찾을 수 없습니다. 종목 코드로 보내 주세요."
+    ]
