@@ -203,7 +203,7 @@ class App:
             self.master_url,
             state_dir / MASTER_DIR if state_dir is not None else None,
             self.calendar,
-            tell_admins=lambda text: self.notices.tell(text, kind="market.master"),
+            tell_admins=self.notices.tell,  # once per outage: MasterFiles keeps count
             no_names_text=KOREAN("market.notice.no_names"),
         )
         await self.master.load_cache()  # names at once; the download follows (background)
