@@ -151,19 +151,6 @@ class KisSettings(_Model):
             raise ValueError(PAPER_REFUSAL)
         return paper
 
-    @model_validator(mode="after")
-    def _endpoints_need_accounts(self) -> KisSettings:
-        # Without accounts `run` starts its own simulator: endpoints set for nothing would be
-        # ignored in silence, and a bot meant to be live would stream made-up data.
-        endpoints = [name for name in ("rest_url", "ws_url") if name in self.model_fields_set]
-        if endpoints and not self.accounts:
-            raise ValueError(
-                f"{' and '.join(f'kis.{name}' for name in endpoints)} set but no KIS account: "
-                "add kis.accounts (appkey, appsecret) or export PGMBOT_KIS_APPKEY and "
-                "PGMBOT_KIS_APPSECRET; without an account pgmbot runs its demo simulator"
-            )
-        return self
-
 
 class TelegramSettings(_Model):
     token: SecretStr | None = None  # none: alerts go to the console only
@@ -365,9 +352,28 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
             ]
         )
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(yamlpos.validation_messages(exc, doc)) from None
+    unused = _endpoints_without_accounts(settings)
+    if unused:
+        raise ConfigError(
+            [
+                f"{doc.position(('kis', name))}: kis.{name}: set but no KIS account: add "
+                "kis.accounts (appkey, appsecret) or export PGMBOT_KIS_APPKEY and "
+                "PGMBOT_KIS_APPSECRET; without an account pgmbot runs its demo simulator"
+                for name in unused
+            ]
+        )
+    return settings
+
+
+def _endpoints_without_accounts(settings: Settings) -> list[str]:
+    """Endpoints the config sets while it has no account: `run` would start its own simulator
+    and ignore them in silence, and a bot meant to be live would stream made-up data."""
+    if settings.live:
+        return []
+    return [name for name in ("rest_url", "ws_url") if name in settings.kis.model_fields_set]
 
 
 __all__ = [

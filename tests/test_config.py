@@ -295,8 +295,8 @@ def test_endpoints_without_an_account_say_what_is_missing(tmp_path: Path, key: s
     with pytest.raises(ConfigError) as info:
         load_settings(path, env={})
     [problem] = info.value.problems
-    assert problem.startswith(f"{path}:2:3: kis: ")
-    assert f"kis.{key.split(':')[0]} set but no KIS account" in problem
+    name = key.split(":")[0]
+    assert problem.startswith(f"{path}:2:{len(name) + 5}: kis.{name}: set but no KIS account")
     assert "PGMBOT_KIS_APPKEY" in problem
     env = {"PGMBOT_KIS_APPKEY": "k", "PGMBOT_KIS_APPSECRET": "s"}
     assert load_settings(path, env=env).live  # an account from the environment will do
