@@ -6,10 +6,12 @@ choose the message and fill it in. Plain text: a caller that sends HTML escapes 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.market.calendar import MarketState
 from bot.market.names import Found, Listing, Resolution
+from bot.market.sessions import MinuteRange
 from bot.messages import Catalogue
 from bot.ticks import KST
 
@@ -72,3 +74,24 @@ def listing_state(listing: Listing | None, say: Catalogue) -> str | None:
     if listing.warning:
         parts.append(listing.warning)
     return " · ".join(parts) or None
+
+
+def session_of(hhmmss: str, sessions: Mapping[str, MinuteRange]) -> str | None:
+    """The session a tick time (``STCK_CNTG_HOUR``, KST) falls in, None for none."""
+    try:
+        seconds = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:6])
+    except ValueError:
+        return None
+    return next((name for name, minutes in sessions.items() if minutes.holds(seconds)), None)
+
+
+def session_tag(hhmmss: str, sessions: Mapping[str, MinuteRange], say: Catalogue) -> str | None:
+    """``[애프터]``, ``[프리]`` for an alert fired outside the regular session; None in it (or
+    outside every session: a replayed or simulated tick)."""
+    session = session_of(hhmmss, sessions)
+    if session is None or session == "regular":
+        return None
+    try:
+        return say(f"market.tag.{session}")
+    except KeyError:
+        return say("market.tag.other", session=session)
