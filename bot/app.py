@@ -57,12 +57,14 @@ from bot.live_rules import LoadedRules, RulesController
 from bot.market.calendar import MarketCalendar
 from bot.market.deadman import SilenceWatch
 from bot.market.download import MasterFiles
+from bot.market.names import Names
 from bot.market.texts import market_line
-from bot.messages import KOREAN
+from bot.messages import Catalogue
 from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
+from bot.notify.voice import Voice
 from bot.problems import loaded_or_reported
 from bot.rebuild import CHECKPOINT_NAME, rebuild
 from bot.rules_watcher import RulesWatcher
@@ -160,7 +162,16 @@ class App:
         self.settings = settings
         self.record_dir = record_dir
         self.clock = clock  # the wall clock the market's state is read at
-        self.notices = AdminNotices()
+        # The stock names in use (a fresh directory is swapped in when a master file loads) and
+        # how every text a person reads is said: language, names, the demo's tag, the sessions.
+        self.names = Names()
+        self.voice = Voice(
+            say=Catalogue(settings.locale),
+            names=self.names,
+            demo=not settings.live,
+            sessions=settings.market.session_ranges,
+        )
+        self.notices = AdminNotices(self.voice.say)
         self.steps: list[str] = []  # what started, in order: stop() undoes it in reverse
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
@@ -204,7 +215,8 @@ class App:
             state_dir / MASTER_DIR if state_dir is not None else None,
             self.calendar,
             tell_admins=self.notices.tell,  # once per outage: MasterFiles keeps count
-            no_names_text=KOREAN("market.notice.no_names"),
+            names=self.names,  # every label follows the directory a new file brings
+            no_names_text=self.voice.say("market.notice.no_names"),
         )
         await self.master.load_cache()  # names at once; the download follows (background)
         self.engine = Engine(self.rules.ruleset)
@@ -216,7 +228,9 @@ class App:
         self.writer = AlertWriter(
             store,
             journal=self.recorder.flush if self.recorder is not None else None,
-            on_full=lambda text: self.notices.tell(text, kind="queue"),
+            on_full=lambda _text: self.notices.say(
+                "notice.queue_full", kind="queue", most=self.writer.max_queued
+            ),
             executor=self.store.write_thread,
         )
         self.pipeline = Pipeline(self.engine, self.writer)
@@ -239,9 +253,8 @@ class App:
             allowed_chat_ids=settings.telegram.allowed_chat_ids,
             admin_chat_ids=settings.telegram.admin_chat_ids,
             static_watch=static_watch,
-            directory=lambda: self.master.directory,  # swapped when a new master file loads
+            directory=lambda: self.names.directory,  # swapped when a new master file loads
             market=self.calendar.state,
-            simulated=not settings.live,
         )
         await self.service.refresh_feed()
         self._spawn(self.feed.run(), "feed", stop=self.feed.stop)
@@ -253,10 +266,10 @@ class App:
                 rebuild, self.engine, store, path, day, end=end, now=utc_now(), rules_key=key
             )
             if rebuilt.recovered:
-                self.notices.tell(
-                    f"Restart: {rebuilt.recovered} alert(s) fired while the bot was down or "
-                    "missing from the database were stored as recovered, not sent (too old); "
-                    f"{rebuilt.delivered} recent one(s) are being sent."
+                self.notices.say(
+                    "notice.restart_recovered",
+                    recovered=rebuilt.recovered,
+                    delivered=rebuilt.delivered,
                 )
         held = await self.pipeline.release()
         log.info("live ticks resumed held=%d", held)
@@ -282,6 +295,7 @@ class App:
             lambda: self.service.wanted_count > 0,
             self.notices.tell,
             silent_after=timedelta(minutes=settings.market.silent_minutes),
+            say=self.voice.say,
         )
         self._spawn(silence.run(), "silence-watch", cancel=True)
         self._step("background")
@@ -298,7 +312,7 @@ class App:
     def stock_label(self, code: str) -> str:
         """``삼성전자(005930)`` from the current directory (it is swapped when a master file
         loads), the bare code when the name is not known: the engine's ``names``."""
-        return self.master.directory.label(code)
+        return self.names.label(code)
 
     def _say_real_market(self) -> None:
         """The demo streams at any hour: say whether the real market is closed, on the
@@ -306,7 +320,8 @@ class App:
         state = self.calendar.state(self.clock())
         if state.is_open:
             return
-        notice = KOREAN("market.notice.demo_closed", state=market_line(state, KOREAN))
+        say = self.voice.say
+        notice = say("market.notice.demo_closed", state=market_line(state, say))
         print(f"pgmbot: {notice}", flush=True)
         self.notices.tell(notice)
 
@@ -404,7 +419,8 @@ class App:
     async def _start_notifiers(self) -> None:
         settings = self.settings
         if settings.telegram.token is None:
-            self.writer.on_commit(print_alerts)  # no chats: the console is the notifier
+            voice = self.voice  # no chats: the console is the notifier
+            self.writer.on_commit(lambda alerts: print_alerts(alerts, voice=voice))
             return
         self.telegram = telegram = await self._start_telegram()
         self._stack.push_async_callback(telegram.stop)
@@ -417,6 +433,7 @@ class App:
             transport,
             SenderSettings(group_window=settings.telegram.group_window),
             on_problem=self.notices.tell,
+            voice=self.voice,
         )
         self._spawn(sender.run(), "sender", stop=sender.close)
         self.writer.on_commit(lambda _alerts: sender.wake())
@@ -434,10 +451,7 @@ class App:
             return
         if self.telegram is not None:
             self.telegram.access.allow(new)
-        self.notices.tell(
-            f"Chat {old} became a supergroup with id {new}: its watches and mutes moved along. "
-            f"Put {new} in telegram.allowed_chat_ids (or admin_chat_ids) for the next start."
-        )
+        self.notices.say("notice.chat_moved", old=old, new=new)
 
     async def _start_telegram(self) -> TelegramBot:
         from telegram.error import InvalidToken, TelegramError
@@ -445,7 +459,9 @@ class App:
         from bot.notify.telegram_bot import TelegramBot
 
         settings = self.settings
-        bot = TelegramBot(settings.telegram, self.service, on_migrate=self._chat_moved)
+        bot = TelegramBot(
+            settings.telegram, self.service, on_migrate=self._chat_moved, voice=self.voice
+        )
         try:
             await bot.start()  # returns at once when the Bot API is unreachable: tried again
         except InvalidToken:

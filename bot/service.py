@@ -6,8 +6,8 @@ formats. Every method is a coroutine and reaches the database through the ``Asyn
 command makes the event loop wait for it.
 
 /watch keeps only what can work: a code KIS refuses, or that finds no free subscription slot, is
-not kept in the chat's list (the result says so); a code still pending when the wait ends is kept
-and subscribes when it can. The config's ``watch`` codes are always wanted.
+not kept in the chat's list (the result says so: ``kept`` is False); a code still pending when the
+wait ends is kept and subscribes when it can. The config's ``watch`` codes are always wanted.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from typing import Protocol
 
 from bot.clock import utc_now
 from bot.codes import as_stock_code, stock_code
-from bot.durations import MAX_SECONDS, DurationTooLong, parse_duration
+from bot.durations import MAX_SECONDS, DurationTooLong, DurationUnitOrder, parse_duration
 from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.market.calendar import MarketState
 from bot.market.names import Directory, Found, Listing, Resolution
-from bot.market.texts import market_line, resolution_problem
-from bot.messages import KOREAN, Catalogue
+from bot.market.texts import label
 from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
 from bot.store.outbox import Failure, StoredAlert
@@ -35,12 +34,17 @@ log = logging.getLogger(__name__)
 MAX_ALERTS = 50  # most alerts one /alerts shows
 MAX_CODES = 50  # most codes one /watch or /unwatch takes
 MAX_MUTE = timedelta(days=365)
-NOT_KEPT = "not kept in this chat's list"
 _SHOWN = 40  # characters of a user's word quoted back in an error
 
 
 class CommandError(Exception):
-    """A user's mistake in a command's arguments; the message says what to do instead."""
+    """A user's mistake in a command's arguments: a message key of the catalogue (bot/messages)
+    and its values, which say what to do instead. ``str()`` is the key, for the logs."""
+
+    def __init__(self, key: str, /, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
 
 
 def shown(word: str) -> str:
@@ -79,7 +83,7 @@ class WatchResult:
     status: SubStatus  # an invalid code: NOT_WANTED, with the reason in ``msg``
     added: bool  # newly added to this chat's list (False: already there, invalid or not kept)
     kept: bool  # in this chat's list after the command
-    error: str | None = None  # why the code is invalid
+    error: CommandError | None = None  # why the code is invalid
     listing: Listing | None = None  # the stock's name and state, when a master file is loaded
     candidates: tuple[Listing, ...] = ()  # a name that fits several stocks: them
 
@@ -120,7 +124,7 @@ class StatusReport:
     blocked_chats: int
     failed: int = 0  # deliveries given up on
     last_failure: Failure | None = None
-    market: str | None = None  # where the market stands, one line (장 마감 · 다음 개장 …)
+    market: MarketState | None = None  # where the market stands (None: no calendar given)
 
 
 def mute_length(text: str) -> timedelta:
@@ -128,17 +132,19 @@ def mute_length(text: str) -> timedelta:
     ``2시간``), but a bare number needs a unit here (minutes? hours?). CommandError saying why."""
     cleaned = text.strip().lower()
     if cleaned.isdigit() and len(cleaned) <= 9:
-        raise CommandError(f"Give {shown(text)} a unit: {cleaned}m, {cleaned}h or {cleaned}d.")
+        raise CommandError("error.unit", word=shown(text), n=cleaned)
     try:
         seconds = parse_duration(cleaned)
     except DurationTooLong:
         seconds = MAX_SECONDS
-    except ValueError as exc:
-        raise CommandError(f"{exc}.") from None
+    except DurationUnitOrder:
+        raise CommandError("error.duration_order", word=shown(text)) from None
+    except ValueError:
+        raise CommandError("error.duration", word=shown(text)) from None
     if seconds <= 0:
-        raise CommandError("The duration must be more than zero.")
+        raise CommandError("error.duration_zero")
     if seconds > MAX_MUTE.total_seconds():
-        raise CommandError("Mute for at most 365 days.")
+        raise CommandError("error.duration_max", days=MAX_MUTE.days)
     return timedelta(seconds=seconds)
 
 
@@ -147,9 +153,7 @@ def parse_code(code: str) -> str:
     try:
         return stock_code(code)
     except ValueError:
-        raise CommandError(
-            f"{shown(code)} is not a 6-character stock code such as 005930."
-        ) from None
+        raise CommandError("error.not_code", word=shown(code)) from None
 
 
 class BotService:
@@ -168,8 +172,6 @@ class BotService:
         clock: Callable[[], datetime] = utc_now,
         directory: Callable[[], Directory] = Directory,
         market: Callable[[datetime], MarketState] | None = None,
-        simulated: bool = False,
-        say: Catalogue = KOREAN,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -182,8 +184,6 @@ class BotService:
         # The current directory: the bot swaps in a new one when a fresh master file loads.
         self.directory = directory
         self.market = market
-        self.simulated = simulated
-        self.say = say
         self.wanted_count = 0  # stocks the feed was last asked for (the dead-man watch asks)
 
     async def wanted(self) -> set[str]:
@@ -230,7 +230,7 @@ class BotService:
         for word in asked:
             resolution = resolved[word]
             if word in invalid:
-                status = SubStatus(word[:_SHOWN], SubState.NOT_WANTED, msg=invalid[word])
+                status = SubStatus(word[:_SHOWN], SubState.NOT_WANTED)
                 results.append(
                     WatchResult(
                         word[:_SHOWN],
@@ -249,8 +249,7 @@ class BotService:
             status = statuses.get(ticker) or self.feed.status(ticker)
             listing = directory.get(ticker)
             if ticker in dropped:
-                note = f"{status.msg}; {NOT_KEPT}" if status.msg else NOT_KEPT
-                result = WatchResult(ticker, replace(status, msg=note), False, False)
+                result = WatchResult(ticker, status, False, False)
             else:
                 result = WatchResult(ticker, status, ticker in added, True)
             results.append(replace(result, listing=listing))
@@ -272,17 +271,25 @@ class BotService:
         await self._chat(chat_id)
         words = text.strip()
         if not words:
-            raise CommandError(self.say("market.find.empty"))
+            raise CommandError("market.find.empty")
         directory = self.directory()
         return FindResult(words[:_SHOWN], directory.search(words, limit), directory.loaded)
 
-    def _problem(self, resolution: Resolution) -> str:
-        if resolution.found is Found.NOT_A_CODE:
-            try:
-                parse_code(resolution.text)
-            except CommandError as exc:
-                return str(exc)
-        return resolution_problem(resolution, self.say)
+    def _problem(self, resolution: Resolution) -> CommandError:
+        """Why a word of /watch is no stock to watch."""
+        word = shown(resolution.text)
+        if resolution.found is Found.UNLISTED:
+            return CommandError("market.unlisted", code=resolution.code)
+        if resolution.found is Found.AMBIGUOUS:
+            candidates = ", ".join(label(c) for c in resolution.candidates)
+            return CommandError("market.ambiguous", word=word, candidates=candidates)
+        if resolution.found is Found.UNKNOWN:
+            return CommandError("market.unknown", word=word)
+        try:
+            parse_code(resolution.text)
+        except CommandError as exc:
+            return exc
+        return CommandError("market.not_a_code", word=word)
 
     async def unwatch(self, chat_id: int, codes: Sequence[str]) -> list[str]:
         """Stop watching codes in this chat; return the codes removed (normalized). A code the
@@ -315,7 +322,7 @@ class BotService:
         """The last ``n`` alerts addressed to this chat (of one code if given), oldest first."""
         await self._chat(chat_id)
         if not 1 <= n <= MAX_ALERTS:
-            raise CommandError(f"The count must be between 1 and {MAX_ALERTS}.")
+            raise CommandError("error.count_range", most=MAX_ALERTS)
         code = parse_code(ticker) if ticker is not None else None
         return await self.store.recent_alerts(ticker=code, limit=n, chat_id=chat_id)
 
@@ -365,14 +372,8 @@ class BotService:
             blocked_chats=len(await self.store.blocked_chats()),
             failed=failed,
             last_failure=failures[0] if failures else None,
-            market=self.market_line(),
+            market=self.market(self._clock()) if self.market is not None else None,
         )
-
-    def market_line(self) -> str | None:
-        """Where the market stands now, in a line (None when the service has no calendar)."""
-        if self.market is None:
-            return None
-        return market_line(self.market(self._clock()), self.say, simulated=self.simulated)
 
     async def move_chat(self, old: int, new: int) -> bool:
         """A group became a supergroup: an allowed one takes its watches and mutes along and
@@ -405,9 +406,7 @@ class BotService:
         code = as_stock_code(word)
         if code is not None:
             return "ticker", code
-        raise CommandError(
-            f"{shown(target)} is neither a loaded rule nor a stock code; see /rules."
-        )
+        raise CommandError("error.not_target", word=shown(target))
 
 
 def _unwatch_code(resolution: Resolution, watched: Collection[str]) -> str | None:
@@ -429,7 +428,7 @@ def _distinct(codes: Iterable[str]) -> list[str]:
     """The codes, stripped, without repeats, at most MAX_CODES (CommandError beyond)."""
     distinct = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
     if not distinct:
-        raise CommandError("Give one or more stock codes, e.g. 005930.")
+        raise CommandError("error.no_codes")
     if len(distinct) > MAX_CODES:
-        raise CommandError(f"Give at most {MAX_CODES} codes at once.")
+        raise CommandError("error.too_many_codes", most=MAX_CODES)
     return distinct

@@ -234,28 +234,15 @@ def test_any_bytes_are_a_master_file_or_a_clear_error(data: bytes) -> None:
 def test_list_and_find_replies_show_halts_and_warnings() -> None:
     from bot.kis.status import SubState, SubStatus
     from bot.notify.replies import found, watch_list
+    from bot.notify.voice import Voice
     from bot.service import FindResult, WatchedStock
 
     halted = Listing("123450", "거래정지기업", "KOSDAQ", halted=True, warning="투자경고")
-    lines = watch_list([WatchedStock(SubStatus("123450", SubState.LIVE), halted)])
+    voice = Voice()
+    lines = watch_list(voice, [WatchedStock(SubStatus("123450", SubState.LIVE), halted)])
     assert lines[1].endswith("⚠️ 거래정지 · 투자경고")
-    shown = found(FindResult("거래", [halted], True))
+    shown = found(voice, FindResult("거래", [halted], True))
     assert shown[1] == "<code>거래정지기업(123450)</code> KOSDAQ ⚠️ 거래정지 · 투자경고"
-    assert found(FindResult("x", [], False)) == [
+    assert found(voice, FindResult("x", [], False)) == [
         "종목 마스터 파일이 없어 이름으로 찾을 수 없습니다. 종목 코드로 보내 주세요."
     ]
-
-
-def test_alerts_outside_the_regular_session_get_its_tag() -> None:
-    from bot.market.sessions import DEFAULT_SESSIONS
-    from bot.market.texts import session_tag
-    from bot.messages import Catalogue
-
-    say = Catalogue()
-    assert session_tag("153100", DEFAULT_SESSIONS, say) == "[애프터]"
-    assert session_tag("085959", DEFAULT_SESSIONS, say) == "[프리]"
-    assert session_tag("153059", DEFAULT_SESSIONS, say) is None  # the closing auction
-    assert session_tag("230000", DEFAULT_SESSIONS, say) is None
-    late = {**DEFAULT_SESSIONS, "late": MinuteRange.parse("20:01-21:00")}
-    assert session_tag("203000", late, say) == "[late]"
-    assert session_tag("15:31", DEFAULT_SESSIONS, Catalogue("en")) is None  # not a tick time

@@ -85,7 +85,7 @@ async def test_watch_by_name_subscribes_the_code_and_the_master_is_cached(
         assert "상장 종목이 아닙니다" in refused.text
         api.push_command(CHAT, "/status")
         status = await api.wait_for_message(
-            lambda m: m.chat_id == CHAT and "pgmbot status" in m.text, timeout=10
+            lambda m: m.chat_id == CHAT and "pgmbot 상태" in m.text, timeout=10
         )
         assert ("진행 중" in status.text) or ("장 마감" in status.text)
     finally:

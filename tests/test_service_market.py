@@ -16,8 +16,9 @@ from bot.kis.simulator import Simulator
 from bot.kis.status import SubState
 from bot.market.calendar import MarketCalendar
 from bot.market.names import Directory, Listing
-from bot.messages import Catalogue
-from bot.service import BotService
+from bot.market.texts import market_line
+from bot.messages import KOREAN, Catalogue
+from bot.service import BotService, CommandError
 from bot.store import Store
 from bot.store.facade import AsyncStore
 
@@ -64,8 +65,6 @@ def make(
     directory: Directory = DIRECTORY,
     *,
     market: MarketCalendar | None = None,
-    simulated: bool = False,
-    say: Catalogue | None = None,
 ) -> BotService:
     return BotService(
         AsyncStore(store),
@@ -76,9 +75,12 @@ def make(
         clock=lambda: NIGHT,
         directory=lambda: directory,
         market=market.state if market is not None else None,
-        simulated=simulated,
-        say=say or Catalogue(),
     )
+
+
+def said(error: CommandError | None, say: Catalogue = KOREAN) -> str:
+    assert error is not None
+    return say(error.key, **error.values)
 
 
 async def test_watch_by_exact_name_or_unique_prefix_subscribes_the_code(
@@ -101,20 +103,19 @@ async def test_an_ambiguous_name_lists_candidates_and_unknown_words_are_refused(
     service = make(store, feed)
     ambiguous, unknown, unlisted = await service.watch(CHAT, ["삼성", "없는회사", "999999"])
     assert not ambiguous.kept and ambiguous.candidates == (SAMSUNG, SAMSUNG_BIO, SAMSUNG_PREF)
-    assert ambiguous.error is not None and "삼성전자(005930)" in ambiguous.error
-    assert unknown.error == "'없는회사'에 맞는 종목이 없습니다. /find 로 찾아보세요."
-    assert unlisted.error == "999999은(는) 상장 종목이 아닙니다."
+    assert ambiguous.error is not None and ambiguous.error.key == "market.ambiguous"
+    assert "삼성전자(005930)" in said(ambiguous.error)
+    assert said(unknown.error) == "'없는회사'에 맞는 종목이 없습니다. /find 로 찾아보세요."
+    assert said(unlisted.error) == "999999은(는) 상장 종목이 아닙니다."
+    assert said(unlisted.error, Catalogue("en")) == "999999 is not a listed stock."
     assert store.watches(CHAT) == []
-    english = make(store, feed, say=Catalogue("en"))
-    (refused,) = await english.watch(CHAT, ["999999"])
-    assert refused.error == "999999 is not a listed stock."
 
 
 async def test_without_a_master_file_codes_alone_still_work(store: Store, feed: Feed) -> None:
     service = make(store, feed, Directory())
     code, name = await service.watch(CHAT, ["999999", "삼성전자"])
     assert code.kept and code.listing is None
-    assert name.error == "'삼성전자' is not a 6-character stock code such as 005930."
+    assert said(name.error) == "'삼성전자'은(는) 005930 같은 6자리 종목코드가 아닙니다."
 
 
 async def test_unwatch_by_name_means_the_stock_this_chat_watches(store: Store, feed: Feed) -> None:
@@ -138,12 +139,9 @@ async def test_find_and_list_show_the_listing(store: Store, feed: Feed) -> None:
 async def test_status_says_where_the_market_stands(store: Store, feed: Feed) -> None:
     calendar = MarketCalendar()
     service = make(store, feed, market=calendar)
-    report = await service.status(CHAT)
-    assert report.market == "장 마감 · 다음 개장 12/03(목) 08:00"
-    demo = make(store, feed, market=calendar, simulated=True)
-    demo_line = (await demo.status(CHAT)).market
-    assert (
-        demo_line
-        == "실제 시장: 장 마감 · 다음 개장 12/03(목) 08:00 (지금 흐르는 체결은 모의 데이터)"
-    )
+    state = (await service.status(CHAT)).market
+    assert state is not None and not state.is_open
+    assert market_line(state, KOREAN) == "장 마감 · 다음 개장 12/03(목) 08:00"
+    real = market_line(state, KOREAN, simulated=True)
+    assert real == "실제 시장: 장 마감 · 다음 개장 12/03(목) 08:00"
     assert (await make(store, feed).status(CHAT)).market is None

@@ -22,7 +22,7 @@ import httpx
 
 from bot.market.calendar import MarketCalendar
 from bot.market.master import LAYOUTS, Layout, MasterError, parse_master, unzip_master
-from bot.market.names import Directory, Listing
+from bot.market.names import Directory, Listing, Names
 from bot.ticks import KST
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class MasterFiles:
         calendar: MarketCalendar,
         *,
         tell_admins: Tell | None = None,
+        names: Names | None = None,
         no_names_text: str = "",
         max_download: int = MAX_DOWNLOAD,
         max_file: int = MAX_FILE,
@@ -65,11 +66,16 @@ class MasterFiles:
         self.max_file = max_file
         self.timeout = timeout
         self.clock = clock
-        self.directory = Directory()
+        # The holder every label reads; a directory that loads replaces the one it holds.
+        self.names = names if names is not None else Names()
         self.loaded = asyncio.Event()  # set once the first refresh is over (names or not)
         self.sources: dict[str, str] = {}  # market -> "download" | "cache" | "none"
         self._told = False
         self._stop = asyncio.Event()
+
+    @property
+    def directory(self) -> Directory:
+        return self.names.directory
 
     # -- the task ----------------------------------------------------------------------------
 
@@ -116,7 +122,7 @@ class MasterFiles:
                 downloaded += source == "download"
         if listings:
             complete = all(source != "none" for source in self.sources.values())
-            self.directory = Directory(listings, complete=complete)
+            self.names.replace(Directory(listings, complete=complete))
             log.info(
                 "master files loaded stocks=%d %s",
                 len(self.directory),
@@ -137,7 +143,7 @@ class MasterFiles:
             complete = complete and cached is not None
             listings += cached or []
         if listings:
-            self.directory = Directory(listings, complete=complete)
+            self.names.replace(Directory(listings, complete=complete))
             log.info("master files from the cache stocks=%d", len(listings))
 
     async def _one(self, http: httpx.AsyncClient, layout: Layout) -> tuple[list[Listing], str]:
