@@ -37,7 +37,8 @@ MESSAGES: dict[str, str] = {
     ),
     "help.command": "<code>{usage}</code> — {summary}",
     "help.notes": (
-        "CODE is a 6-character stock code such as <code>005930</code>. "
+        "A stock is a 6-character code such as <code>005930</code> or a name such as "
+        "<code>삼성전자</code> (/find looks names up). "
         "DURATION is like <code>30m</code>, <code>2h</code>, <code>1d</code>, <code>1h30m</code>. "
         "Rules live in the bot's <code>rules/</code> folder. Times are Korean time (KST)."
     ),

@@ -41,7 +41,8 @@ MESSAGES: dict[str, str] = {
     ),
     "help.command": "<code>{usage}</code> — {summary}",
     "help.notes": (
-        "종목은 <code>005930</code> 같은 6자리 종목코드입니다. "
+        "종목은 <code>005930</code> 같은 6자리 종목코드나 <code>삼성전자</code> 같은 "
+        "종목명입니다 (/find 로 이름을 찾습니다). "
         "기간은 <code>30m</code>(30분), <code>2h</code>(2시간), <code>1d</code>(1일), "
         "<code>1h30m</code>처럼 씁니다. 규칙은 봇의 <code>rules/</code> 폴더에 있습니다. "
         "시각은 모두 한국 시간(KST)입니다."
