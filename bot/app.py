@@ -18,7 +18,9 @@ Start-up order, and why:
  5. feed        connects at once, so no live tick is missed while the rebuild runs
  6. rebuild     today's recording replayed in a thread; held ticks follow it
  7. telegram    commands and the sender (or the console when there is no token)
- 8. background  rules watcher, housekeeping, database watch
+ 8. background  rules watcher, housekeeping, database watch, the master files' download
+                (names: the copy on disk is read at the pipeline step already), the
+                dead-man watch on the feed
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,7 +59,11 @@ from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, recording_path
 from bot.live_rules import LoadedRules, RulesController
+from bot.market.calendar import MarketCalendar
+from bot.market.deadman import SilenceWatch
+from bot.market.download import MasterFiles
 from bot.market.names import Names
+from bot.market.texts import market_line
 from bot.messages import Catalogue
 from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
@@ -85,6 +91,7 @@ DEMO_RATE = 4.0  # simulated ticks per second per ticker: lively, still readable
 STATE_DIR = Path("recordings")  # where the live bot records frames to rebuild state on restart
 STOP_TIMEOUT = 35.0  # a part's own close may wait 30 s (the alert writer, for the database)
 MAX_HELD = 2_000_000  # live ticks held while the rebuild runs (~300 MB); beyond, dropped
+MASTER_DIR = "master"  # under the recording directory: the last good master files
 
 
 class StartupError(RuntimeError):
@@ -154,14 +161,24 @@ def demo_kis(settings: KisSettings, rest_url: str, ws_url: str) -> KisSettings:
 class App:
     """The running bot: ``start()``, then ``stop()`` (see the module docstring for the order)."""
 
-    def __init__(self, settings: Settings, *, record_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        record_dir: Path | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.settings = settings
         self.record_dir = record_dir
+        self.clock = clock  # the wall clock the market's state is read at
         # The stock names in use (a fresh directory is swapped in when a master file loads) and
-        # how every text a person reads is said: language, names, the demo's tag.
+        # how every text a person reads is said: language, names, the demo's tag, the sessions.
         self.names = Names()
         self.voice = Voice(
-            say=Catalogue(settings.locale), names=self.names, demo=not settings.live
+            say=Catalogue(settings.locale),
+            names=self.names,
+            demo=not settings.live,
+            sessions=settings.market.session_ranges,
         )
         self.notices = AdminNotices(self.voice.say)
         self.steps: list[str] = []  # what started, in order: stop() undoes it in reverse
@@ -170,6 +187,11 @@ class App:
         self.telegram: TelegramBot | None = None
         self.sender: Sender | None = None
         self._series_ready = True  # False while a restart reads the day's series again
+        self.master_url = settings.market.master_url  # the demo's: its simulator's
+        market = settings.market
+        self.calendar = MarketCalendar(
+            market.session_ranges, closed_days=market.closed_days, open_days=market.open_days
+        )
 
     async def start(self) -> None:
         """Bring every part up; on a failure, what was started is stopped again."""
@@ -198,6 +220,15 @@ class App:
             await self.store.add_watches(admin, static_watch)
         self._step("database")
 
+        self.master = MasterFiles(
+            self.master_url,
+            state_dir / MASTER_DIR if state_dir is not None else None,
+            self.calendar,
+            tell_admins=self.notices.tell,  # once per outage: MasterFiles keeps count
+            names=self.names,  # every label follows the directory a new file brings
+            no_names_text=self.voice.say("market.notice.no_names"),
+        )
+        await self.master.load_cache()  # names at once; the download follows (background)
         self.engine = Engine(self.rules.ruleset)
         log.info(
             "rules loaded path=%s count=%d", settings.rules.path, len(self.rules.ruleset.rules)
@@ -233,6 +264,8 @@ class App:
             allowed_chat_ids=settings.telegram.allowed_chat_ids,
             admin_chat_ids=settings.telegram.admin_chat_ids,
             static_watch=static_watch,
+            directory=lambda: self.names.directory,  # swapped when a new master file loads
+            market=self.calendar.state,
         )
         self.service.charts = self._charts(state_dir)
         await self.service.refresh_feed()
@@ -269,7 +302,19 @@ class App:
         if rebuilding and state_dir is not None:
             checkpoints = self._checkpoints(state_dir, settings.checkpoint_every)
             self._spawn(checkpoints, "checkpoints", cancel=True)
+        self._spawn(self.master.run(), "master-files", stop=self.master.stop)
+        silence = SilenceWatch(
+            self.calendar,
+            self.feed.stats,
+            lambda: self.service.wanted_count > 0,
+            self.notices.tell,
+            silent_after=timedelta(minutes=settings.market.silent_minutes),
+            say=self.voice.say,
+        )
+        self._spawn(silence.run(), "silence-watch", cancel=True)
         self._step("background")
+        if not settings.live:
+            self._say_real_market()
         log.info(
             "pgmbot running mode=%s tr_id=%s accounts=%d telegram=%s",
             "live" if settings.live else "demo",
@@ -277,6 +322,22 @@ class App:
             len(kis.accounts),
             "on" if self.telegram else "off",
         )
+
+    def stock_label(self, code: str) -> str:
+        """``삼성전자(005930)`` from the current directory (it is swapped when a master file
+        loads), the bare code when the name is not known: the engine's ``names``."""
+        return self.names.label(code)
+
+    def _say_real_market(self) -> None:
+        """The demo streams at any hour: say whether the real market is closed, on the
+        console, in the log and to the admins."""
+        state = self.calendar.state(self.clock())
+        if state.is_open:
+            return
+        say = self.voice.say
+        notice = say("market.notice.demo_closed", state=market_line(state, say))
+        print(f"pgmbot: {notice}", flush=True)
+        self.notices.tell(notice)
 
     async def stop(self) -> None:
         """Take down what started, in reverse: no more ticks, everything fired committed,
@@ -346,6 +407,7 @@ class App:
             flush=True,
         )
         kis = demo_kis(settings.kis, simulator.rest_url, simulator.ws_url)
+        self.master_url = simulator.master_url  # names through the real download path
         # A demo's market starts over each time: record only when asked, never rebuild from it.
         return (
             kis,

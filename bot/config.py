@@ -9,8 +9,10 @@ Environment variables (they win over the file):
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from pydantic import (
 from bot import yamlpos
 from bot.charts.settings import DigestSettings
 from bot.codes import StockCode
+from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
 from bot.problems import ProblemsError
 from bot.ticks import TR_IDS
 
@@ -170,11 +173,58 @@ class RulesSettings(_Model):
     path: Path = Path("rules")
 
 
+DEFAULT_MASTER_URL = "https://new.real.download.dws.co.kr/common/master"
+_SESSION_NAME = re.compile(r"[a-z][a-z0-9_]{0,19}")
+
+
+def _session_range(text: str) -> str:
+    return str(MinuteRange.parse(text))
+
+
+def _sessions(sessions: dict[str, str]) -> dict[str, str]:
+    """The defaults with the config's sessions over them; names are words, ranges never meet."""
+    bad = [name for name in sessions if not _SESSION_NAME.fullmatch(name)]
+    if bad:
+        raise ValueError(f"session names are lower-case words like regular, not {bad[0]!r}")
+    merged = {name: str(minutes) for name, minutes in DEFAULT_SESSIONS.items()} | sessions
+    ordered = sorted(
+        ((MinuteRange.parse(text), name) for name, text in merged.items()),
+        key=lambda item: item[0].first,
+    )
+    for (first, first_name), (second, second_name) in itertools.pairwise(ordered):
+        if second.first <= first.last:
+            raise ValueError(
+                f"sessions {first_name} ({first}) and {second_name} ({second}) overlap"
+            )
+    return merged
+
+
+class MarketSettings(_Model):
+    """The market: where the stock master files come from, sessions, days that differ."""
+
+    # KIS's master files: {master_url}/kospi_code.mst.zip and kosdaq_code.mst.zip.
+    master_url: Annotated[str, AfterValidator(_http_url)] = DEFAULT_MASTER_URL
+    # Sessions by name (pre, regular, after, or names of your own) as HH:MM-HH:MM, KST; the
+    # config's ranges replace the defaults of the same name, and rules' `hours` follow them.
+    sessions: Annotated[
+        dict[str, Annotated[str, AfterValidator(_session_range)]], AfterValidator(_sessions)
+    ] = Field(default_factory=lambda: {n: str(m) for n, m in DEFAULT_SESSIONS.items()})
+    closed_days: list[date] = Field(default_factory=list)  # one-off closures
+    open_days: list[date] = Field(default_factory=list)  # days that trade against the calendar
+    # Minutes without a tick, during a session on a trading day, before the admins are told.
+    silent_minutes: float = Field(2.0, gt=0, le=240)
+
+    @property
+    def session_ranges(self) -> dict[str, MinuteRange]:
+        return {name: MinuteRange.parse(text) for name, text in self.sessions.items()}
+
+
 class Settings(_Model):
     kis: KisSettings = Field(default_factory=KisSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    market: MarketSettings = Field(default_factory=MarketSettings)
     watch: list[StockCode] = Field(default_factory=list)  # subscribed at start for the admin chats
     record_dir: Path | None = None  # append raw frames here (same as `run --record DIR`)
     # Recorded day files: gzipped once older than yesterday, deleted when more than this many
@@ -240,21 +290,24 @@ class ConfigError(ProblemsError):
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_env(data: Any, env: dict[str, str], missing: list[str]) -> Any:
+Missing = list[tuple[str, tuple[str | int, ...]]]  # (variable, path of the value using it)
+
+
+def _expand_env(data: Any, env: dict[str, str], missing: Missing, path: yamlpos.Path_ = ()) -> Any:
     if isinstance(data, str):
 
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
-                missing.append(name)
+                missing.append((name, path))
                 return ""
             return env[name]
 
         return _ENV_REF.sub(sub, data)
     if isinstance(data, dict):
-        return {k: _expand_env(v, env, missing) for k, v in data.items()}
+        return {k: _expand_env(v, env, missing, (*path, k)) for k, v in data.items()}
     if isinstance(data, list):
-        return [_expand_env(v, env, missing) for v in data]
+        return [_expand_env(v, env, missing, (*path, i)) for i, v in enumerate(data)]
     return data
 
 
@@ -293,19 +346,39 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         doc.data = {}
     if not isinstance(doc.data, dict):
         raise ConfigError([f"{doc.position(())}: the config must be a mapping of settings"])
-    missing: list[str] = []
+    missing: Missing = []
     data = _apply_env(_expand_env(doc.data, env, missing), env)
     if missing:
         raise ConfigError(
             [
-                f"{doc.file}: environment variable {name} is not set"
-                for name in sorted(set(missing))
+                f"{doc.position(path)}: {'.'.join(map(str, path))}: environment variable "
+                f"{name} is not set"
+                for name, path in missing
             ]
         )
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(yamlpos.validation_messages(exc, doc)) from None
+    unused = _endpoints_without_accounts(settings)
+    if unused:
+        raise ConfigError(
+            [
+                f"{doc.position(('kis', name))}: kis.{name}: set but no KIS account: add "
+                "kis.accounts (appkey, appsecret) or export PGMBOT_KIS_APPKEY and "
+                "PGMBOT_KIS_APPSECRET; without an account pgmbot runs its demo simulator"
+                for name in unused
+            ]
+        )
+    return settings
+
+
+def _endpoints_without_accounts(settings: Settings) -> list[str]:
+    """Endpoints the config sets while it has no account: `run` would start its own simulator
+    and ignore them in silence, and a bot meant to be live would stream made-up data."""
+    if settings.live:
+        return []
+    return [name for name in ("rest_url", "ws_url") if name in settings.kis.model_fields_set]
 
 
 __all__ = [

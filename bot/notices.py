@@ -5,7 +5,9 @@ database that vanished), told once per kind until that kind is cleared.
 configured language; ``tell(text)`` tells a text as it is (what the feed reports in KIS's words).
 Both are plain and synchronous, callable from anywhere on the loop; the sending happens in a
 task, best effort, through whatever ``attach()`` gave (the Telegram bot's admin sender). Until
-something is attached, or when it fails, notices are only logged.
+something is attached they are logged and kept (the first ``EARLY`` of them), then sent on
+``attach()``: what goes wrong at start (refused KIS credentials, no master file) happens before
+Telegram is up. When sending fails, notices are only logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bot.messages import KOREAN, Catalogue
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[object]]
+EARLY = 20  # notices kept until something is attached
 
 
 class AdminNotices:
@@ -27,9 +30,13 @@ class AdminNotices:
         self._send: Send | None = None
         self._told: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._early: list[str] = []
 
     def attach(self, send: Send) -> None:
         self._send = send
+        early, self._early = self._early, []
+        for text in early:
+            self._spawn(send, text)
 
     def tell(self, text: str, *, kind: str | None = None) -> None:
         """Tell the admins ``text``; with a ``kind``, only the first time until ``clear(kind)``."""
@@ -39,8 +46,13 @@ class AdminNotices:
             self._told.add(kind)
         log.warning("admin notice kind=%s text=%r", kind or "-", text[:300])
         if self._send is None:
+            if len(self._early) < EARLY:
+                self._early.append(text)
             return
-        task = asyncio.get_running_loop().create_task(self._deliver(self._send, text))
+        self._spawn(self._send, text)
+
+    def _spawn(self, send: Send, text: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(send, text))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +22,9 @@ from bot.clock import utc_now
 from bot.codes import as_stock_code, stock_code
 from bot.durations import MAX_SECONDS, DurationTooLong, DurationUnitOrder, parse_duration
 from bot.kis.status import FeedStats, SubState, SubStatus
+from bot.market.calendar import MarketState
+from bot.market.names import Directory, Found, Listing, Resolution
+from bot.market.texts import label
 from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
 from bot.store.outbox import Failure, StoredAlert
@@ -84,6 +87,34 @@ class WatchResult:
     added: bool  # newly added to this chat's list (False: already there, invalid or not kept)
     kept: bool  # in this chat's list after the command
     error: CommandError | None = None  # why the code is invalid
+    listing: Listing | None = None  # the stock's name and state, when a master file is loaded
+    candidates: tuple[Listing, ...] = ()  # a name that fits several stocks: them
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedStock:
+    """One stock of /list: its subscription and, when known, its listing (name, halt, warning)."""
+
+    status: SubStatus
+    listing: Listing | None = None
+
+    @property
+    def ticker(self) -> str:
+        return self.status.ticker
+
+    @property
+    def state(self) -> SubState:
+        return self.status.state
+
+
+@dataclass(frozen=True, slots=True)
+class FindResult:
+    """What /find found: up to ``limit`` listings; ``names_known`` False when no master file
+    is loaded (nothing can be found by name)."""
+
+    text: str
+    listings: list[Listing]
+    names_known: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +127,7 @@ class StatusReport:
     blocked_chats: int
     failed: int = 0  # deliveries given up on
     last_failure: Failure | None = None
+    market: MarketState | None = None  # where the market stands (None: no calendar given)
 
 
 def mute_length(text: str) -> timedelta:
@@ -141,6 +173,8 @@ class BotService:
         static_watch: Collection[str] = (),
         settle_timeout: float = 5.0,
         clock: Callable[[], datetime] = utc_now,
+        directory: Callable[[], Directory] = Directory,
+        market: Callable[[datetime], MarketState] | None = None,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -151,6 +185,10 @@ class BotService:
         self.settle_timeout = settle_timeout
         self._clock = clock
         self.charts: ChartService | None = None  # /chart, /now, /top (bot.charts), when on
+        # The current directory: the bot swaps in a new one when a fresh master file loads.
+        self.directory = directory
+        self.market = market
+        self.wanted_count = 0  # stocks the feed was last asked for (the dead-man watch asks)
 
     async def wanted(self) -> set[str]:
         """What the feed should subscribe: every allowed chat's watches and the config's."""
@@ -160,48 +198,65 @@ class BotService:
         """Tell the feed what is wanted; codes just asked for come last, in the order asked,
         so when slots run short they go to the codes the user named first."""
         wanted = await self.wanted()
+        self.wanted_count = len(wanted)
         first = sorted(wanted.difference(asked))
         self.feed.set_wanted([*first, *(code for code in asked if code in wanted)])
 
     async def watch(self, chat_id: int, codes: Sequence[str]) -> list[WatchResult]:
-        """Watch codes in this chat; one result per distinct code, in the order given."""
+        """Watch stocks, by code or name, in this chat; one result per distinct stock, in the
+        order given."""
         await self._chat(chat_id)
         asked = _distinct(codes)
-        valid: list[str] = []
-        invalid: dict[str, CommandError] = {}
-        for code in asked:
-            try:
-                valid.append(parse_code(code))
-            except CommandError as exc:
-                invalid[code] = exc
-        valid = list(dict.fromkeys(valid))
-        added = set(await self.store.add_watches(chat_id, valid))
+        directory = self.directory()
+        resolved = {word: directory.resolve(word) for word in asked}
+        invalid = {
+            word: self._problem(r)
+            for word, r in resolved.items()
+            if r.code is None or r.found is Found.UNLISTED
+        }
+        valid_codes = list(
+            dict.fromkeys(r.code for r in resolved.values() if r.code and r.found is Found.STOCK)
+        )
+        added = set(await self.store.add_watches(chat_id, valid_codes))
         statuses: dict[str, SubStatus] = {}
-        if valid:
-            await self.refresh_feed(valid)
-            statuses = await self.feed.wait_settled(valid, self.settle_timeout)
+        if valid_codes:
+            await self.refresh_feed(valid_codes)
+            statuses = await self.feed.wait_settled(valid_codes, self.settle_timeout)
         dropped = [
             code
-            for code in valid
+            for code in valid_codes
             if code in added and _unusable(statuses.get(code) or self.feed.status(code))
         ]
         if dropped:
             await self.store.remove_watches(chat_id, dropped)
             await self.refresh_feed()
         results: list[WatchResult] = []
-        for code in asked:
-            if code in invalid:
-                status = SubStatus(code, SubState.NOT_WANTED)
-                results.append(WatchResult(code[:_SHOWN], status, False, False, invalid[code]))
+        for word in asked:
+            resolution = resolved[word]
+            if word in invalid:
+                status = SubStatus(word[:_SHOWN], SubState.NOT_WANTED)
+                results.append(
+                    WatchResult(
+                        word[:_SHOWN],
+                        status,
+                        False,
+                        False,
+                        invalid[word],
+                        candidates=resolution.candidates,
+                    )
+                )
                 continue
-            ticker = parse_code(code)
+            ticker = resolution.code
+            assert ticker is not None
             if any(r.ticker == ticker for r in results):
-                continue  # "5930" and "005930" are one code
+                continue  # a name and its code are one stock
             status = statuses.get(ticker) or self.feed.status(ticker)
+            listing = directory.get(ticker)
             if ticker in dropped:
-                results.append(WatchResult(ticker, status, False, False))
+                result = WatchResult(ticker, status, False, False)
             else:
-                results.append(WatchResult(ticker, status, ticker in added, True))
+                result = WatchResult(ticker, status, ticker in added, True)
+            results.append(replace(result, listing=listing))
         log.info(
             "watch chat=%s added=%s dropped=%s invalid=%d",
             chat_id,
@@ -211,25 +266,59 @@ class BotService:
         )
         return results
 
+    def code_of(self, word: str) -> str | None:
+        """The stock a word of /unwatch names (None: none, or several)."""
+        return self.directory().resolve(word).code
+
+    async def find(self, chat_id: int, text: str, limit: int = 20) -> FindResult:
+        """/find: listed stocks whose name (or code) holds ``text``."""
+        await self._chat(chat_id)
+        words = text.strip()
+        if not words:
+            raise CommandError("market.find.empty")
+        directory = self.directory()
+        return FindResult(words[:_SHOWN], directory.search(words, limit), directory.loaded)
+
+    def _problem(self, resolution: Resolution) -> CommandError:
+        """Why a word of /watch is no stock to watch."""
+        word = shown(resolution.text)
+        if resolution.found is Found.UNLISTED:
+            return CommandError("market.unlisted", code=resolution.code)
+        if resolution.found is Found.AMBIGUOUS:
+            candidates = ", ".join(label(c) for c in resolution.candidates)
+            return CommandError("market.ambiguous", word=word, candidates=candidates)
+        if resolution.found is Found.UNKNOWN:
+            return CommandError("market.unknown", word=word)
+        try:
+            parse_code(resolution.text)
+        except CommandError as exc:
+            return exc
+        return CommandError("market.not_a_code", word=word)
+
     async def unwatch(self, chat_id: int, codes: Sequence[str]) -> list[str]:
         """Stop watching codes in this chat; return the codes removed (normalized). A code the
         chat did not watch, or not a code at all, is simply not in the answer."""
         await self._chat(chat_id)
+        directory = self.directory()
+        watched = await self.store.watches(chat_id)
         tickers = []
-        for code in _distinct(codes):
-            try:
-                tickers.append(parse_code(code))
-            except CommandError:
-                continue
+        for word in _distinct(codes):
+            ticker = _unwatch_code(directory.resolve(word, limit=len(watched) + 1), watched)
+            if ticker is not None:
+                tickers.append(ticker)
         removed = await self.store.remove_watches(chat_id, tickers)
         if removed:
             await self.refresh_feed()
         return removed
 
-    async def watch_list(self, chat_id: int) -> list[SubStatus]:
-        """This chat's codes, sorted, with the feed's state of each."""
+    async def watch_list(self, chat_id: int) -> list[WatchedStock]:
+        """This chat's codes, sorted, with the feed's state and the listing of each."""
         await self._chat(chat_id)
-        return [self.feed.status(ticker) for ticker in await self.store.watches(chat_id)]
+        directory = self.directory()
+        return [
+            WatchedStock(self.feed.status(ticker), directory.get(ticker))
+            for ticker in await self.store.watches(chat_id)
+        ]
 
     async def alerts(
         self, chat_id: int, ticker: str | None = None, n: int = 10
@@ -288,6 +377,7 @@ class BotService:
             blocked_chats=len(await self.store.blocked_chats()),
             failed=failed,
             last_failure=failures[0] if failures else None,
+            market=self.market(self._clock()) if self.market is not None else None,
         )
 
     async def move_chat(self, old: int, new: int) -> bool:
@@ -322,6 +412,17 @@ class BotService:
         if code is not None:
             return "ticker", code
         raise CommandError("error.not_target", word=shown(target))
+
+
+def _unwatch_code(resolution: Resolution, watched: Collection[str]) -> str | None:
+    """The code a word of /unwatch means: as /watch resolves it, but a code no longer listed
+    may still go, and a name that fits several stocks means the one this chat watches."""
+    if resolution.found is Found.UNLISTED:
+        return resolution.code
+    if resolution.found is Found.AMBIGUOUS:
+        mine = [c.code for c in resolution.candidates if c.code in watched]
+        return mine[0] if len(mine) == 1 else None
+    return resolution.code
 
 
 def _unusable(status: SubStatus) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class Clock:
     """A monotonic-style clock the test moves by hand (``clock.now += 5``)."""
@@ -10,4 +12,14 @@ class Clock:
         self.now = now
 
     def __call__(self) -> float:
+        return self.now
+
+
+class WallClock:
+    """A wall clock (aware datetimes) the test moves by hand (``clock.now += timedelta(...)``)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
         return self.now

@@ -225,7 +225,7 @@ async def test_a_replay_of_the_recording_fires_exactly_what_the_live_bot_stored(
         ).fetchall()
     assert len(stored) >= 20
 
-    [recording] = (tmp_path / "rec").iterdir()
+    [recording] = (tmp_path / "rec").glob("*.tsv")  # master/ holds the stock master files
     replay = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "replay", str(recording), "--rules", "rules", "--json",
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -286,3 +286,23 @@ async def test_a_failed_start_stops_what_had_started(tmp_path: Path) -> None:
         other.release()
     assert app.steps == ["rules", "exchange"]  # the simulator started, and was stopped again
     assert not (tmp_path / "bot.db").exists()  # the database was never touched
+
+
+async def test_the_demo_says_when_the_real_market_is_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    night = datetime(2026, 12, 2, 21, 0, tzinfo=KST)
+    app = App(demo_settings(tmp_path), clock=lambda: night)
+    await app.start()
+    try:
+        await asyncio.wait_for(app.master.loaded.wait(), 10)
+        assert app.master.directory.label("005930") == "삼성전자(005930)"  # from its simulator
+    finally:
+        await app.stop()
+    out = capsys.readouterr().out
+    assert "데모: 모의 데이터로 동작합니다. 실제 시장은 장 마감 · 다음 개장 12/03(목) 08:00" in out
+    morning = datetime(2026, 12, 2, 10, 0, tzinfo=KST)
+    app = App(demo_settings(tmp_path), clock=lambda: morning)
+    await app.start()
+    await app.stop()
+    assert "실제 시장은" not in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,11 @@ def test_defaults_point_at_kis_real_servers_and_demo_mode() -> None:
 
 
 def test_example_config_is_valid_with_its_environment() -> None:
-    env = {"KIS_APPKEY": "k" * 36, "KIS_APPSECRET": "s" * 180, "TELEGRAM_BOT_TOKEN": "1:abc"}
+    env = {
+        "PGMBOT_KIS_APPKEY": "k" * 36,
+        "PGMBOT_KIS_APPSECRET": "s" * 180,
+        "PGMBOT_TELEGRAM_TOKEN": "1:abc",
+    }
     settings = load_settings(ROOT / "config.example.yaml", env=env)
     assert settings.live
     assert settings.kis.accounts[0].appkey.get_secret_value() == "k" * 36
@@ -260,3 +265,76 @@ def test_config_check_prints_warnings_and_passes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "OK (demo feed" in done.stdout
     assert done.stderr.startswith(f"{path}: warning: telegram.token is set but")
+
+
+def test_a_missing_environment_variable_is_reported_where_it_is_used(tmp_path: Path) -> None:
+    text = "log_level: INFO\nkis:\n  accounts:\n    - appkey: ${MY_KEY}\n      appsecret: x\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.problems == [
+        f"{path}:4:15: kis.accounts.0.appkey: environment variable MY_KEY is not set"
+    ]
+
+
+def test_the_readme_going_live_steps_work_as_written(tmp_path: Path) -> None:
+    """README: copy config.example.yaml, export PGMBOT_*, run `config check`."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    exported = re.search(r"export (PGMBOT_\S+=\.\.\..*)", readme)
+    assert exported is not None
+    env = {part.split("=")[0]: "x" * 40 for part in exported.group(1).split()}
+    assert set(env) == {"PGMBOT_KIS_APPKEY", "PGMBOT_KIS_APPSECRET", "PGMBOT_TELEGRAM_TOKEN"}
+    env["PGMBOT_TELEGRAM_TOKEN"] = "1:abc"
+    settings = load_settings(ROOT / "config.example.yaml", env=env)
+    assert settings.live and settings.telegram.token is not None
+
+
+@pytest.mark.parametrize("key", ["rest_url: http://127.0.0.1:1", "ws_url: ws://127.0.0.1:1"])
+def test_endpoints_without_an_account_say_what_is_missing(tmp_path: Path, key: str) -> None:
+    path = write(tmp_path, f"kis:\n  {key}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    [problem] = info.value.problems
+    name = key.split(":")[0]
+    assert problem.startswith(f"{path}:2:{len(name) + 5}: kis.{name}: set but no KIS account")
+    assert "PGMBOT_KIS_APPKEY" in problem
+    env = {"PGMBOT_KIS_APPKEY": "k", "PGMBOT_KIS_APPSECRET": "s"}
+    assert load_settings(path, env=env).live  # an account from the environment will do
+
+
+def test_market_settings_default_and_override(tmp_path: Path) -> None:
+    assert load_settings(None, env={}).market.sessions == {
+        "pre": "08:00-08:59",
+        "regular": "09:00-15:30",
+        "after": "15:31-20:00",
+    }
+    text = (
+        "market:\n  master_url: http://127.0.0.1:9/common/master/\n"
+        "  sessions:\n    regular: '9:00-18:00'\n    after: '18:01-20:00'\n"
+        "  closed_days: [2026-12-03]\n  open_days: ['2026-12-05']\n"
+    )
+    market = load_settings(write(tmp_path, text), env={}).market
+    assert market.master_url == "http://127.0.0.1:9/common/master"
+    assert market.sessions["regular"] == "09:00-18:00"
+    assert market.session_ranges["pre"].first == 8 * 60
+    assert [str(d) for d in (*market.closed_days, *market.open_days)] == [
+        "2026-12-03",
+        "2026-12-05",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sessions", "says"),
+    [
+        ("regular: '09:00-16:30'", "overlap"),
+        ("regular: '9-15'", "is not a range of times"),
+        ("Late: '20:01-21:00'", "lower-case words"),
+    ],
+)
+def test_bad_sessions_are_refused_at_their_place(tmp_path: Path, sessions: str, says: str) -> None:
+    path = write(tmp_path, f"market:\n  sessions:\n    {sessions}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}:") and "market.sessions" in problem
+    assert says in problem

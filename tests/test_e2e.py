@@ -146,6 +146,8 @@ kis:
   subscribe_interval: 0.01
   reconnect_min: 0.2
   reconnect_max: 1
+market:
+  master_url: {sim.master_url}
 telegram:
   token: "{api.token}"
   base_url: {api.base_url}

@@ -89,7 +89,8 @@ MESSAGES: dict[str, str] = {
     ),
     "help.command": "<code>{usage}</code> — {summary}",
     "help.notes": (
-        "CODE is a 6-character stock code such as <code>005930</code>. "
+        "A stock is a 6-character code such as <code>005930</code> or a name such as "
+        "<code>삼성전자</code> (/find looks names up). "
         "DURATION is like <code>30m</code>, <code>2h</code>, <code>1d</code>, <code>1h30m</code>. "
         "Rules live in the bot's <code>rules/</code> folder. Times are Korean time (KST)."
     ),
@@ -205,4 +206,36 @@ MESSAGES: dict[str, str] = {
     # -- resolved events (the ✅ message, and its line in /alerts) --
     "resolved.header": "✅ <b>{stock}</b> {when} · <code>{rule}</code> · resolved",
     "resolved.at": "✅ resolved {when}",
+    # -- market: names, sessions, the calendar (helper `market`) --
+    "market.session.pre": "pre-market",
+    "market.session.regular": "regular session",
+    "market.session.after": "after-market",
+    "market.open": "{session} under way",
+    "market.closed": "market closed · next open {next}",
+    "market.closed_unknown": "market closed",
+    "market.real": "Real market: {state}",
+    "market.unlisted": "{code} is not a listed stock.",
+    "market.ambiguous": (
+        "{word} fits several stocks: {candidates}. Send the code or the full name."
+    ),
+    "market.unknown": "No stock fits {word}. Try /find.",
+    "market.not_a_code": "{word} is not a stock code (e.g. 005930).",
+    "market.halted": "trading halted",
+    "market.find.args": "NAME",
+    "market.find.summary": "find stocks by name",
+    "market.find.empty": "Give a name to look for, e.g. /find 삼성",
+    "market.find.none": "No stock fits '{text}'.",
+    "market.find.header": "{count} stock(s) for '{text}':",
+    "market.find.no_names": (
+        "No stock master file is loaded, so names cannot be searched; send codes."
+    ),
+    "market.notice.no_names": (
+        "The stock master files could not be downloaded and no saved copy "
+        "exists: running on codes alone, without names."
+    ),
+    "market.notice.silent": "No trade data since {since} · connections: {connections}",
+    "market.notice.flowing": "Trade data flows again (it stopped at {since} for {minutes} min).",
+    "market.notice.demo_closed": "Demo: running on simulated data. The real market: {state}",
+    "market.connected": "{account} connected",
+    "market.disconnected": "{account} disconnected",
 }

@@ -222,8 +222,18 @@ async def cmd_watch(update: Update, context: Context) -> None:
 async def cmd_unwatch(update: Update, context: Context) -> None:
     """Stop watching stock codes."""
     codes = words(context)
-    results = await service_of(context).unwatch(chat_id_of(update), codes)
-    await answer(update, context, replies.unwatched(voice_of(context), codes, results))
+    service = service_of(context)
+    results = await service.unwatch(chat_id_of(update), codes)
+    # A name that went is not "not watched here": the reply compares codes.
+    asked = [service.code_of(word) or word for word in codes]
+    await answer(update, context, replies.unwatched(voice_of(context), asked, results))
+
+
+@command("find", "market.find.args", "market.find.summary")
+async def cmd_find(update: Update, context: Context) -> None:
+    """Search listed stocks by name."""
+    found = await service_of(context).find(chat_id_of(update), " ".join(words(context)))
+    await answer(update, context, replies.found(voice_of(context), found))
 
 
 @command("list")

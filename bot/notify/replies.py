@@ -13,9 +13,10 @@ from typing import Protocol
 
 from bot.codes import as_stock_code
 from bot.kis.status import ConnectionStatus, SubState, SubStatus
+from bot.market.texts import label, listing_state, market_line
 from bot.notify.format import alert_block, esc, esc_clipped, hhmmss
 from bot.notify.voice import Voice
-from bot.service import CommandError, StatusReport, WatchResult
+from bot.service import CommandError, FindResult, StatusReport, WatchedStock, WatchResult
 from bot.store.chats import Mute
 from bot.store.outbox import StoredAlert
 from bot.ticks import KST
@@ -133,11 +134,32 @@ def unwatched(voice: Voice, asked: Sequence[str], removed: Sequence[str]) -> lis
     return lines
 
 
-def watch_list(voice: Voice, statuses: Sequence[SubStatus]) -> list[str]:
-    if not statuses:
+def watch_list(voice: Voice, stocks: Sequence[WatchedStock]) -> list[str]:
+    if not stocks:
         return [voice.say("list.empty")]
-    header = voice.say("list.header", count=len(statuses))
-    return [header, *(sub_line(voice, s) for s in statuses)]
+    header = voice.say("list.header", count=len(stocks))
+    return [header, *(_listed_line(voice, s) for s in stocks)]
+
+
+def _listed_line(voice: Voice, stock: WatchedStock) -> str:
+    """The subscription line, and ``⚠️ 거래정지 · 투자경고`` for a troubled stock."""
+    state = listing_state(stock.listing, voice.say)
+    return sub_line(voice, stock.status) + (f" ⚠️ {esc(state)}" if state else "")
+
+
+def found(voice: Voice, result: FindResult) -> list[str]:
+    """/find: one line per stock, ``삼성전자(005930) KOSPI``."""
+    say = voice.say
+    if not result.names_known:
+        return [esc(say("market.find.no_names"))]
+    if not result.listings:
+        return [say("market.find.none", text=esc(result.text))]
+    lines = [say("market.find.header", text=esc(result.text), count=len(result.listings))]
+    for listing in result.listings:
+        state = listing_state(listing, say)
+        extra = f" ⚠️ {esc(state)}" if state else ""
+        lines.append(f"<code>{esc(label(listing))}</code> {esc(listing.market)}{extra}")
+    return lines
 
 
 # -- alerts, rules, mutes ------------------------------------------------------------------------
@@ -223,6 +245,8 @@ def status(voice: Voice, report: StatusReport) -> list[str]:
     lines = [say("status.title")]
     if voice.demo:
         lines.append(say("status.demo"))
+    if report.market is not None:
+        lines.append(f"🕘 {esc(market_line(report.market, say, simulated=voice.demo))}")
     lines += [connection_line(voice, c) for c in feed.connections] or [say("status.no_connection")]
     rules_key = "status.rules_failed" if report.rules_error else "status.rules"
     lines += [

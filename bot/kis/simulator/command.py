@@ -53,9 +53,11 @@ async def _serve(simulator: Simulator) -> None:
     async with simulator:
         print(f"KIS simulator: approval REST on {simulator.rest_url}", flush=True)
         print(f"KIS simulator: WebSocket on {simulator.ws_url}", flush=True)
+        print(f"KIS simulator: stock master files at {simulator.master_url}", flush=True)
         print(
             f"Point the bot at it in config.yaml: kis.rest_url: {simulator.rest_url}, "
-            f"kis.ws_url: {simulator.ws_url}. Ctrl-C stops.",
+            f"kis.ws_url: {simulator.ws_url}, market.master_url: {simulator.master_url} "
+            "(with an account under kis.accounts: any appkey will do). Ctrl-C stops.",
             flush=True,
         )
         await stop.wait()

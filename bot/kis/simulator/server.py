@@ -19,6 +19,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from bot.kis.simulator.market import Market
+from bot.kis.simulator.master import MASTER_PATH, MasterFiles
 from bot.kis.simulator.protocol import (
     JSON_ERROR,
     Refusal,
@@ -139,6 +140,7 @@ class Simulator:
         self.replay_finished = asyncio.Event()
         # State.
         self._approvals = Approvals(accepted_appkeys)
+        self.master = MasterFiles()  # KIS's stock master zips, at master_url
         self._market = Market(seed)
         self._clients: dict[int, Client] = {}
         self._owners: dict[str, Client] = {}  # appkey -> the connection holding its slot
@@ -156,7 +158,9 @@ class Simulator:
 
     async def start(self) -> None:
         """Bind both servers; afterwards ``rest_url`` and ``ws_url`` are set."""
-        self._rest_runner = web.AppRunner(self._approvals.application(), access_log=None)
+        rest = self._approvals.application()
+        self.master.add_routes(rest)
+        self._rest_runner = web.AppRunner(rest, access_log=None)
         await self._rest_runner.setup()
         await web.TCPSite(self._rest_runner, self.host, self.rest_port).start()
         self._ws_server = await serve(
@@ -218,6 +222,11 @@ class Simulator:
     def approval_keys(self) -> dict[str, str]:
         """Valid approval keys -> the appkey each was issued to."""
         return self._approvals.keys
+
+    @property
+    def master_url(self) -> str:
+        """What ``market.master_url`` is for this simulator (set once started)."""
+        return f"{self.rest_url}{MASTER_PATH}"
 
     @property
     def rest_requests(self) -> list[RestRequest]:
