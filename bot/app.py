@@ -12,13 +12,19 @@ tick boundary. Everything that touches a disk or the database runs in a worker t
 
 Start-up order, and why:
  1. rules       checked before anything is made (broken rules: nothing starts, nothing is left)
- 2. exchange    the KIS settings (demo: the in-process simulator)
- 3. database    migrated, locked against a second bot on the same file, opened
- 4. pipeline    engine, recorder, alert writer; ticks are held until the rebuild caught up
- 5. feed        connects at once, so no live tick is missed while the rebuild runs
- 6. rebuild     today's recording replayed in a thread; held ticks follow it
- 7. telegram    commands and the sender (or the console when there is no token)
- 8. background  rules watcher, housekeeping, database watch
+ 2. operations  /metrics and /healthz (when metrics.listen is set), the loop's heartbeat
+ 3. exchange    the KIS settings (demo: the in-process simulator)
+ 4. database    SQLite: locked against a second bot on the file; PostgreSQL: the advisory lock
+                of the active bot, waited for while another one is active (a standby serves
+                nothing); then migrated and opened
+ 5. pipeline    engine, recorder, alert writer; ticks are held until the rebuild caught up
+ 6. feed        connects at once, so no live tick is missed while the rebuild runs
+ 7. rebuild     today's recording replayed in a thread; held ticks follow it
+ 8. telegram    commands and the sender (or the console when there is no token)
+ 9. background  rules watcher, housekeeping, database watch
+
+A PostgreSQL bot that loses its lock stops its feed and sender at once (``lost``), then the rest
+in the usual order, and exits with status 1 so that its supervisor starts it again, as a standby.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ import inspect
 import logging
 import signal
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,15 +50,19 @@ from bot.config import (
     KisSettings,
     Settings,
     config_warnings,
+    listen_address,
     load_settings,
 )
 from bot.engine.evaluate import Engine, rules_key
 from bot.engine.snapshot import EngineSnapshot
 from bot.engine.spec import RulesError, load_rules, overlooked_files
+from bot.health import Feeding, Health, keep_health
 from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, recording_path
 from bot.live_rules import LoadedRules, RulesController
+from bot.logs import setup_logging
+from bot.metrics import MeteredTransport, Metrics, MetricsServer, Sample
 from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
@@ -60,7 +71,8 @@ from bot.problems import loaded_or_reported
 from bot.rebuild import CHECKPOINT_NAME, rebuild
 from bot.rules_watcher import RulesWatcher
 from bot.service import BotService
-from bot.store.db import InstanceLock, file_identity
+from bot.standby import LeaderLock, LockLost
+from bot.store.db import InstanceLock, file_identity, is_sqlite, make_engine, write_probe
 from bot.store.facade import AsyncStore
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
@@ -68,6 +80,8 @@ from bot.store.writer import AlertWriter
 from bot.ticks import KST, Tick, today_kst
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine as Engine_
+
     from bot.notify.telegram_bot import TelegramBot
 
 log = logging.getLogger(__name__)
@@ -96,6 +110,10 @@ class Pipeline:
     fired: int = 0
     dropped: int = 0  # held ticks beyond MAX_HELD
     _held: list[Tick] | None = None
+    # For metrics: live ticks run by ticker (taken by the sampler), alerts fired by rule.
+    evaluated: Counter[str] = field(default_factory=Counter)
+    fired_by_rule: Counter[str] = field(default_factory=Counter)
+    ticks: int = 0
 
     def hold(self) -> None:
         """From now on, hold live ticks until ``release()`` (the rebuild owns the engine)."""
@@ -112,9 +130,17 @@ class Pipeline:
 
     def _run(self, ticks: list[Tick]) -> None:
         alerts = self.engine.on_ticks(ticks)
+        self.ticks += len(ticks)
+        self.evaluated.update([tick.ticker for tick in ticks])
         if alerts:
             self.fired += len(alerts)
+            self.fired_by_rule.update([alert.rule for alert in alerts])
             self.writer.submit(alerts)
+
+    def take_evaluated(self) -> Counter[str]:
+        """Ticks run by ticker since the last call (the metrics sampler's)."""
+        taken, self.evaluated = self.evaluated, Counter()
+        return taken
 
     async def release(self, chunk: int = 5000) -> int:
         """Run the held ticks, a chunk at a time (the loop stays responsive; ticks arriving
@@ -151,6 +177,16 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self.telegram: TelegramBot | None = None
         self.sender: Sender | None = None
+        self.metrics = Metrics()
+        self.health = Health(stale_ticks=settings.metrics.stale_ticks)
+        self.metrics_server: MetricsServer | None = None
+        self.lock: LeaderLock | None = None
+        self.lost: str | None = None  # why the database lock was lost (PostgreSQL)
+        self.failed = asyncio.Event()  # the bot must end (the lock was lost): run_bot stops it
+        self._sync_store: Store | None = None
+        self._probe_engine: Engine_ | None = None
+        self.watcher: RulesWatcher | None = None
+        self._deliveries: dict[str, int] = {}
 
     async def start(self) -> None:
         """Bring every part up; on a failure, what was started is stopped again."""
@@ -169,9 +205,13 @@ class App:
             log.warning("config warning=%r", warning)
         self._step("rules")
 
+        self._operations()
+        self._step("operations")
+
         kis, state_dir, static_watch = await self._exchange()
         self._step("exchange")
 
+        await self._leadership()
         store = await asyncio.to_thread(self._open_store)
         self.store = AsyncStore(store)
         self._stack.push_async_callback(asyncio.to_thread, self.store.close)
@@ -191,6 +231,7 @@ class App:
             on_full=lambda text: self.notices.tell(text, kind="queue"),
             executor=self.store.write_thread,
         )
+        self.writer.commit_timed = self.metrics.commit_seconds.observe
         self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()
         self._stack.push_async_callback(self._close_recorder)  # after the writer's last flush
@@ -236,6 +277,7 @@ class App:
 
         controller = RulesController(self.rules, self.engine, self.notices)
         watcher = RulesWatcher(settings.rules.path, controller.on_rules, controller.on_error)
+        self.watcher = watcher
         self._spawn(watcher.run(), "rules-watcher", stop=watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
         self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)
@@ -245,6 +287,8 @@ class App:
             checkpoints = self._checkpoints(state_dir, settings.checkpoint_every)
             self._spawn(checkpoints, "checkpoints", cancel=True)
         self._step("background")
+        self.health.role = "active"
+        self.metrics.active.set(1)
         log.info(
             "pgmbot running mode=%s tr_id=%s accounts=%d telegram=%s",
             "live" if settings.live else "demo",
@@ -257,6 +301,8 @@ class App:
         """Take down what started, in reverse: no more ticks, everything fired committed,
         sends in flight finished and recorded, then the connections closed."""
         log.info("pgmbot stopping")
+        self.health.role = "stopping"
+        self.metrics.active.set(0)
         try:
             await self._stack.aclose()
         finally:
@@ -271,6 +317,8 @@ class App:
     # -- the parts ---------------------------------------------------------------------------
 
     def _step(self, name: str) -> None:
+        if self.lost is not None:  # the lock went while starting: go no further
+            raise StartupError(f"lost the database lock while starting: {self.lost}")
         self.steps.append(name)
         log.info("started part=%s", name)
 
@@ -304,6 +352,120 @@ class App:
         except Exception:
             log.exception("part failed part=%s", task.get_name())
 
+    def _operations(self) -> None:
+        """/metrics and /healthz in a thread of their own; the loop's heartbeat and samples."""
+        listen = self.settings.metrics.listen
+        if listen is not None:
+            host, port = listen_address(listen)
+            server = MetricsServer(host, port, self.metrics, self.health.verdict)
+            try:
+                server.start()
+            except OSError as exc:
+                raise StartupError(f"cannot serve metrics on {listen}: {exc.strerror}") from None
+            self.metrics_server = server
+            self._stack.callback(server.stop)
+        self._spawn(keep_health(self.health, self._probe, self._feeding), "health", cancel=True)
+        self._spawn(self._sample(), "metrics", cancel=True)
+
+    async def _leadership(self) -> None:
+        """PostgreSQL: wait until this process is the active bot (a standby waits here)."""
+        if is_sqlite(self.settings.storage.url):
+            return  # the InstanceLock in _open_store refuses a second bot outright
+        standby = self.settings.standby
+        self.lock = lock = LeaderLock(
+            self.settings.storage.url,
+            check_every=standby.check_every,
+            takeover_delay=standby.takeover_delay,
+            on_lost=self._lost,
+        )
+        self._stack.callback(lock.release)
+        self.health.role = "standby"
+        try:
+            await lock.acquire()
+        except LockLost as exc:
+            raise StartupError(f"lost the database lock before taking over: {exc}") from None
+        if lock.waited > standby.check_every:
+            log.info("taking over as the active bot waited=%.1fs", lock.waited)
+        self.health.role = "starting"
+        self._step("leadership")
+
+    def _lost(self, reason: str) -> None:
+        """The database lock is gone (on the loop): no tick, message or poll from here on."""
+        if self.lost is not None:
+            return
+        self.lost = reason
+        self.health.role = "stopping"
+        self.metrics.active.set(0)
+        self._spawn(self._stop_serving(), "stop-serving", cancel=False)
+        self.failed.set()
+
+    async def _stop_serving(self) -> None:
+        parts: list[Awaitable[object]] = []
+        if hasattr(self, "feed"):
+            parts.append(self.feed.stop())
+        if self.sender is not None:
+            parts.append(self.sender.close())
+        await asyncio.gather(*parts, return_exceptions=True)
+        if self.lock is not None:
+            self.lock.quiet()
+        if self.telegram is not None:
+            await self.telegram.stop()  # no more polling of the bot token
+
+    def _feeding(self) -> Feeding | None:
+        if not hasattr(self, "feed"):
+            return None
+        stats = self.feed.stats()
+        stamps = [c.last_data_at for c in stats.connections if c.last_data_at is not None]
+        return Feeding(stats.used, max(stamps) if stamps else None)
+
+    async def _probe(self) -> None:
+        """/healthz's database check: a write transaction on the store's write thread."""
+        engine = self._probe_engine
+        if engine is None:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.store.write_thread, write_probe, engine)
+
+    async def _sample(self, every: float = 1.0, deliveries_every: float = 5.0) -> None:
+        """Copy the parts' counters for the metrics, on the loop, once a second."""
+        loop = asyncio.get_running_loop()
+        next_count = loop.time()
+        while True:
+            if self._sync_store is not None and loop.time() >= next_count:
+                next_count = loop.time() + deliveries_every
+                try:
+                    counts = await asyncio.wait_for(
+                        asyncio.to_thread(self._sync_store.delivery_counts), deliveries_every
+                    )
+                    self._deliveries = dict(counts)
+                except Exception as exc:  # the database is slow or away: keep the last counts
+                    log.debug("delivery counts not read error=%r", exc)
+            self.metrics.update(self._sample_now())
+            await asyncio.sleep(every)
+
+    def _sample_now(self) -> Sample:
+        pipeline = getattr(self, "pipeline", None)
+        if pipeline is not None:
+            self.metrics.evaluated(pipeline.take_evaluated(), self.engine.ruleset)
+        stats = self.feed.stats() if hasattr(self, "feed") else None
+        writer = getattr(self, "writer", None)
+        watcher = self.watcher
+        return Sample(
+            connections=stats.connections if stats else (),
+            malformed=stats.bad_kinds if stats else {},
+            ticks_evaluated=pipeline.ticks if pipeline else 0,
+            fired=dict(pipeline.fired_by_rule) if pipeline else {},
+            stored=writer.stored if writer else 0,
+            duplicates=writer.duplicates if writer else 0,
+            refused=writer.refused if writer else 0,
+            commit_retries=writer.retries if writer else 0,
+            queued=writer.queued if writer else 0,
+            rules_loaded=len(self.rules.ruleset.enabled) if hasattr(self, "rules") else 0,
+            reloads=watcher.reloads if watcher else 0,
+            reload_errors=watcher.failures if watcher else 0,
+            deliveries=self._deliveries,
+        )
+
     async def _exchange(self) -> tuple[KisSettings, Path | None, list[str]]:
         """KIS settings, the recording directory and the config's watch list (demo: simulated)."""
         settings = self.settings
@@ -331,15 +493,19 @@ class App:
     def _open_store(self) -> Store:
         """Migrate, lock and open the database (in a worker thread)."""
         url = self.settings.storage.url
-        lock = InstanceLock(url)
-        try:
-            lock.acquire()
-        except RuntimeError as exc:
-            raise StartupError(str(exc)) from None
-        self._stack.callback(lock.release)
+        if is_sqlite(url):
+            lock = InstanceLock(url)
+            try:
+                lock.acquire()
+            except RuntimeError as exc:
+                raise StartupError(str(exc)) from None
+            self._stack.callback(lock.release)
         upgrade(url)
         store = Store(url, allowed_chat_ids=self.settings.telegram.allowed_chat_ids)
         self._stack.callback(store.close)
+        self._sync_store = store
+        self._probe_engine = probe = make_engine(url)
+        self._stack.callback(probe.dispose)
         self._db_identity = file_identity(url)
         return store
 
@@ -351,7 +517,7 @@ class App:
         self.telegram = telegram = await self._start_telegram()
         self._stack.push_async_callback(telegram.stop)
         self.notices.attach(telegram.notify_admins)
-        transport: Transport = telegram.transport
+        transport: Transport = MeteredTransport(telegram.transport, self.metrics)
         if not settings.live:
             transport = Tee(transport, ConsoleTransport())
         self.sender = sender = Sender(
@@ -443,9 +609,18 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
     app = App(settings, record_dir=record_dir)
     await app.start()
     try:
-        await stop.wait()
+        stopping = asyncio.ensure_future(stop.wait())
+        failing = asyncio.ensure_future(app.failed.wait())
+        await asyncio.wait([stopping, failing], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        failing.cancel()
     finally:
         await app.stop()
+    if app.lost is not None:
+        raise StartupError(
+            f"lost the database lock ({app.lost}): stopped so that a standby can take over; "
+            "start pgmbot again to stand by"
+        )
 
 
 def _default_config(path: Path | None) -> Path | None:
@@ -455,14 +630,6 @@ def _default_config(path: Path | None) -> Path | None:
     return local if local.is_file() else None
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def run_command(args: argparse.Namespace) -> int:
     """`pgmbot run [--config FILE] [--record DIR]`: exit 0 on SIGINT/SIGTERM."""
     settings = loaded_or_reported(
@@ -470,7 +637,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if settings is None:
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(_main(settings, args.record))
     except RulesError as exc:
