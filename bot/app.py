@@ -607,7 +607,8 @@ class App:
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then shut down in order, flushing everything."""
     app = App(settings, record_dir=record_dir)
-    await app.start()
+    if not await _started(app, stop):
+        return
     try:
         stopping = asyncio.ensure_future(stop.wait())
         failing = asyncio.ensure_future(app.failed.wait())
@@ -621,6 +622,25 @@ async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.
             f"lost the database lock ({app.lost}): stopped so that a standby can take over; "
             "start pgmbot again to stand by"
         )
+
+
+async def _started(app: App, stop: asyncio.Event) -> bool:
+    """Start the app; False when ``stop`` came first while it stood by (a standby waits for the
+    lock for as long as another bot is active: SIGTERM ends the wait, and the process)."""
+    starting = asyncio.ensure_future(app.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while not starting.done():
+            await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done() and app.health.role == "standby":
+                starting.cancel()  # start() stops what it started, the lock's thread included
+                await asyncio.gather(starting, return_exceptions=True)
+                return False
+            # Asked to stop while starting the parts: they finish starting, then stop in order.
+    finally:
+        stopping.cancel()
+    starting.result()  # a failed start raises here
+    return True
 
 
 def _default_config(path: Path | None) -> Path | None:

@@ -111,12 +111,14 @@ class LeaderLock:
     # -- the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        told_waiting = False
+        told_waiting = told_unreachable = False
         try:
             while not self._stop.is_set():
                 try:
                     if not self.held:
-                        if self._try_lock():
+                        locked = self._try_lock()
+                        told_unreachable = False
+                        if locked:
                             self.held = True
                             log.info("database lock taken key=%d", self.key)
                             self._to_loop(self._set_acquired)
@@ -134,7 +136,9 @@ class LeaderLock:
                     if self.held:
                         self._lose(f"lock connection failed: {reason}")
                         return
-                    log.warning("standby cannot reach the database error=%r", reason)
+                    if not told_unreachable:  # once per spell: it retries quietly
+                        told_unreachable = True
+                        log.warning("standby cannot reach the database error=%r", reason)
                 self._stop.wait(self.check_every)
         finally:
             self._close()

@@ -335,6 +335,9 @@ async def test_a_standby_takes_over_when_the_active_dies_or_loses_its_lock(
         return bool(rows[0][0] == 0)
 
     await until(drained, 20, "every pending delivery sent")
+    await two.start()  # the one cut off comes back as a standby; SIGTERM ends its wait
+    await until(lambda: two.is_("ok standby"), 20, "the other bot stands by again")
+    assert await two.stop() == 0
     assert await one.stop() == 0
 
     stored = postgres_rows(
