@@ -180,3 +180,46 @@ async def _probe(health: Health, probe: Callable[[], Awaitable[None]]) -> None:
         if health.probe_error is not None:
             log.info("database write probe works again")
         health.probe_done(None)
+
+
+# -- the health check command: `python -m bot.health [URL]` ---------------------------------
+
+DEFAULT_URL = "http://127.0.0.1:9464/healthz"
+
+
+def check(url: str = DEFAULT_URL, *, tries: int = 1, interval: float = 10.0) -> tuple[bool, str]:
+    """GET ``url`` until it answers 200, at most ``tries`` times: (healthy, its one line)."""
+    import urllib.error
+    import urllib.request
+
+    reason = "not asked"
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(interval)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return True, response.read().decode(errors="replace").strip()
+        except urllib.error.HTTPError as exc:
+            reason = exc.read().decode(errors="replace").strip() or f"HTTP {exc.code}"
+        except OSError as exc:
+            reason = f"no answer from {url}: {exc}"
+    return False, reason
+
+
+def main(argv: list[str] | None = None) -> int:
+    """For Docker's HEALTHCHECK and the systemd health timer: exit 0 when healthy, else 1,
+    printing the bot's one-line reason. Needs only Python (no curl in the image)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bot.health", description=main.__doc__)
+    parser.add_argument("url", nargs="?", default=DEFAULT_URL)
+    parser.add_argument("--tries", type=int, default=1, help="ask this often before failing")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between tries")
+    args = parser.parse_args(argv)
+    healthy, reason = check(args.url, tries=max(1, args.tries), interval=args.interval)
+    print(reason)
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
