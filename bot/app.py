@@ -12,11 +12,11 @@ tick boundary. Everything that touches a disk or the database runs in a worker t
 
 Start-up order, and why:
  1. rules       checked before anything is made (broken rules: nothing starts, nothing is left)
- 2. operations  /metrics and /healthz (when metrics.listen is set), the loop's heartbeat
+ 2. operations  SQLite: the file locked against a second bot (which stops here, having started
+                nothing); /metrics and /healthz (when metrics.listen is set); the heartbeat
  3. exchange    the KIS settings (demo: the in-process simulator)
- 4. database    SQLite: locked against a second bot on the file; PostgreSQL: the advisory lock
-                of the active bot, waited for while another one is active (a standby serves
-                nothing); then migrated and opened
+ 4. database    PostgreSQL: the advisory lock of the active bot, waited for while another one
+                is active (a standby serves nothing but /healthz); then migrated and opened
  5. pipeline    engine, recorder, alert writer; ticks are held until the rebuild caught up
  6. feed        connects at once, so no live tick is missed while the rebuild runs
  7. rebuild     today's recording replayed in a thread; held ticks follow it
@@ -353,7 +353,16 @@ class App:
             log.exception("part failed part=%s", task.get_name())
 
     def _operations(self) -> None:
-        """/metrics and /healthz in a thread of their own; the loop's heartbeat and samples."""
+        """One bot per SQLite file; /metrics and /healthz in a thread of their own; the loop's
+        heartbeat and samples."""
+        url = self.settings.storage.url
+        if is_sqlite(url):  # before the metrics port: the second bot hears the real reason
+            lock = InstanceLock(url)
+            try:
+                lock.acquire()
+            except RuntimeError as exc:
+                raise StartupError(str(exc)) from None
+            self._stack.callback(lock.release)
         listen = self.settings.metrics.listen
         if listen is not None:
             host, port = listen_address(listen)
@@ -491,15 +500,8 @@ class App:
         )
 
     def _open_store(self) -> Store:
-        """Migrate, lock and open the database (in a worker thread)."""
+        """Migrate and open the database (in a worker thread; locked before: _operations)."""
         url = self.settings.storage.url
-        if is_sqlite(url):
-            lock = InstanceLock(url)
-            try:
-                lock.acquire()
-            except RuntimeError as exc:
-                raise StartupError(str(exc)) from None
-            self._stack.callback(lock.release)
         upgrade(url)
         store = Store(url, allowed_chat_ids=self.settings.telegram.allowed_chat_ids)
         self._stack.callback(store.close)
