@@ -372,7 +372,7 @@ class App:
             except OSError as exc:
                 raise StartupError(f"cannot serve metrics on {listen}: {exc.strerror}") from None
             self.metrics_server = server
-            self._stack.callback(server.stop)
+            self._stack.push_async_callback(asyncio.to_thread, server.stop)
         self._spawn(keep_health(self.health, self._probe, self._feeding), "health", cancel=True)
         self._spawn(self._sample(), "metrics", cancel=True)
 
@@ -430,8 +430,8 @@ class App:
     async def _probe(self) -> None:
         """/healthz's database check: a write transaction on the store's write thread."""
         engine = self._probe_engine
-        if engine is None:
-            return
+        if engine is None or not hasattr(self, "store") or self.health.role == "stopping":
+            return  # not open yet, or closing
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.store.write_thread, write_probe, engine)
 

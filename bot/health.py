@@ -74,7 +74,7 @@ class Health:
         self.in_session = in_session
         self._monotonic = monotonic
         self._wall = wall
-        self.role = "starting"  # starting, standby, active, stopping
+        self.role = "starting"  # starting, standby, active, stopping (unhealthy)
         started = monotonic()
         self._started = started
         self._beat = started
@@ -114,6 +114,8 @@ class Health:
             return False, f"event loop stalled for {stalled:.0f} s"
         if self.role in ("starting", "standby"):
             return True, f"ok {self.role}"
+        if self.role == "stopping":
+            return False, "stopping"
         problem = self._database(now) or self._ticks(now)
         if problem:
             return False, problem

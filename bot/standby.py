@@ -148,6 +148,7 @@ class LeaderLock:
 
         if self._connection is None:
             timeout_ms = max(int(self.check_every * 1000), 500)
+            idle = max(1, int(self.check_every))
             self._connection = psycopg.connect(
                 libpq_url(self.url),
                 autocommit=True,
@@ -156,10 +157,15 @@ class LeaderLock:
                 # A check that cannot be sent or answered fails within about check_every.
                 tcp_user_timeout=timeout_ms,
                 keepalives=1,
-                keepalives_idle=max(1, int(self.check_every)),
+                keepalives_idle=idle,
                 keepalives_interval=1,
                 keepalives_count=2,
-                options=f"-c statement_timeout={timeout_ms}",
+                # The server's side: a host that died (its sockets never closed) is noticed by
+                # keepalives within seconds, not the OS default of two hours, so its lock goes.
+                options=(
+                    f"-c statement_timeout={timeout_ms} -c tcp_keepalives_idle={idle}"
+                    " -c tcp_keepalives_interval=1 -c tcp_keepalives_count=2"
+                ),
             )
         return self._connection
 
