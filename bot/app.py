@@ -379,7 +379,7 @@ class App:
     async def _leadership(self) -> None:
         """PostgreSQL: wait until this process is the active bot (a standby waits here)."""
         if is_sqlite(self.settings.storage.url):
-            return  # the InstanceLock in _open_store refuses a second bot outright
+            return  # _operations' InstanceLock refused a second bot outright
         standby = self.settings.standby
         self.lock = lock = LeaderLock(
             self.settings.storage.url,
@@ -387,7 +387,7 @@ class App:
             takeover_delay=standby.takeover_delay,
             on_lost=self._lost,
         )
-        self._stack.callback(lock.release)
+        self._stack.push_async_callback(asyncio.to_thread, lock.release)  # joins its thread
         self.health.role = "standby"
         try:
             await lock.acquire()
@@ -440,7 +440,8 @@ class App:
         loop = asyncio.get_running_loop()
         next_count = loop.time()
         while True:
-            if self._sync_store is not None and loop.time() >= next_count:
+            stopping = self.health.role == "stopping"  # the store may be closed already
+            if self._sync_store is not None and not stopping and loop.time() >= next_count:
                 next_count = loop.time() + deliveries_every
                 try:
                     counts = await asyncio.wait_for(
@@ -632,13 +633,15 @@ async def _started(app: App, stop: asyncio.Event) -> bool:
     starting = asyncio.ensure_future(app.start())
     stopping = asyncio.ensure_future(stop.wait())
     try:
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        # Asked to stop while starting: the parts being started finish starting (then stop in
+        # order), unless the bot stands by, or comes to, where there is nothing to finish.
         while not starting.done():
-            await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
-            if stopping.done() and app.health.role == "standby":
+            if app.health.role == "standby":
                 starting.cancel()  # start() stops what it started, the lock's thread included
                 await asyncio.gather(starting, return_exceptions=True)
                 return False
-            # Asked to stop while starting the parts: they finish starting, then stop in order.
+            await asyncio.wait([starting], timeout=0.1)
     finally:
         stopping.cancel()
     starting.result()  # a failed start raises here
