@@ -409,14 +409,15 @@ class App:
         self.failed.set()
 
     async def _stop_serving(self) -> None:
-        parts: list[Awaitable[object]] = []
+        """Off KIS first (its one connection per appkey is the hard rule: the lock's thread
+        ends the process unless told in time), no new message meanwhile, then off Telegram."""
+        sending = asyncio.ensure_future(self.sender.close()) if self.sender else None
         if hasattr(self, "feed"):
-            parts.append(self.feed.stop())
-        if self.sender is not None:
-            parts.append(self.sender.close())
-        await asyncio.gather(*parts, return_exceptions=True)
+            await asyncio.gather(self.feed.stop(), return_exceptions=True)
         if self.lock is not None:
             self.lock.quiet()
+        if sending is not None:  # the sends in flight finish and are recorded
+            await asyncio.gather(sending, return_exceptions=True)
         if self.telegram is not None:
             await self.telegram.stop()  # no more polling of the bot token
 
