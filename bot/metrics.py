@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import socketserver
 import threading
 import time
 from collections import Counter as Tally
@@ -317,6 +318,14 @@ class _QuietHandler(WSGIRequestHandler):
 class _ThreadingServer(WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        """As WSGIServer's, without http.server's reverse DNS look-up of the address (getfqdn
+        can wait seconds for a resolver, on the loop at start)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Each request in its own thread: a slow client never holds up the next scrape."""
