@@ -84,8 +84,8 @@ class Metrics:
         )
         self.telegram_results = Counter(
             "pgmbot_telegram_messages",
-            "Messages handed to Telegram, by result (sent; retry_later, no_answer and error are "
-            "tried again; rejected is given up; blocked chats get no more).",
+            "Alert messages the sender handed to Telegram, by result (sent; retry_later, "
+            "no_answer and error are tried again; rejected is given up; blocked chats get none).",
             ["result"],
             registry=registry,
         )
