@@ -244,6 +244,8 @@ class Settings(_Model):
     # recording holds after the newest one.
     checkpoint_every: float = Field(60.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The language of everything a person reads (replies, alerts, the menu): ko (default) or en.
+    locale: Literal["ko", "en"] = "ko"
     log_format: Literal["text", "json"] = "text"  # json: one object per line (journald, Loki)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     standby: StandbySettings = Field(default_factory=StandbySettings)

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from botapi import FakeBotApi, SentMessage
 from prometheus_client.parser import text_string_to_metric_families
+from test_e2e import ALERT_HEADER  # the alert header's format, kept in one place
 
 from bot.kis.simulator import Simulator
 from bot.standby import libpq_url
@@ -42,7 +43,6 @@ rules:
     cooldown: 1s
     message: "{ticker} 매도잔량 증가 {value}"
 """
-ALERT_HEADER = re.compile(r"🔔 <b>(\w{6})</b> (\d\d:\d\d:\d\d) KST · <code>([^<]+)</code>")
 
 
 def free_port() -> int:
