@@ -12,15 +12,21 @@ tick boundary. Everything that touches a disk or the database runs in a worker t
 
 Start-up order, and why:
  1. rules       checked before anything is made (broken rules: nothing starts, nothing is left)
- 2. exchange    the KIS settings (demo: the in-process simulator)
- 3. database    migrated, locked against a second bot on the same file, opened
- 4. pipeline    engine, recorder, alert writer; ticks are held until the rebuild caught up
- 5. feed        connects at once, so no live tick is missed while the rebuild runs
- 6. rebuild     today's recording replayed in a thread; held ticks follow it
- 7. telegram    commands and the sender (or the console when there is no token)
- 8. background  rules watcher, housekeeping, database watch, the master files' download
+ 2. operations  SQLite: the file locked against a second bot (which stops here, having started
+                nothing); /metrics and /healthz (when metrics.listen is set); the heartbeat
+ 3. exchange    the KIS settings (demo: the in-process simulator)
+ 4. database    PostgreSQL: the advisory lock of the active bot, waited for while another one
+                is active (a standby serves nothing but /healthz); then migrated and opened
+ 5. pipeline    engine, recorder, alert writer; ticks are held until the rebuild caught up
+ 6. feed        connects at once, so no live tick is missed while the rebuild runs
+ 7. rebuild     today's recording replayed in a thread; held ticks follow it
+ 8. telegram    commands and the sender (or the console when there is no token)
+ 9. background  rules watcher, housekeeping, database watch, the master files' download
                 (names: the copy on disk is read at the pipeline step already), the
                 dead-man watch on the feed
+
+A PostgreSQL bot that loses its lock stops its feed and sender at once (``lost``), then the rest
+in the usual order, and exits with status 1 so that its supervisor starts it again, as a standby.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ import inspect
 import logging
 import signal
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,21 +57,25 @@ from bot.config import (
     KisSettings,
     Settings,
     config_warnings,
+    listen_address,
     load_settings,
 )
 from bot.engine.evaluate import Engine, rules_key
 from bot.engine.snapshot import EngineSnapshot
 from bot.engine.spec import RulesError, load_rules, overlooked_files
+from bot.health import Feeding, Health, keep_health
 from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, recording_path
 from bot.live_rules import LoadedRules, RulesController
+from bot.logs import setup_logging
 from bot.market.calendar import MarketCalendar
 from bot.market.deadman import SilenceWatch
 from bot.market.download import MasterFiles
 from bot.market.names import Names
 from bot.market.texts import market_line
 from bot.messages import Catalogue
+from bot.metrics import MeteredTransport, Metrics, MetricsServer, Sample
 from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
@@ -74,7 +85,8 @@ from bot.problems import loaded_or_reported
 from bot.rebuild import CHECKPOINT_NAME, rebuild
 from bot.rules_watcher import RulesWatcher
 from bot.service import BotService
-from bot.store.db import InstanceLock, file_identity
+from bot.standby import LeaderLock, LockLost
+from bot.store.db import InstanceLock, file_identity, is_sqlite, make_engine, write_probe
 from bot.store.facade import AsyncStore
 from bot.store.migrate import upgrade
 from bot.store.repo import Store
@@ -82,6 +94,8 @@ from bot.store.writer import AlertWriter
 from bot.ticks import KST, Tick, today_kst
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine as Engine_
+
     from bot.notify.telegram_bot import TelegramBot
 
 log = logging.getLogger(__name__)
@@ -112,6 +126,10 @@ class Pipeline:
     fired: int = 0
     dropped: int = 0  # held ticks beyond MAX_HELD
     _held: list[Tick] | None = None
+    # For metrics: live ticks run by ticker (taken by the sampler), alerts fired by rule.
+    evaluated: Counter[str] = field(default_factory=Counter)
+    fired_by_rule: Counter[str] = field(default_factory=Counter)
+    ticks: int = 0
 
     def hold(self) -> None:
         """From now on, hold live ticks until ``release()`` (the rebuild owns the engine)."""
@@ -131,9 +149,17 @@ class Pipeline:
         if self.series is not None:
             self.series.on_ticks(ticks)
             self.series.on_alerts(alerts)
+        self.ticks += len(ticks)
+        self.evaluated.update([tick.ticker for tick in ticks])
         if alerts:
             self.fired += len(alerts)
+            self.fired_by_rule.update([alert.rule for alert in alerts])
             self.writer.submit(alerts)
+
+    def take_evaluated(self) -> Counter[str]:
+        """Ticks run by ticker since the last call (the metrics sampler's)."""
+        taken, self.evaluated = self.evaluated, Counter()
+        return taken
 
     async def release(self, chunk: int = 5000) -> int:
         """Run the held ticks, a chunk at a time (the loop stays responsive; ticks arriving
@@ -192,6 +218,16 @@ class App:
         self.calendar = MarketCalendar(
             market.session_ranges, closed_days=market.closed_days, open_days=market.open_days
         )
+        self.metrics = Metrics()
+        self.health = Health(stale_ticks=settings.metrics.stale_ticks)
+        self.metrics_server: MetricsServer | None = None
+        self.lock: LeaderLock | None = None
+        self.lost: str | None = None  # why the database lock was lost (PostgreSQL)
+        self.failed = asyncio.Event()  # the bot must end (the lock was lost): run_bot stops it
+        self._sync_store: Store | None = None
+        self._probe_engine: Engine_ | None = None
+        self.watcher: RulesWatcher | None = None
+        self._deliveries: dict[str, int] = {}
 
     async def start(self) -> None:
         """Bring every part up; on a failure, what was started is stopped again."""
@@ -210,9 +246,13 @@ class App:
             log.warning("config warning=%r", warning)
         self._step("rules")
 
+        self._operations()
+        self._step("operations")
+
         kis, state_dir, static_watch = await self._exchange()
         self._step("exchange")
 
+        await self._leadership()
         store = await asyncio.to_thread(self._open_store)
         self.store = AsyncStore(store)
         self._stack.push_async_callback(asyncio.to_thread, self.store.close)
@@ -245,6 +285,8 @@ class App:
         )
         self.series = Series()
         self.pipeline = Pipeline(self.engine, self.writer, self.series)
+        self.writer.commit_timed = self.metrics.commit_seconds.observe
+        self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()
         self._stack.push_async_callback(self._close_recorder)  # after the writer's last flush
         self._spawn(self.writer.run(), "alert-writer", stop=self.writer.close)
@@ -294,6 +336,7 @@ class App:
 
         controller = RulesController(self.rules, self.engine, self.notices)
         watcher = RulesWatcher(settings.rules.path, controller.on_rules, controller.on_error)
+        self.watcher = watcher
         self._spawn(watcher.run(), "rules-watcher", stop=watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
         self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)
@@ -315,6 +358,8 @@ class App:
         self._step("background")
         if not settings.live:
             self._say_real_market()
+        self.health.role = "active"
+        self.metrics.active.set(1)
         log.info(
             "pgmbot running mode=%s tr_id=%s accounts=%d telegram=%s",
             "live" if settings.live else "demo",
@@ -343,6 +388,8 @@ class App:
         """Take down what started, in reverse: no more ticks, everything fired committed,
         sends in flight finished and recorded, then the connections closed."""
         log.info("pgmbot stopping")
+        self.health.role = "stopping"
+        self.metrics.active.set(0)
         try:
             await self._stack.aclose()
         finally:
@@ -357,6 +404,8 @@ class App:
     # -- the parts ---------------------------------------------------------------------------
 
     def _step(self, name: str) -> None:
+        if self.lost is not None:  # the lock went while starting: go no further
+            raise StartupError(f"lost the database lock while starting: {self.lost}")
         self.steps.append(name)
         log.info("started part=%s", name)
 
@@ -390,6 +439,131 @@ class App:
         except Exception:
             log.exception("part failed part=%s", task.get_name())
 
+    def _operations(self) -> None:
+        """One bot per SQLite file; /metrics and /healthz in a thread of their own; the loop's
+        heartbeat and samples."""
+        url = self.settings.storage.url
+        if is_sqlite(url):  # before the metrics port: the second bot hears the real reason
+            lock = InstanceLock(url)
+            try:
+                lock.acquire()
+            except RuntimeError as exc:
+                raise StartupError(str(exc)) from None
+            self._stack.callback(lock.release)
+        listen = self.settings.metrics.listen
+        if listen is not None:
+            host, port = listen_address(listen)
+            server = MetricsServer(host, port, self.metrics, self.health.verdict)
+            try:
+                server.start()
+            except OSError as exc:
+                raise StartupError(f"cannot serve metrics on {listen}: {exc.strerror}") from None
+            self.metrics_server = server
+            self._stack.push_async_callback(asyncio.to_thread, server.stop)
+        self._spawn(keep_health(self.health, self._probe, self._feeding), "health", cancel=True)
+        self._spawn(self._sample(), "metrics", cancel=True)
+
+    async def _leadership(self) -> None:
+        """PostgreSQL: wait until this process is the active bot (a standby waits here)."""
+        if is_sqlite(self.settings.storage.url):
+            return  # _operations' InstanceLock refused a second bot outright
+        standby = self.settings.standby
+        self.lock = lock = LeaderLock(
+            self.settings.storage.url,
+            check_every=standby.check_every,
+            takeover_delay=standby.takeover_delay,
+            on_lost=self._lost,
+        )
+        self._stack.push_async_callback(asyncio.to_thread, lock.release)  # joins its thread
+        self.health.role = "standby"
+        try:
+            await lock.acquire()
+        except LockLost as exc:
+            raise StartupError(f"lost the database lock before taking over: {exc}") from None
+        if lock.waited > standby.check_every:
+            log.info("taking over as the active bot waited=%.1fs", lock.waited)
+        self.health.role = "starting"
+        self._step("leadership")
+
+    def _lost(self, reason: str) -> None:
+        """The database lock is gone (on the loop): no tick, message or poll from here on."""
+        if self.lost is not None:
+            return
+        self.lost = reason
+        self.health.role = "stopping"
+        self.metrics.active.set(0)
+        self._spawn(self._stop_serving(), "stop-serving", cancel=False)
+        self.failed.set()
+
+    async def _stop_serving(self) -> None:
+        """Off KIS first (its one connection per appkey is the hard rule: the lock's thread
+        ends the process unless told in time), no new message meanwhile, then off Telegram."""
+        sending = asyncio.ensure_future(self.sender.close()) if self.sender else None
+        if hasattr(self, "feed"):
+            await asyncio.gather(self.feed.stop(), return_exceptions=True)
+        if self.lock is not None:
+            self.lock.quiet()
+        if sending is not None:  # the sends in flight finish and are recorded
+            await asyncio.gather(sending, return_exceptions=True)
+        if self.telegram is not None:
+            await self.telegram.stop()  # no more polling of the bot token
+
+    def _feeding(self) -> Feeding | None:
+        if not hasattr(self, "feed"):
+            return None
+        stats = self.feed.stats()
+        stamps = [c.last_data_at for c in stats.connections if c.last_data_at is not None]
+        return Feeding(stats.used, max(stamps) if stamps else None)
+
+    async def _probe(self) -> None:
+        """/healthz's database check: a write transaction on the store's write thread."""
+        engine = self._probe_engine
+        if engine is None or not hasattr(self, "store") or self.health.role == "stopping":
+            return  # not open yet, or closing
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.store.write_thread, write_probe, engine)
+
+    async def _sample(self, every: float = 1.0, deliveries_every: float = 5.0) -> None:
+        """Copy the parts' counters for the metrics, on the loop, once a second."""
+        loop = asyncio.get_running_loop()
+        next_count = loop.time()
+        while True:
+            stopping = self.health.role == "stopping"  # the store may be closed already
+            if self._sync_store is not None and not stopping and loop.time() >= next_count:
+                next_count = loop.time() + deliveries_every
+                try:
+                    counts = await asyncio.wait_for(
+                        asyncio.to_thread(self._sync_store.delivery_counts), deliveries_every
+                    )
+                    self._deliveries = dict(counts)
+                except Exception as exc:  # the database is slow or away: keep the last counts
+                    log.debug("delivery counts not read error=%r", exc)
+            self.metrics.update(self._sample_now())
+            await asyncio.sleep(every)
+
+    def _sample_now(self) -> Sample:
+        pipeline = getattr(self, "pipeline", None)
+        if pipeline is not None:
+            self.metrics.evaluated(pipeline.take_evaluated(), self.engine.ruleset)
+        stats = self.feed.stats() if hasattr(self, "feed") else None
+        writer = getattr(self, "writer", None)
+        watcher = self.watcher
+        return Sample(
+            connections=stats.connections if stats else (),
+            malformed=stats.bad_kinds if stats else {},
+            ticks_evaluated=pipeline.ticks if pipeline else 0,
+            fired=dict(pipeline.fired_by_rule) if pipeline else {},
+            stored=writer.stored if writer else 0,
+            duplicates=writer.duplicates if writer else 0,
+            refused=writer.refused if writer else 0,
+            commit_retries=writer.retries if writer else 0,
+            queued=writer.queued if writer else 0,
+            rules_loaded=len(self.rules.ruleset.enabled) if hasattr(self, "rules") else 0,
+            reloads=watcher.reloads if watcher else 0,
+            reload_errors=watcher.failures if watcher else 0,
+            deliveries=self._deliveries,
+        )
+
     async def _exchange(self) -> tuple[KisSettings, Path | None, list[str]]:
         """KIS settings, the recording directory and the config's watch list (demo: simulated)."""
         settings = self.settings
@@ -416,17 +590,14 @@ class App:
         )
 
     def _open_store(self) -> Store:
-        """Migrate, lock and open the database (in a worker thread)."""
+        """Migrate and open the database (in a worker thread; locked before: _operations)."""
         url = self.settings.storage.url
-        lock = InstanceLock(url)
-        try:
-            lock.acquire()
-        except RuntimeError as exc:
-            raise StartupError(str(exc)) from None
-        self._stack.callback(lock.release)
         upgrade(url)
         store = Store(url, allowed_chat_ids=self.settings.telegram.allowed_chat_ids)
         self._stack.callback(store.close)
+        self._sync_store = store
+        self._probe_engine = probe = make_engine(url)
+        self._stack.callback(probe.dispose)
         self._db_identity = file_identity(url)
         return store
 
@@ -439,7 +610,7 @@ class App:
         self.telegram = telegram = await self._start_telegram()
         self._stack.push_async_callback(telegram.stop)
         self.notices.attach(telegram.notify_admins)
-        transport: Transport = telegram.transport
+        transport: Transport = MeteredTransport(telegram.transport, self.metrics)
         if not settings.live:
             transport = Tee(transport, ConsoleTransport())
         self.sender = sender = Sender(
@@ -451,7 +622,7 @@ class App:
         )
         self._spawn(sender.run(), "sender", stop=sender.close)
         self.writer.on_commit(lambda _alerts: sender.wake())
-        self._start_digests(transport)
+        self._start_digests(telegram.transport)  # text and picture (send_photo) alike
         self._spawn(self._wake_when_ready(telegram, sender), "telegram-ready", cancel=True)
 
     async def _wake_when_ready(self, telegram: TelegramBot, sender: Sender) -> None:
@@ -581,11 +752,42 @@ class App:
 async def run_bot(settings: Settings, *, record_dir: Path | None, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then shut down in order, flushing everything."""
     app = App(settings, record_dir=record_dir)
-    await app.start()
+    if not await _started(app, stop):
+        return
     try:
-        await stop.wait()
+        stopping = asyncio.ensure_future(stop.wait())
+        failing = asyncio.ensure_future(app.failed.wait())
+        await asyncio.wait([stopping, failing], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        failing.cancel()
     finally:
         await app.stop()
+    if app.lost is not None:
+        raise StartupError(
+            f"lost the database lock ({app.lost}): stopped so that a standby can take over; "
+            "start pgmbot again to stand by"
+        )
+
+
+async def _started(app: App, stop: asyncio.Event) -> bool:
+    """Start the app; False when ``stop`` came first while it stood by (a standby waits for the
+    lock for as long as another bot is active: SIGTERM ends the wait, and the process)."""
+    starting = asyncio.ensure_future(app.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        # Asked to stop while starting: the parts being started finish starting (then stop in
+        # order), unless the bot stands by, or comes to, where there is nothing to finish.
+        while not starting.done():
+            if app.health.role == "standby":
+                starting.cancel()  # start() stops what it started, the lock's thread included
+                await asyncio.gather(starting, return_exceptions=True)
+                return False
+            await asyncio.wait([starting], timeout=0.1)
+    finally:
+        stopping.cancel()
+    starting.result()  # a failed start raises here
+    return True
 
 
 def _default_config(path: Path | None) -> Path | None:
@@ -595,14 +797,6 @@ def _default_config(path: Path | None) -> Path | None:
     return local if local.is_file() else None
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def run_command(args: argparse.Namespace) -> int:
     """`pgmbot run [--config FILE] [--record DIR]`: exit 0 on SIGINT/SIGTERM."""
     settings = loaded_or_reported(
@@ -610,7 +804,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if settings is None:
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(_main(settings, args.record))
     except RulesError as exc:

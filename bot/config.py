@@ -9,6 +9,7 @@ Environment variables (they win over the file):
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import re
@@ -219,6 +220,66 @@ class MarketSettings(_Model):
         return {name: MinuteRange.parse(text) for name, text in self.sessions.items()}
 
 
+# -- operations: metrics, health, standby (issue 14) ------------------------------------------
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9464`` for IPv6) -> (host, port); ValueError in plain words."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:9464")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+class MetricsSettings(_Model):
+    # HOST:PORT serving /metrics (Prometheus) and /healthz; null (the default) serves nothing.
+    listen: str | None = None
+    # A non-loopback address exposes the bot's figures to the network: say so explicitly.
+    allow_remote: bool = False
+    # During a trading session /healthz fails when subscribed tickers sent nothing this long.
+    stale_ticks: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> MetricsSettings:
+        if self.listen is not None:
+            host, _port = listen_address(self.listen)
+            if not is_loopback(host) and not self.allow_remote:
+                raise ValueError(
+                    f"listen: {self.listen!r} is not a loopback address; set "
+                    "metrics.allow_remote: true to serve metrics to the network"
+                )
+        return self
+
+
+class StandbySettings(_Model):
+    """PostgreSQL only: several bots on one database, one active (docs/OPERATIONS.md)."""
+
+    # The active bot checks its lock connection this often; a standby tries to take it as often.
+    check_every: float = Field(1.0, gt=0, le=30)
+    # A standby that got the lock waits this long before it connects to KIS and Telegram: longer
+    # than the old active needs to notice it lost the lock and stop (2 checks, 1 s to stop).
+    takeover_delay: float = Field(5.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _outlasts_the_old_active(self) -> StandbySettings:
+        if self.takeover_delay < 2 * self.check_every + 1:
+            raise ValueError(
+                "takeover_delay must be at least 2 * check_every + 1 s: the old active bot "
+                "needs that long to notice it lost the lock and stop"
+            )
+        return self
+
+
 class Settings(_Model):
     kis: KisSettings = Field(default_factory=KisSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
@@ -238,6 +299,9 @@ class Settings(_Model):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The language of everything a person reads (replies, alerts, the menu): ko (default) or en.
     locale: Literal["ko", "en"] = "ko"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line (journald, Loki)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    standby: StandbySettings = Field(default_factory=StandbySettings)
 
     @model_validator(mode="after")
     def _admins_are_allowed(self) -> Settings:

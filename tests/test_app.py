@@ -259,8 +259,8 @@ async def test_the_app_starts_and_stops_its_parts_in_order(
     with caplog.at_level(logging.INFO):
         await app.start()
         assert app.steps == [
-            "rules", "exchange", "database", "pipeline", "feed", "rebuild", "console",
-            "background",
+            "rules", "operations", "exchange", "database", "pipeline", "feed", "rebuild",
+            "console", "background",
         ]  # fmt: skip
         await app.stop()
     said = [r.getMessage() for r in caplog.records]
@@ -284,7 +284,7 @@ async def test_a_failed_start_stops_what_had_started(tmp_path: Path) -> None:
             await app.start()
     finally:
         other.release()
-    assert app.steps == ["rules", "exchange"]  # the simulator started, and was stopped again
+    assert app.steps == ["rules"]  # nothing started, not even the demo's simulator
     assert not (tmp_path / "bot.db").exists()  # the database was never touched
 
 

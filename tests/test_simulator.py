@@ -278,6 +278,7 @@ async def test_second_connection_with_same_appkey_is_refused_and_closed(sim: Sim
         refused = await subscribe(second, second_key, "000660")
         assert code_of(refused) == "OPSP8996"
         assert refused["body"]["msg1"] == "ALREADY IN USE appkey"
+        assert sim.appkeys_refused == 1  # counted (the standby tests assert none)
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(second.recv(), TIMEOUT)
         _, ticks = await collect_ticks(first, 5)  # the holder keeps streaming

@@ -117,6 +117,8 @@ class Connection:
         self._received = 0  # messages, for the silence watchdog
         self._silent = False  # the watchdog closed this session
         self._lived = 0.0  # seconds the last session was open
+        self._counts = [0, 0, 0]  # data frames, their records, reconnects (for metrics)
+        self._last_data_at: float | None = None  # monotonic
 
     # -- control ---------------------------------------------------------------------------
 
@@ -139,6 +141,10 @@ class Connection:
             limit=self.subs.limit(self.index),
             last_error=self._last_error,
             connected_since=self._connected_since,
+            frames=self._counts[0],
+            records=self._counts[1],
+            reconnects=self._counts[2],
+            last_data_at=self._last_data_at,
         )
 
     async def run(self) -> None:
@@ -161,6 +167,7 @@ class Connection:
                 self._backoff.reset()  # it was a good connection: the next try comes soon
             delay = self._backoff.next() if delay is None else delay
             log.info("reconnecting account=%s in_seconds=%.3f", self.label, delay)
+            self._counts[2] += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
 
@@ -349,6 +356,9 @@ class Connection:
         except FrameError as exc:
             self.sink.bad(exc.kind, str(exc))
             return
+        self._counts[0] += 1
+        self._counts[1] += frame.records
+        self._last_data_at = time.monotonic()
         if frame.encrypted:
             try:
                 payload = self._decrypt(frame.payload)

@@ -151,6 +151,7 @@ class Feed:
             ticks=self._ticks,
             last_tick_at=self._last_tick_at,
             bad_frames=sum(self._bad.values()),
+            bad_kinds=dict(self._bad),
         )
 
     # -- frames (called by the connections) ------------------------------------------------

@@ -36,6 +36,12 @@ class ConnectionStatus:
     limit: int  # max subscriptions of this account
     last_error: str | None = None
     connected_since: datetime | None = None
+    # Counters since start, for metrics: data frames, their records, sessions lost and retried,
+    # and the monotonic time of the last data frame (None before the first).
+    frames: int = 0
+    records: int = 0
+    reconnects: int = 0
+    last_data_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,7 @@ class FeedStats:
     ticks: int = 0  # ticks received since start
     last_tick_at: datetime | None = None  # wall-clock receive time of the last tick
     bad_frames: int = 0  # frames or records skipped as malformed
+    bad_kinds: dict[str, int] = field(default_factory=dict)  # the same, by kind (metrics)
 
     @property
     def used(self) -> int:

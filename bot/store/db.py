@@ -80,6 +80,19 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+def write_probe(engine: Engine) -> None:
+    """A write transaction that changes nothing: raises when the database cannot be written
+    now (SQLite: the write lock not had within the busy timeout; PostgreSQL: unreachable, or a
+    read-only server such as a replica). For /healthz, on the AsyncStore's write thread."""
+    with writer(engine).begin() as connection:
+        if engine.dialect.name == "postgresql":
+            read_only = connection.exec_driver_sql("SHOW transaction_read_only").scalar()
+            if read_only == "on":
+                raise RuntimeError("the PostgreSQL server is read-only")
+        else:
+            connection.exec_driver_sql("SELECT 1")
+
+
 class InstanceLock:
     """One ``pgmbot run`` per SQLite file: an exclusive lock on ``FILE.lock`` for the process's
     life (the OS releases it when the process dies, even by kill -9). Two bots on one file

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +105,7 @@ class AlertWriter:
         self.batches = 0
         self.retries = 0  # batches tried again after a transient failure
         self.overflowed = 0  # alerts not queued because the queue was full
+        self.commit_timed: Callable[[float], object] | None = None  # seconds of each commit
 
     # -- the loop side -----------------------------------------------------------------------
 
@@ -298,7 +300,11 @@ class AlertWriter:
         """In the worker thread: the frames first (write-ahead), then the alerts."""
         if self._journal is not None:
             self._journal()
-        return self._store.insert_alerts(batch)
+        started = time.perf_counter()
+        inserted = self._store.insert_alerts(batch)
+        if self.commit_timed is not None:  # metrics: the database's commit latency
+            self.commit_timed(time.perf_counter() - started)
+        return inserted
 
     async def _backoff(self, exc: BaseException, count: int) -> None:
         self.retries += 1

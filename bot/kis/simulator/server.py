@@ -134,6 +134,7 @@ class Simulator:
         self.received: list[Received] = []
         self.pingpong_echoes: list[str] = []
         self.connections_accepted = 0
+        self.appkeys_refused = 0  # connections refused an appkey another one holds (OPSP8996)
         self.frames_sent = 0  # data frames (generated or replayed)
         self.messages_sent = 0  # everything: acks, PINGPONG, data, raw
         self.frames_dropped = 0  # data frames not sent to a client that stopped reading
@@ -383,6 +384,7 @@ class Simulator:
                 self._approvals.label(appkey),
                 owner.id,
             )
+            self.appkeys_refused += 1
             await self._refuse(client, Refusal("OPSP8996", "ALREADY IN USE appkey", request.echo))
             await client.ws.close()
             return False
