@@ -219,7 +219,11 @@ class App:
             market.session_ranges, closed_days=market.closed_days, open_days=market.open_days
         )
         self.metrics = Metrics()
-        self.health = Health(stale_ticks=settings.metrics.stale_ticks)
+        calendar = self.calendar
+        self.health = Health(
+            stale_ticks=settings.metrics.stale_ticks,
+            in_session=lambda now: calendar.session_at(now) is not None,
+        )
         self.metrics_server: MetricsServer | None = None
         self.lock: LeaderLock | None = None
         self.lost: str | None = None  # why the database lock was lost (PostgreSQL)
@@ -714,6 +718,7 @@ class App:
             watches=self.store.watches,
             ready=lambda: self._series_ready,
             tag=self.voice.tagged,
+            is_trading_day=self.calendar.is_trading_day,
         )
         self._spawn(digests.run(), "digests", cancel=True)
 

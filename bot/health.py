@@ -9,8 +9,7 @@ loop and the database probe leave.
   (a lock held by another process), fails the check;
 - during a trading session, with tickers subscribed, ticks are recent: none for
   ``stale_ticks`` seconds fails the check. ``in_session(now)`` says when a session runs: the
-  weekdays' default sessions (08:00-20:00 KST) here; the market calendar (holidays) can be
-  passed in instead.
+  market calendar's (trading days, holidays, the config's sessions); by default its defaults.
 
 A standby (PostgreSQL, not holding the lock) is healthy while its loop runs: ``role`` says so.
 """
@@ -26,22 +25,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import utc_now
-from bot.market.sessions import DEFAULT_SESSIONS
-from bot.ticks import KST
+from bot.market.calendar import MarketCalendar
 
 log = logging.getLogger(__name__)
 
 InSession = Callable[[datetime], bool]
 
 
-def in_default_session(now: datetime) -> bool:
-    """Monday to Friday, within one of the default sessions (KST). Holidays are not known
-    here: pass the market calendar's own check to ``Health`` where it exists."""
-    kst = now.astimezone(KST)
-    if kst.weekday() >= 5:
-        return False
-    seconds = kst.hour * 3600 + kst.minute * 60 + kst.second
-    return any(session.holds(seconds) for session in DEFAULT_SESSIONS.values())
+def _in_a_session(calendar: MarketCalendar) -> InSession:
+    return lambda now: calendar.session_at(now) is not None
 
 
 @dataclass
@@ -63,7 +55,7 @@ class Health:
         loop_stale: float = 10.0,
         probe_every: float = 5.0,
         probe_timeout: float = 15.0,
-        in_session: InSession = in_default_session,
+        in_session: InSession | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -71,7 +63,7 @@ class Health:
         self.loop_stale = loop_stale
         self.probe_every = probe_every
         self.probe_timeout = probe_timeout
-        self.in_session = in_session
+        self.in_session = in_session or _in_a_session(MarketCalendar())
         self._monotonic = monotonic
         self._wall = wall
         self.role = "starting"  # starting, standby, active, stopping (unhealthy)

@@ -15,7 +15,7 @@ from kis_helpers import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import ConfigError, MetricsSettings, StandbySettings, load_settings
-from bot.health import Feeding, Health, in_default_session, keep_health
+from bot.health import Feeding, Health, keep_health
 from bot.metrics import Metrics, MetricsServer, Sample
 from bot.store import AsyncStore, Store, upgrade
 from bot.store.db import make_engine, write_probe
@@ -120,15 +120,17 @@ def test_the_verdict_names_a_stalled_loop_a_waiting_probe_and_stale_ticks() -> N
     assert health.verdict() == (False, "database not checked for 40 s")
 
 
-def test_the_default_sessions_are_weekdays_08_to_20_kst() -> None:
+def test_by_default_health_knows_the_sessions_of_trading_days_08_to_20_kst() -> None:
     def kst(text: str) -> datetime:
         return datetime.fromisoformat(text + "+09:00").astimezone(UTC)
 
-    assert in_default_session(kst("2026-12-02T08:00:00"))  # a Wednesday
-    assert in_default_session(kst("2026-12-02T20:00:59"))
-    assert not in_default_session(kst("2026-12-02T07:59:59"))
-    assert not in_default_session(kst("2026-12-02T20:01:00"))
-    assert not in_default_session(kst("2026-12-05T10:00:00"))  # a Saturday
+    in_session = Health().in_session
+    assert in_session(kst("2026-12-02T08:00:00"))  # a Wednesday
+    assert in_session(kst("2026-12-02T20:00:59"))
+    assert not in_session(kst("2026-12-02T07:59:59"))
+    assert not in_session(kst("2026-12-02T20:01:00"))
+    assert not in_session(kst("2026-12-05T10:00:00"))  # a Saturday
+    assert not in_session(kst("2026-12-25T10:00:00"))  # Christmas: KRX is closed
 
 
 def test_metrics_of_two_apps_stay_apart_and_are_named_as_prometheus_wants() -> None:
