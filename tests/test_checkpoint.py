@@ -242,7 +242,7 @@ def _damaged(data: bytes, how: str) -> bytes:
     if how == "bad covers":
         return _resigned(b'{"recording": 5}\n' + body.partition(b"\n")[2])
     if how == "bad snapshot":
-        return _resigned(body.partition(b"\n")[0] + b'\n{"layout": 1, "rules": [')
+        return _resigned(body.partition(b"\n")[0] + b'\n{"layout": 2, "rules": [')
     if how == "other layout":
         return _resigned(body.partition(b"\n")[0] + b'\n{"layout": 99}')
     raise AssertionError(how)
@@ -259,8 +259,8 @@ def _damaged(data: bytes, how: str) -> bytes:
         ("text", "not a pgmbot checkpoint file"),
         ("bad length", "bad length '12e3'"),
         ("bad covers", "what it covers is unreadable"),
-        ("bad snapshot", "not a snapshot of layout 1"),
-        ("other layout", "snapshot layout 99, this bot reads layout 1"),
+        ("bad snapshot", "not a snapshot of layout 2"),
+        ("other layout", "snapshot layout 99, this bot reads layout 2"),
     ],
 )
 def test_a_bad_file_is_refused_with_the_reason(

@@ -251,14 +251,14 @@ def test_a_message_that_cannot_show_a_value_falls_back_to_the_default_words(
     engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD + "    message: '{value:c}'\n")))
     engine.on_tick(tick("090000", 0))
     [alert] = engine.on_tick(tick("090001", 20_000_000_000))
-    assert alert.message == "005930 NTBY_TR_PBMN 100억 상향 돌파 → 현재 200억 (09:00:01)"
+    assert alert.message == "005930 순매수 100억 상향 돌파 → 현재 200억 (09:00:01)"
 
 
 def test_default_message_says_what_where_and_against_what(tmp_path: Path) -> None:
     engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD)))
     engine.on_tick(tick("090000", 0))
     [alert] = engine.on_tick(tick("090001", 1_500_000_000_000))
-    assert alert.message == "005930 NTBY_TR_PBMN 100억 상향 돌파 → 현재 1.5조 (09:00:01)"
+    assert alert.message == "005930 순매수 100억 상향 돌파 → 현재 1.5조 (09:00:01)"
 
 
 def test_a_new_day_starts_afresh(tmp_path: Path) -> None:

@@ -214,7 +214,10 @@ def test_the_encoded_form_is_json_with_each_definition_written_once() -> None:
     assert plain["tickers"][0] == {
         "ticker": "000000",
         "day": "2026-11-23",
-        "rules": [[0, None, 0, [[32400], [0], 32400, 0, None, False]], [1, None, 0, [0]]],
+        "rules": [
+            [0, None, 0, [[32400], [0], 32400, 0, None, False], None, 0],
+            [1, None, 0, [0], None, 0],
+        ],
     }
 
 
@@ -225,7 +228,9 @@ def _encoded(**changes: Any) -> bytes:
     plain: dict[str, Any] = {
         "layout": LAYOUT,
         "rules": ["k"],
-        "tickers": [{"ticker": "005930", "day": "2026-11-23", "rules": [[0, None, 0, [1]]]}],
+        "tickers": [
+            {"ticker": "005930", "day": "2026-11-23", "rules": [[0, None, 0, [1], None, 0]]}
+        ],
     }
     plain.update(changes)
     return json.dumps(plain).encode()
@@ -234,19 +239,32 @@ def _encoded(**changes: Any) -> bytes:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"", "not a snapshot of layout 1"),
-        (b'{"layout": 1, "rules": [], "tick', "not a snapshot of layout 1"),
-        (_encoded(layout=2), "snapshot layout 2, this bot reads layout 1"),
-        (_encoded(layout=2, tickers="other"), "snapshot layout 2, this bot reads layout 1"),
+        (b"", "not a snapshot of layout 2"),
+        (b'{"layout": 2, "rules": [], "tick', "not a snapshot of layout 2"),
+        (_encoded(layout=1), "snapshot layout 1, this bot reads layout 2"),
+        (_encoded(layout=1, tickers="other"), "snapshot layout 1, this bot reads layout 2"),
         (_encoded(rules=[]), "rule index 0 is unknown"),
-        (_encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, ["x"]]]}]), "tickers.0.rules.0.3.0"),
-        (_encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, [1.5]]]}]), "tickers.0.rules.0.3.0"),
+        (
+            _encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, ["x"], None, 0]]}]),
+            "tickers.0.rules.0.3.0",
+        ),
+        (
+            _encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, [1.5], None, 0]]}]),
+            "tickers.0.rules.0.3.0",
+        ),
+        (_encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, [1]]]}]), "tickers.0.rules.0"),
+        (
+            _encoded(
+                tickers=[{**TICKER, "rules": [[0, 1, 0, [{"open": {"rule": "r"}}], None, 0]]}]
+            ),
+            "tickers.0.rules.0.3.0",
+        ),
         (_encoded(tickers=[{**TICKER, "x": 1}]), "tickers.0.x"),
         (_encoded(tickers=[{**TICKER, "day": "23.11."}]), "tickers.0.day"),
         (_encoded(tickers=[TICKER, TICKER]), "ticker '005930' appears twice"),
-        (b"[" * 100_000, "not a snapshot of layout 1"),
-        (b"[1, 2]", "not a snapshot of layout 1"),
-        (b'{"layout": true}', "not a snapshot of layout 1"),
+        (b"[" * 100_000, "not a snapshot of layout 2"),
+        (b"[1, 2]", "not a snapshot of layout 2"),
+        (b'{"layout": true}', "not a snapshot of layout 2"),
     ],
 )
 def test_bad_snapshots_are_refused_with_the_reason(data: bytes, reason: str) -> None:
