@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from bot import yamlpos
-from bot.alerts import Alert
+from bot.alerts import Alert, Kind
 from bot.codes import StockCode, stock_code
 from bot.durations import parse_duration
 from bot.engine.evaluate import Engine
@@ -80,10 +80,12 @@ class ExpectedAlert(_Model):
     ticker: StockCode | None = None  # default: the case's ticker
     value: Annotated[int | float, BeforeValidator(parse_amount)] | None = None
     message: str | None = None
+    kind: Kind = "fired"  # or "resolved": the end of what an alert said
 
     def matches(self, alert: Alert, ticker: str) -> bool:
         return (
             alert.rule == self.rule
+            and alert.kind == self.kind
             and alert.tick.hhmmss == self.time
             and alert.ticker == (self.ticker or ticker)
             and (self.value is None or alert.value == self.value)
@@ -92,6 +94,7 @@ class ExpectedAlert(_Model):
 
     def describe(self, ticker: str) -> str:
         text = f"{self.rule} {self.ticker or ticker} {_show(self.time)}"
+        text += " resolved" if self.kind == "resolved" else ""
         text += f" value={_number(self.value)}" if self.value is not None else ""
         return text + (f" message={self.message!r}" if self.message is not None else "")
 
@@ -260,8 +263,9 @@ def run_case(ruleset: RuleSet, case: Case, ticks: list[Tick]) -> tuple[list[str]
         else:
             left.remove(match)
     unexpected = [
-        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)} value={_number(a.value)} "
-        f"message={a.message!r}"
+        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)}"
+        + (" resolved" if a.kind == "resolved" else "")
+        + f" value={_number(a.value)} message={a.message!r}"
         for a in left
     ]
     return missing, unexpected

@@ -48,8 +48,8 @@ RULES = RuleSet(
 KEY = rules_key(RULES)
 
 
-def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int]]:
-    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq) for a in alerts]
+def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int, str]]:
+    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq, a.kind) for a in alerts]
 
 
 def frame_line(ticks: list[Tick], stamp: str = "T09:00:00+09:00") -> str:

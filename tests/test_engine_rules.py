@@ -530,7 +530,7 @@ def test_replay_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["replay", str(plain), "--rules", str(rules), "--date", "2026-11-20"]) == 0
     out = capsys.readouterr().out
-    assert "5 lines, 3 frames, 4 ticks, 1 alerts, 1 malformed skipped" in out
+    assert "5 lines, 3 frames, 4 ticks, 1 alerts, 0 resolved, 1 malformed skipped" in out
     assert "up    005930       1" in out
 
 

@@ -37,10 +37,24 @@ def streams(draw: st.DrawFn, steps: tuple[int, ...] = (0, 0, 1, 1, 2, 5)) -> lis
     return ticks
 
 
+def _hours(draw: st.DrawFn) -> list[str]:
+    """Ranges in the minutes the streams cover (09:00 to about 09:03), and names."""
+    parts = []
+    for _ in range(draw(st.integers(1, 2))):
+        first = draw(st.integers(0, 3))
+        last = draw(st.integers(first, 4))
+        parts.append(f"09:{first:02d}-09:{last:02d}")
+    if draw(st.integers(0, 5)) == 0:
+        parts.append(draw(st.sampled_from(("pre", "regular", "after"))))
+    return parts
+
+
 def _common(draw: st.DrawFn, n: int) -> dict[str, Any]:
     rule: dict[str, Any] = {"id": f"r{n}", "field": draw(st.sampled_from(FIELDS))}
     if draw(st.booleans()):
         rule["cooldown"] = draw(seconds)
+    if draw(st.integers(0, 3)) == 0:
+        rule["hours"] = _hours(draw)
     if draw(st.integers(0, 4)) == 0:
         rule["tickers"] = draw(st.lists(st.sampled_from(TICKERS), min_size=1, unique=True))
     if draw(st.integers(0, 9)) == 0:
@@ -67,13 +81,20 @@ def rules(draw: st.DrawFn) -> list[Any]:
             rule[kind] = draw(small)
             if kind in ("above", "below"):
                 rule["for"] = draw(seconds)
+            if draw(st.booleans()):  # rearm on the far side of the threshold
+                far = draw(st.integers(1, 3))
+                rule["rearm"] = rule[kind] - far if "above" in kind else rule[kind] + far
+        if kind != "sign_flip" and draw(st.booleans()):
+            rule["resolve"] = True
         made.append(RULE.validate_python(rule))
     return made
 
 
-def engine_alerts(ruleset: list[Any], ticks: list[Tick]) -> list[tuple[str, int, int]]:
+def engine_alerts(ruleset: list[Any], ticks: list[Tick]) -> list[tuple[str, int, int, str]]:
     engine = Engine(RuleSet(tuple(ruleset)))
-    return [(a.rule, i, a.value) for i, tick in enumerate(ticks) for a in engine.on_tick(tick)]
+    return [
+        (a.rule, i, a.value, a.kind) for i, tick in enumerate(ticks) for a in engine.on_tick(tick)
+    ]
 
 
 @settings(max_examples=400, deadline=None)
@@ -102,7 +123,7 @@ def test_a_change_window_after_a_step_back_is_a_queue_in_arrival_order() -> None
                                     ("090010", 32410, 5), ("090021", 32421, 6))]  # fmt: skip
     # 09:00:20 pushed 09:00:10 out of the queue; back at 09:00:10 the front is 09:00:20 (1):
     # a rise of 4, not 5. At 09:00:21 the front is still 09:00:20: 6 - 1 = 5 fires.
-    assert engine_alerts([rule], ticks) == [("c", 3, 6)]
+    assert engine_alerts([rule], ticks) == [("c", 3, 6, "fired")]
 
 
 @settings(max_examples=150, deadline=None)
@@ -116,7 +137,7 @@ def test_reloading_the_same_rules_mid_stream_changes_nothing(
         if i == cut:  # same definitions, new messages: state must be kept
             renamed = [r.model_copy(update={"message": "{rule} {value}"}) for r in ruleset]
             engine.replace_rules(RuleSet(tuple(renamed)))
-        got += [(a.rule, i, a.value) for a in engine.on_tick(tick)]
+        got += [(a.rule, i, a.value, a.kind) for a in engine.on_tick(tick)]
     assert got == fire(ruleset, ticks)
 
 
@@ -133,8 +154,8 @@ def test_a_reload_carries_state_by_definition_not_by_position(
     for i, tick in enumerate(ticks):
         if i == cut:
             engine.replace_rules(RuleSet((*reversed(ruleset), new)))
-        got += [(a.rule, i, a.value) for a in engine.on_tick(tick)]
-    later = [(rule, cut + i, value) for rule, i, value in fire([new], ticks[cut:])]
+        got += [(a.rule, i, a.value, a.kind) for a in engine.on_tick(tick)]
+    later = [(rule, cut + i, value, kind) for rule, i, value, kind in fire([new], ticks[cut:])]
     expected = fire(ruleset, ticks) + (later if cut < len(ticks) else [])
     assert sorted(got) == sorted(expected)
 

@@ -35,9 +35,9 @@ TEST_FILES = sorted((RULES_DIR / "tests").glob("*.yaml"))
 DAY = spec.DAY
 
 
-def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int, str]]:
+def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int, str, str]]:
     """Everything an alert is stored and sent with."""
-    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq, a.message) for a in alerts]
+    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq, a.message, a.kind) for a in alerts]
 
 
 def run(engine: Engine, ticks: list[Tick]) -> list[Alert]:
