@@ -116,7 +116,8 @@ def replay_lines(
 def _progress(stats: ReplayStats, stream: TextIO = sys.stderr) -> None:
     alerts, resolved = sum(stats.alerts.values()), sum(stats.resolved.values())
     stream.write(
-        f"\r{stats.lines:,} lines  {stats.ticks:,} ticks  {alerts:,} alerts  {resolved:,} resolved "
+        f"\r{stats.lines:,} lines  {stats.ticks:,} ticks  {alerts:,} alerts  "
+        f"{resolved:,} resolved "
     )
     stream.flush()
 
