@@ -151,7 +151,7 @@ def parse_hours_part(value: object, sessions: Mapping[str, MinuteRange]) -> Hour
     name = value.strip().lower()
     if name in sessions:
         return Hours(name, sessions[name])
-    if ":" not in name:
+    if ":" not in name and "-" not in name:
         known = ", ".join([*SESSION_NAMES, *(s for s in sessions if s not in SESSION_NAMES)])
         raise ValueError(f"unknown session {value!r}: use {known} or a range like 09:00-15:30")
     return Hours(None, MinuteRange.parse(value))
