@@ -226,7 +226,7 @@ def test_an_open_alert_survives_a_snapshot() -> None:
         ("    above: 1\n    resolve: maybe\n", "6:14: rule 'r': resolve: write true or false"),
         (
             "    above: 1\n    resolve_message: '{value}'\n",
-            "6:5: rule 'r': resolve_message is the message of a resolved event: add 'resolve: true'",
+            "6:5: rule 'r': resolve_message is the message of a resolved event: add",
         ),
         (
             "    above: 1\n    resolve: true\n    resolve_message: '{fired_valu}'\n",
