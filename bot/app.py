@@ -52,10 +52,13 @@ from bot.housekeeping import Retention, run_housekeeping, watch_database
 from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, recording_path
 from bot.live_rules import LoadedRules, RulesController
+from bot.market.names import Names
+from bot.messages import Catalogue
 from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
+from bot.notify.voice import Voice
 from bot.problems import loaded_or_reported
 from bot.rebuild import CHECKPOINT_NAME, rebuild
 from bot.rules_watcher import RulesWatcher
@@ -145,7 +148,13 @@ class App:
     def __init__(self, settings: Settings, *, record_dir: Path | None = None) -> None:
         self.settings = settings
         self.record_dir = record_dir
-        self.notices = AdminNotices()
+        # The stock names in use (a fresh directory is swapped in when a master file loads) and
+        # how every text a person reads is said: language, names, the demo's tag.
+        self.names = Names()
+        self.voice = Voice(
+            say=Catalogue(settings.locale), names=self.names, demo=not settings.live
+        )
+        self.notices = AdminNotices(self.voice.say)
         self.steps: list[str] = []  # what started, in order: stop() undoes it in reverse
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
@@ -188,7 +197,9 @@ class App:
         self.writer = AlertWriter(
             store,
             journal=self.recorder.flush if self.recorder is not None else None,
-            on_full=lambda text: self.notices.tell(text, kind="queue"),
+            on_full=lambda _text: self.notices.say(
+                "notice.queue_full", kind="queue", most=self.writer.max_queued
+            ),
             executor=self.store.write_thread,
         )
         self.pipeline = Pipeline(self.engine, self.writer)
@@ -222,10 +233,10 @@ class App:
                 rebuild, self.engine, store, path, day, end=end, now=utc_now(), rules_key=key
             )
             if rebuilt.recovered:
-                self.notices.tell(
-                    f"Restart: {rebuilt.recovered} alert(s) fired while the bot was down or "
-                    "missing from the database were stored as recovered, not sent (too old); "
-                    f"{rebuilt.delivered} recent one(s) are being sent."
+                self.notices.say(
+                    "notice.restart_recovered",
+                    recovered=rebuilt.recovered,
+                    delivered=rebuilt.delivered,
                 )
         held = await self.pipeline.release()
         log.info("live ticks resumed held=%d", held)
@@ -346,7 +357,8 @@ class App:
     async def _start_notifiers(self) -> None:
         settings = self.settings
         if settings.telegram.token is None:
-            self.writer.on_commit(print_alerts)  # no chats: the console is the notifier
+            voice = self.voice  # no chats: the console is the notifier
+            self.writer.on_commit(lambda alerts: print_alerts(alerts, voice=voice))
             return
         self.telegram = telegram = await self._start_telegram()
         self._stack.push_async_callback(telegram.stop)
@@ -359,6 +371,7 @@ class App:
             transport,
             SenderSettings(group_window=settings.telegram.group_window),
             on_problem=self.notices.tell,
+            voice=self.voice,
         )
         self._spawn(sender.run(), "sender", stop=sender.close)
         self.writer.on_commit(lambda _alerts: sender.wake())
@@ -376,10 +389,7 @@ class App:
             return
         if self.telegram is not None:
             self.telegram.access.allow(new)
-        self.notices.tell(
-            f"Chat {old} became a supergroup with id {new}: its watches and mutes moved along. "
-            f"Put {new} in telegram.allowed_chat_ids (or admin_chat_ids) for the next start."
-        )
+        self.notices.say("notice.chat_moved", old=old, new=new)
 
     async def _start_telegram(self) -> TelegramBot:
         from telegram.error import InvalidToken, TelegramError
@@ -387,7 +397,9 @@ class App:
         from bot.notify.telegram_bot import TelegramBot
 
         settings = self.settings
-        bot = TelegramBot(settings.telegram, self.service, on_migrate=self._chat_moved)
+        bot = TelegramBot(
+            settings.telegram, self.service, on_migrate=self._chat_moved, voice=self.voice
+        )
         try:
             await bot.start()  # returns at once when the Bot API is unreachable: tried again
         except InvalidToken:

@@ -183,6 +183,8 @@ class Settings(_Model):
     # recording holds after the newest one.
     checkpoint_every: float = Field(60.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The language of everything a person reads (replies, alerts, the menu): ko (default) or en.
+    locale: Literal["ko", "en"] = "ko"
 
     @model_validator(mode="after")
     def _admins_are_allowed(self) -> Settings:

@@ -20,6 +20,10 @@ class DurationTooLong(ValueError):
     """A duration past ``MAX_SECONDS``."""
 
 
+class DurationUnitOrder(ValueError):
+    """A duration whose units repeat or come out of order (``1h1h``, ``30m1h``)."""
+
+
 def parse_duration(value: object) -> int:
     """``90``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"1d"``, ``"2시간"`` -> seconds; ValueError
     saying why otherwise."""
@@ -43,7 +47,9 @@ def _parts(value: str, text: str) -> int:
         raise ValueError(f"{_shown(value)} is not a duration: {USAGE}")
     order = [_ORDER[unit] for _, unit in parts]
     if order != sorted(set(order)):
-        raise ValueError(f"{_shown(value)}: give each unit once, from days to seconds (1h30m)")
+        raise DurationUnitOrder(
+            f"{_shown(value)}: give each unit once, from days to seconds (1h30m)"
+        )
     return sum(int(n) * _UNITS[unit] for n, unit in parts)
 
 

@@ -122,9 +122,4 @@ async def watch_database(
         await asyncio.sleep(every)
         if await asyncio.to_thread(file_identity, url) != identity:
             log.error("database file gone or replaced url=%s", safe_url(url))
-            notices.tell(
-                f"The database file {safe_url(url)} was deleted or replaced while the bot runs: "
-                "alerts are written to a file nobody will find. Restart the bot (its rebuild "
-                "stores today's alerts again without resending old ones).",
-                kind="database-gone",
-            )
+            notices.say("notice.database_gone", kind="database-gone", url=safe_url(url))

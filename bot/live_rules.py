@@ -50,13 +50,10 @@ class RulesController:
             " ".join(f"{kind}={','.join(ids)}" for kind, ids in changes.items() if ids),
         )
         if self.notices.clear("rules"):  # the admins were told of the errors
-            self.notices.tell(f"Rule files fixed: {len(ruleset.rules)} rules loaded.")
+            self.notices.say("notice.rules_fixed", count=len(ruleset.rules))
 
     async def on_error(self, problems: list[str]) -> None:
         self.rules.last_error = "\n".join(problems)
         log.error("rules reload failed, keeping the last good rules problems=%r", problems)
         self.notices.clear("rules")  # every new mistake is worth telling
-        self.notices.tell(
-            "Rule files have errors; the last good rules keep running:\n" + self.rules.last_error,
-            kind="rules",
-        )
+        self.notices.say("notice.rules_failed", kind="rules", problems=self.rules.last_error)

@@ -1,7 +1,9 @@
 """Notices to the admin chats: what an operator must hear of (a set-aside alert, a full queue, a
 database that vanished), told once per kind until that kind is cleared.
 
-``tell()`` is plain and synchronous, callable from anywhere on the loop; the sending happens in a
+``say(key, ...)`` tells the catalogue's message ``key`` (bot/messages: ``notice.*``) in the
+configured language; ``tell(text)`` tells a text as it is (what the feed reports in KIS's words).
+Both are plain and synchronous, callable from anywhere on the loop; the sending happens in a
 task, best effort, through whatever ``attach()`` gave (the Telegram bot's admin sender). Until
 something is attached, or when it fails, notices are only logged.
 """
@@ -12,13 +14,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.messages import KOREAN, Catalogue
+
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[object]]
 
 
 class AdminNotices:
-    def __init__(self) -> None:
+    def __init__(self, catalogue: Catalogue = KOREAN) -> None:
+        self.catalogue = catalogue
         self._send: Send | None = None
         self._told: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -38,6 +43,10 @@ class AdminNotices:
         task = asyncio.get_running_loop().create_task(self._deliver(self._send, text))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def say(self, key: str, /, *, kind: str | None = None, **values: object) -> None:
+        """Tell the admins the catalogue's message ``key`` filled with ``values`` (see tell)."""
+        self.tell(self.catalogue(key, **values), kind=kind)
 
     def clear(self, kind: str) -> bool:
         """The trouble of ``kind`` is over; True if the admins had been told of it."""

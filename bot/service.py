@@ -6,21 +6,21 @@ formats. Every method is a coroutine and reaches the database through the ``Asyn
 command makes the event loop wait for it.
 
 /watch keeps only what can work: a code KIS refuses, or that finds no free subscription slot, is
-not kept in the chat's list (the result says so); a code still pending when the wait ends is kept
-and subscribes when it can. The config's ``watch`` codes are always wanted.
+not kept in the chat's list (the result says so: ``kept`` is False); a code still pending when the
+wait ends is kept and subscribes when it can. The config's ``watch`` codes are always wanted.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.clock import utc_now
 from bot.codes import as_stock_code, stock_code
-from bot.durations import MAX_SECONDS, DurationTooLong, parse_duration
+from bot.durations import MAX_SECONDS, DurationTooLong, DurationUnitOrder, parse_duration
 from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
@@ -31,12 +31,17 @@ log = logging.getLogger(__name__)
 MAX_ALERTS = 50  # most alerts one /alerts shows
 MAX_CODES = 50  # most codes one /watch or /unwatch takes
 MAX_MUTE = timedelta(days=365)
-NOT_KEPT = "not kept in this chat's list"
 _SHOWN = 40  # characters of a user's word quoted back in an error
 
 
 class CommandError(Exception):
-    """A user's mistake in a command's arguments; the message says what to do instead."""
+    """A user's mistake in a command's arguments: a message key of the catalogue (bot/messages)
+    and its values, which say what to do instead. ``str()`` is the key, for the logs."""
+
+    def __init__(self, key: str, /, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
 
 
 def shown(word: str) -> str:
@@ -75,7 +80,7 @@ class WatchResult:
     status: SubStatus  # an invalid code: NOT_WANTED, with the reason in ``msg``
     added: bool  # newly added to this chat's list (False: already there, invalid or not kept)
     kept: bool  # in this chat's list after the command
-    error: str | None = None  # why the code is invalid
+    error: CommandError | None = None  # why the code is invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +100,19 @@ def mute_length(text: str) -> timedelta:
     ``2시간``), but a bare number needs a unit here (minutes? hours?). CommandError saying why."""
     cleaned = text.strip().lower()
     if cleaned.isdigit() and len(cleaned) <= 9:
-        raise CommandError(f"Give {shown(text)} a unit: {cleaned}m, {cleaned}h or {cleaned}d.")
+        raise CommandError("error.unit", word=shown(text), n=cleaned)
     try:
         seconds = parse_duration(cleaned)
     except DurationTooLong:
         seconds = MAX_SECONDS
-    except ValueError as exc:
-        raise CommandError(f"{exc}.") from None
+    except DurationUnitOrder:
+        raise CommandError("error.duration_order", word=shown(text)) from None
+    except ValueError:
+        raise CommandError("error.duration", word=shown(text)) from None
     if seconds <= 0:
-        raise CommandError("The duration must be more than zero.")
+        raise CommandError("error.duration_zero")
     if seconds > MAX_MUTE.total_seconds():
-        raise CommandError("Mute for at most 365 days.")
+        raise CommandError("error.duration_max", days=MAX_MUTE.days)
     return timedelta(seconds=seconds)
 
 
@@ -114,9 +121,7 @@ def parse_code(code: str) -> str:
     try:
         return stock_code(code)
     except ValueError:
-        raise CommandError(
-            f"{shown(code)} is not a 6-character stock code such as 005930."
-        ) from None
+        raise CommandError("error.not_code", word=shown(code)) from None
 
 
 class BotService:
@@ -159,12 +164,12 @@ class BotService:
         await self._chat(chat_id)
         asked = _distinct(codes)
         valid: list[str] = []
-        invalid: dict[str, str] = {}
+        invalid: dict[str, CommandError] = {}
         for code in asked:
             try:
                 valid.append(parse_code(code))
             except CommandError as exc:
-                invalid[code] = str(exc)
+                invalid[code] = exc
         valid = list(dict.fromkeys(valid))
         added = set(await self.store.add_watches(chat_id, valid))
         statuses: dict[str, SubStatus] = {}
@@ -182,7 +187,7 @@ class BotService:
         results: list[WatchResult] = []
         for code in asked:
             if code in invalid:
-                status = SubStatus(code, SubState.NOT_WANTED, msg=invalid[code])
+                status = SubStatus(code, SubState.NOT_WANTED)
                 results.append(WatchResult(code[:_SHOWN], status, False, False, invalid[code]))
                 continue
             ticker = parse_code(code)
@@ -190,8 +195,7 @@ class BotService:
                 continue  # "5930" and "005930" are one code
             status = statuses.get(ticker) or self.feed.status(ticker)
             if ticker in dropped:
-                note = f"{status.msg}; {NOT_KEPT}" if status.msg else NOT_KEPT
-                results.append(WatchResult(ticker, replace(status, msg=note), False, False))
+                results.append(WatchResult(ticker, status, False, False))
             else:
                 results.append(WatchResult(ticker, status, ticker in added, True))
         log.info(
@@ -229,7 +233,7 @@ class BotService:
         """The last ``n`` alerts addressed to this chat (of one code if given), oldest first."""
         await self._chat(chat_id)
         if not 1 <= n <= MAX_ALERTS:
-            raise CommandError(f"The count must be between 1 and {MAX_ALERTS}.")
+            raise CommandError("error.count_range", most=MAX_ALERTS)
         code = parse_code(ticker) if ticker is not None else None
         return await self.store.recent_alerts(ticker=code, limit=n, chat_id=chat_id)
 
@@ -312,9 +316,7 @@ class BotService:
         code = as_stock_code(word)
         if code is not None:
             return "ticker", code
-        raise CommandError(
-            f"{shown(target)} is neither a loaded rule nor a stock code; see /rules."
-        )
+        raise CommandError("error.not_target", word=shown(target))
 
 
 def _unusable(status: SubStatus) -> bool:
@@ -325,7 +327,7 @@ def _distinct(codes: Iterable[str]) -> list[str]:
     """The codes, stripped, without repeats, at most MAX_CODES (CommandError beyond)."""
     distinct = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
     if not distinct:
-        raise CommandError("Give one or more stock codes, e.g. 005930.")
+        raise CommandError("error.no_codes")
     if len(distinct) > MAX_CODES:
-        raise CommandError(f"Give at most {MAX_CODES} codes at once.")
+        raise CommandError("error.too_many_codes", most=MAX_CODES)
     return distinct

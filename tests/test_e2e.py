@@ -39,7 +39,12 @@ rules:
     cooldown: 1s
     message: "{ticker} 매도잔량 증가 {value}"
 """
-ALERT_HEADER = re.compile(r"🔔 <b>(\w{6})</b> (\d\d:\d\d:\d\d) KST · <code>([^<]+)</code>")
+# 🔔 <b>삼성전자(005930)</b> [애프터] 12/01(화) 15:40:00 KST · <code>rule</code>: the names, the
+# session, the date and the zone (said by a message's first alert only) may be there or not.
+ALERT_HEADER = re.compile(
+    r"🔔 <b>(?:[^<(]*\()?(\w{6})\)?</b> (?:\[[^\]]+\] )?(?:\S+ )?(\d\d:\d\d:\d\d)(?: KST)? · "
+    r"<code>([^<]+)</code>"
+)
 
 
 @dataclass
@@ -188,7 +193,7 @@ async def test_watch_subscribes_and_alerts_reach_the_chat_and_strangers_are_refu
     api.push_command(STRANGER, "/list")
     api.push_command(CHAT, "/watch 005930")
     reply = await api.wait_for_message(replies_to(CHAT, "005930"), timeout=10)
-    assert "live" in reply.text.lower() or "실시간" in reply.text
+    assert "실시간 구독 중" in reply.text
     assert world.subscribed() == {"005930"}
 
     alert = await api.wait_for_message(is_alert(CHAT), timeout=15)
@@ -213,13 +218,13 @@ async def test_a_broken_rule_edit_reaches_the_admins_and_so_does_the_fix(
     rules = world.root / "rules" / "e2e.yaml"
     rules.write_text(RULES.replace("rise: 1", "rise: lots"), encoding="utf-8")
     error = await api.wait_for_message(lambda m: m.chat_id == ADMIN, timeout=10)
-    assert "the last good rules keep running" in error.text
+    assert "마지막으로 정상이던 규칙이 계속 동작합니다" in error.text  # in Korean by default
     assert f"{rules}:6:11: rule 'e2e-book-rise': rise: 'lots' is not a number" in error.text
 
     seen = len(api.sent)
     rules.write_text(RULES.replace("rise: 1", "rise: 2"), encoding="utf-8")
     fixed = await api.wait_for_message(lambda m: m.chat_id == ADMIN, timeout=10, start=seen)
-    assert fixed.text == "Rule files fixed: 1 rules loaded."
+    assert fixed.text == "규칙 파일이 고쳐졌습니다: 규칙 1개를 불러왔습니다."
     assert api.messages_for(CHAT) == []  # the admins only
     assert await bot.stop() == 0
     assert "rules reloaded count=1 changed=e2e-book-rise\n" in bot.output()

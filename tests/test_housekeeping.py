@@ -189,7 +189,7 @@ async def test_a_database_deleted_under_the_bot_is_told_to_the_admins(tmp_path: 
         await asyncio.sleep(0.05)
     finally:
         watch.cancel()
-    assert len(told) == 1 and "was deleted or replaced" in told[0]  # once, not every round
+    assert len(told) == 1 and "지워지거나 바뀌었습니다" in told[0]  # once, not every round
 
 
 async def _append(into: list[str], text: str) -> None:

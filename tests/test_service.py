@@ -29,7 +29,10 @@ from bot.alerts import Alert
 from bot.kis.feed import Feed
 from bot.kis.simulator import Simulator
 from bot.kis.status import SubState
-from bot.service import NOT_KEPT, BotService, CommandError, mute_length
+from bot.messages import ENGLISH
+from bot.notify.replies import problem
+from bot.notify.voice import Voice
+from bot.service import BotService, CommandError, mute_length
 from bot.store import Store
 from bot.store.facade import AsyncStore
 from bot.ticks import Tick
@@ -50,6 +53,11 @@ class Rules:
 
     def summary_lines(self) -> list[str]:
         return self.lines
+
+
+def english(error: CommandError) -> str:
+    """A CommandError as an English-speaking user reads it (``locale: en``)."""
+    return problem(Voice(say=ENGLISH), error)
 
 
 @pytest.fixture
@@ -130,8 +138,8 @@ async def test_watch_reports_live_and_already_watched(
 
 async def test_watch_explains_an_invalid_code(service: BotService, store: Store) -> None:
     results = await service.watch(CHAT, ["5930", "0059300", "삼성전자", "00088k"])
-    errors = [r.error for r in results]
-    assert errors[:3] == [
+    errors = [english(r.error) for r in results if r.error is not None]
+    assert errors == [
         "'5930' is not a 6-character stock code such as 005930.",
         "'0059300' is not a 6-character stock code such as 005930.",
         "'삼성전자' is not a 6-character stock code such as 005930.",
@@ -154,7 +162,7 @@ async def test_a_code_kis_rejects_is_not_kept(
         False,
     )
     assert rejected.status.msg_cd == "OPSP8992"
-    assert rejected.status.msg == f"invalid tr_key; {NOT_KEPT}"
+    assert rejected.status.msg == "invalid tr_key"  # KIS's words; the reply adds "not kept"
     assert store.watches(CHAT) == ["005930"]
     assert wanted(feed, "005930", "999999") == {"005930"}
 
@@ -165,7 +173,8 @@ async def test_no_capacity_says_how_full_and_is_not_kept(
     await service.watch(OTHER, ["999999"])  # with the config's code: 2 of 3 slots used
     results = await service.watch(CHAT, ["005930", "000660"])  # the first named gets the slot
     assert [r.status.state for r in results] == [SubState.LIVE, SubState.NO_CAPACITY]
-    assert results[1].status.msg == f"all {CAPACITY} slots of 1 account(s) in use; {NOT_KEPT}"
+    assert results[1].status.msg == f"all {CAPACITY} slots of 1 account(s) in use"
+    assert not results[1].kept
     assert store.watches(CHAT) == ["005930"]
     everything = ("005930", "000660", "999999", STATIC)
     assert wanted(feed, *everything) == {"005930", STATIC, "999999"}
@@ -199,10 +208,11 @@ async def test_a_rejected_code_another_chat_keeps_stays_wanted(
 
 
 async def test_watch_needs_codes_and_limits_them(service: BotService) -> None:
-    with pytest.raises(CommandError, match="one or more stock codes"):
+    with pytest.raises(CommandError, match=r"error\.no_codes"):
         await service.watch(CHAT, ["  "])
-    with pytest.raises(CommandError, match="at most 50"):
+    with pytest.raises(CommandError, match=r"error\.too_many_codes") as error:
         await service.watch(CHAT, [f"{n:06d}" for n in range(51)])
+    assert english(error.value) == "Give at most 50 codes at once."
 
 
 async def test_strangers_are_refused(service: BotService, store: Store) -> None:
@@ -257,12 +267,13 @@ async def test_alerts_are_this_chats(service: BotService, store: Store) -> None:
 
 
 async def test_alerts_check_their_arguments(service: BotService) -> None:
-    with pytest.raises(CommandError, match="between 1 and 50"):
-        await service.alerts(CHAT, None, 0)
-    with pytest.raises(CommandError, match="between 1 and 50"):
-        await service.alerts(CHAT, None, 51)
-    with pytest.raises(CommandError, match="6-character"):
+    for n in (0, 51):
+        with pytest.raises(CommandError) as error:
+            await service.alerts(CHAT, None, n)
+        assert "between 1 and 50" in english(error.value)
+    with pytest.raises(CommandError) as error:
         await service.alerts(CHAT, "59300", 5)
+    assert "6-character" in english(error.value)
 
 
 # -- /rules, /mute, /unmute ------------------------------------------------------------------
@@ -299,7 +310,7 @@ async def test_a_muted_rule_sends_nothing_to_that_chat(service: BotService, stor
     ("target", "duration", "message"),
     [
         ("net-buy", "30", "Give '30' a unit: 30m, 30h or 30d."),
-        ("net-buy", "soon", "'soon' is not a duration: write seconds (90) or 30s, 5m, 2h, 1d"),
+        ("net-buy", "soon", "'soon' is not a duration: write it like 30m, 2h, 1d or 1h30m."),
         ("net-buy", "1h1h", "'1h1h': give each unit once, from days to seconds (1h30m)."),
         ("net-buy", "0m", "The duration must be more than zero."),
         ("net-buy", "400d", "Mute for at most 365 days."),
@@ -314,7 +325,7 @@ async def test_mute_explains_bad_arguments(
 ) -> None:
     with pytest.raises(CommandError) as error:
         await service.mute(CHAT, target, duration)
-    assert str(error.value).startswith(message)
+    assert english(error.value).startswith(message)
     assert store.mutes(CHAT, NOW) == []
 
 

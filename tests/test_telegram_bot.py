@@ -79,7 +79,7 @@ async def test_a_stranger_is_refused_once_and_shown_its_chat_id(
     tg: TelegramBot, api: FakeBotApi
 ) -> None:
     refusal = await ask(api, STRANGER, "/help")
-    assert "private" in refusal.text and f"<code>{STRANGER}</code>" in refusal.text
+    assert "비공개 봇" in refusal.text and f"<code>{STRANGER}</code>" in refusal.text
     for text in ("/watch 005930", "/bogus", "/help"):
         api.push_command(STRANGER, text)
     await ask(api, ALLOWED, "/help")  # updates are handled in order: the stranger's came first
@@ -94,7 +94,7 @@ async def test_a_failing_command_is_reported_to_admins_escaped(
     tg: TelegramBot, api: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     reply = await ask(api, ALLOWED, "/status")
-    assert "failed" in reply.text
+    assert "처리하지 못했습니다" in reply.text and "관리자에게 알렸습니다" in reply.text
     report = await api.wait_for_message(lambda m: m.chat_id == ADMIN)
     assert "disk &lt;full&gt; &amp; co" in report.text
     parse_html(report.text)

@@ -24,9 +24,11 @@ from bot.config import TelegramSettings
 from bot.kis.feed import Feed
 from bot.kis.simulator import Simulator
 from bot.kis.status import ConnectionStatus, FeedStats, SubState, SubStatus
+from bot.market.names import Directory, Listing, Names
 from bot.notify import replies
 from bot.notify.commands import alerts_arguments
 from bot.notify.telegram_bot import TelegramBot
+from bot.notify.voice import PLAIN, Voice
 from bot.service import BotService, StatusReport
 from bot.store import Store, upgrade
 from bot.store.facade import AsyncStore
@@ -110,25 +112,26 @@ async def test_watch_keeps_what_can_work_and_says_why_not(
 ) -> None:
     text = await ask(api, f"/watch 005930 {REFUSED_CODE} 5930x")
     lines = text.splitlines()
-    assert lines[0] == f"005930 🟢 live ({ACCOUNT})"
-    assert lines[1].startswith(f"{REFUSED_CODE} ❌ refused by KIS — invalid tr_key")
-    assert "not kept" in lines[1] and "[OPSP8992]" in lines[1]
-    assert lines[2].startswith("❌ '5930x' is not a 6-character stock code")
-    assert "1 of them in this chat's list" in lines[3]
+    assert lines[0] == f"005930 🟢 실시간 구독 중 ({ACCOUNT})"
+    assert lines[1].startswith(f"{REFUSED_CODE} ❌ KIS가 거부 — invalid tr_key [OPSP8992]")
+    assert lines[1].endswith("이 채팅 목록에 넣지 않았습니다")  # not kept
+    assert lines[2] == "❌ '5930x'은(는) 005930 같은 6자리 종목코드가 아닙니다."
+    assert "목록에 있는 종목: 1개" in lines[3]
     assert store.watches(CHAT) == ["005930"]
     assert wanted(feed, "005930", REFUSED_CODE) == {"005930"}
-    assert f"005930 🟢 live ({ACCOUNT}) (already watched)" in await ask(api, "/watch 005930")
+    again = await ask(api, "/watch 005930")
+    assert f"005930 🟢 실시간 구독 중 ({ACCOUNT}) (이미 감시 중)" in again
 
 
 async def test_list_and_unwatch(
     tg: TelegramBot, api: FakeBotApi, store: Store, feed: Feed, sim: Simulator
 ) -> None:
-    assert "watches nothing" in await ask(api, "/list")
+    assert "감시하는 종목이 없습니다" in await ask(api, "/list")
     await ask(api, "/watch 005930 000660")
     text = await ask(api, "/list")
-    assert "Watched here (2)" in text and f"000660 🟢 live ({ACCOUNT})" in text
+    assert "감시 종목 (2개)" in text and f"000660 🟢 실시간 구독 중 ({ACCOUNT})" in text
     text = await ask(api, "/unwatch 005930 373220")
-    assert "Stopped watching 005930" in text and "Not watched here: 373220" in text
+    assert "감시 해제: 005930" in text and "감시하지 않던 종목: 373220" in text
     assert store.watches(CHAT) == ["000660"]
     assert wanted(feed, "005930", "000660") == {"000660"}
     await eventually(lambda: registered(sim) == {"000660"})  # unsubscribed on "KIS"
@@ -140,30 +143,34 @@ async def test_alerts_show_the_rule_text_escaped(
     await ask(api, "/watch 005930 000660")
     store.add_alerts([alert(1, "순매수 <b>100억</b> & 돌파"), alert(2, "other", "000660")])
     text = await ask(api, "/alerts 005930")
-    assert "Last 1 alert(s) for 005930" in text
+    assert "005930 최근 알림 1건 (KST" in text  # the zone said once, in the header
     assert "순매수 <b>100억</b> & 돌파" in text  # shown as typed: it was escaped on the wire
-    assert "09:22:37 KST" in text and "net-buy" in text
-    assert "Last 2 alert(s)" in await ask(api, "/alerts 5")
-    assert "No alerts for 373220" in await ask(api, "/alerts 373220")
-    assert "No alerts yet" in await ask(api, "/alerts", chat_id=ADMIN)  # not addressed to it
+    assert "2024/06/03(월) 09:22:37 · net-buy" in text  # always dated (and not this year's)
+    assert "최근 알림 2건" in await ask(api, "/alerts 5")
+    assert "373220 알림이 아직 없습니다" in await ask(api, "/alerts 373220")
+    assert "아직 알림이 없습니다" in await ask(api, "/alerts", chat_id=ADMIN)  # not addressed
 
 
 async def test_rules_shows_lines_and_the_reload_error(tg: TelegramBot, api: FakeBotApi) -> None:
     text = await ask(api, "/rules")
-    assert "1 rule(s) loaded:\n• net-buy: NTBY_TR_PBMN crosses above 100억 <all tickers>" in text
-    assert "Last reload failed:\nrules/a.yaml:3:1: unknown key <bad> & more" in text
+    assert "불러온 규칙 1개:\n• net-buy: NTBY_TR_PBMN crosses above 100억 <all tickers>" in text
+    assert "다시 읽기 실패:\nrules/a.yaml:3:1: unknown key <bad> & more" in text
 
 
 async def test_mute_and_unmute(tg: TelegramBot, api: FakeBotApi, store: Store) -> None:
-    assert "Stock 005930 muted here until" in await ask(api, "/mute 005930 30m")
-    assert "Rule net-buy muted here until" in await ask(api, "/mute net-buy 1d")
+    dated = r"\d\d/\d\d\([월화수목금토일]\) "
+    # In 30 minutes: dated only when that is tomorrow already; in a day: always dated.
+    text = await ask(api, "/mute 005930 30m")
+    assert re.search(rf"종목 005930의 알림을 ({dated})?\d\d:\d\d KST까지 끕니다", text)
+    text = await ask(api, "/mute net-buy 1d")
+    assert re.search(rf"규칙 net-buy의 알림을 {dated}\d\d:\d\d KST까지 끕니다", text)
     assert {(m.kind, m.target) for m in store.mutes(CHAT, utc_now())} == {
         ("ticker", "005930"),
         ("rule", "net-buy"),
     }
-    assert "net-buy unmuted" in await ask(api, "/unmute net-buy")
-    assert "1 mute(s) ended" in await ask(api, "/unmute")
-    assert "No mutes to end" in await ask(api, "/unmute")
+    assert "net-buy 음소거를 해제했습니다" in await ask(api, "/unmute net-buy")
+    assert "음소거 1개를 해제했습니다" in await ask(api, "/unmute")
+    assert "해제할 음소거가 없습니다" in await ask(api, "/unmute")
     assert store.mutes(CHAT, utc_now()) == []
 
 
@@ -172,49 +179,47 @@ async def test_status(tg: TelegramBot, api: FakeBotApi, store: Store, feed: Feed
     await eventually(lambda: feed.stats().ticks > 0)
     store.add_alerts([alert(1, "x")])
     text = await ask(api, "/status")
-    assert f"🟢 {ACCOUNT} 1/41 subscribed\n" in text
-    assert "Subscriptions: 1/41 (wanted: 1)" in text
-    assert re.search(r"\nTicks: [1-9][\d,]* \(last \d+s ago\)\n", text)
-    assert "Malformed frames skipped: 0" in text
-    assert "Rules loaded: 1 — ⚠️ last reload failed" in text
-    assert "Alerts waiting for delivery: 1" in text
+    assert f"🟢 {ACCOUNT} 1/41 구독\n" in text
+    assert "구독: 1/41 (요청: 1)" in text
+    assert re.search(r"\n체결 데이터: [1-9][\d,]*건 \(마지막: \d+초 전\)\n", text)
+    assert "건너뛴 잘못된 프레임: 0" in text
+    assert "불러온 규칙: 1 — ⚠️ 마지막 다시 읽기 실패" in text
+    assert "전달 대기 중인 알림: 1" in text
+    assert "모의 데이터" not in text  # the real feed (here, its loopback stand-in)
 
 
 def test_kis_texts_and_big_counts_are_shown_as_sent() -> None:
     """KIS's messages and connection errors may hold markup; counts get thousands separators."""
     refused = SubStatus(REFUSED_CODE, SubState.REJECTED, "main", "OPSP8992", "invalid <tr_key>")
-    assert parse_html(replies.sub_line(refused)) == (
-        f"{REFUSED_CODE} ❌ refused by KIS — invalid <tr_key> [OPSP8992]"
+    assert parse_html(replies.sub_line(PLAIN, refused)) == (
+        f"{REFUSED_CODE} ❌ KIS가 거부 — invalid <tr_key> [OPSP8992]"
     )
     conn = ConnectionStatus("main", True, 1, 41, last_error="PINGPONG <late> & gone")
     feed = FeedStats([conn], ticks=12345, bad_frames=1)
     report = StatusReport(
         feed, pending=1, rules_loaded=1, rules_error=None, wanted=1, blocked_chats=0
     )
-    text = parse_html("\n".join(replies.status(report)))
-    assert "main 1/41 subscribed — PINGPONG <late> & gone" in text
-    assert "Ticks: 12,345 (last never)" in text
+    text = parse_html("\n".join(replies.status(PLAIN, report)))
+    assert "main 1/41 구독 — PINGPONG <late> & gone" in text
+    assert "체결 데이터: 12,345건 (마지막: 없음)" in text
 
 
 @pytest.mark.parametrize(
     ("command", "problem", "usage"),
     [
-        ("/watch", "Give one or more stock codes", "/watch CODE [CODE…]"),
-        ("/unwatch", "Give one or more stock codes", "/unwatch CODE [CODE…]"),
-        ("/alerts 005930 3 7", "at most a code and a count", "/alerts [CODE] [N]"),
-        ("/alerts abc", "neither a stock code nor a count", "/alerts [CODE] [N]"),
-        ("/alerts 0", "between 1 and 50", "/alerts [CODE] [N]"),
-        ("/alerts 51", "between 1 and 50", "/alerts [CODE] [N]"),
-        ("/mute 005930", "what to mute and for how long", "/mute RULE|CODE DURATION"),
-        ("/mute 005930 30", "a unit", "/mute RULE|CODE DURATION"),
-        (
-            "/mute nothing 30m",
-            "neither a loaded rule nor a stock code",
-            "/mute RULE|CODE DURATION",
-        ),
-        ("/unmute a b", "at most one", "/unmute [RULE|CODE]"),
-        ("/list everything", "no arguments", "/list"),
-        ("/status now", "no arguments", "/status"),
+        ("/watch", "종목을 하나 이상 주세요", "/watch 종목 [종목…]"),
+        ("/unwatch", "종목을 하나 이상 주세요", "/unwatch 종목 [종목…]"),
+        ("/alerts 005930 3 7", "종목코드 하나와 개수 하나까지만", "/alerts [종목] [개수]"),
+        ("/alerts abc", "'abc'은(는) 종목코드도 개수도 아닙니다", "/alerts [종목] [개수]"),
+        ("/alerts 0", "개수는 1부터 50까지", "/alerts [종목] [개수]"),
+        ("/alerts 51", "개수는 1부터 50까지", "/alerts [종목] [개수]"),
+        ("/mute 005930", "무엇을 얼마 동안 끌지", "/mute 규칙|종목 기간"),
+        ("/mute 005930 30", "단위를 붙이세요: 30m(분)", "/mute 규칙|종목 기간"),
+        ("/mute 005930 1h1h", "단위는 한 번씩", "/mute 규칙|종목 기간"),
+        ("/mute nothing 30m", "규칙도 종목코드도 아닙니다", "/mute 규칙|종목 기간"),
+        ("/unmute a b", "하나만 주세요", "/unmute [규칙|종목]"),
+        ("/list everything", "인자를 받지 않습니다", "/list"),
+        ("/status now", "인자를 받지 않습니다", "/status"),
     ],
 )
 async def test_bad_arguments_get_the_reason_and_usage(
@@ -222,7 +227,7 @@ async def test_bad_arguments_get_the_reason_and_usage(
 ) -> None:
     text = await ask(api, command)
     assert text.startswith("⚠️ ") and problem in text
-    assert text.endswith(f"Usage: {usage}")
+    assert text.endswith(f"사용법: {usage}")
     assert store.watches(CHAT) == [] and store.mutes(CHAT, utc_now()) == []
 
 
@@ -278,3 +283,55 @@ async def test_a_stranger_writing_changes_no_block(
     api.push_command(STRANGER, "/start")
     await api.wait_for_message(lambda m: m.chat_id == STRANGER, 5)
     assert store.blocked_chats() == {CHAT}
+
+
+# -- names: every reply that shows a stock shows its name when the directory knows it ----------
+
+
+@dataclass
+class RulesOfTwo(Rules):
+    last_error: str | None = None
+
+    def summary_lines(self) -> list[str]:
+        return ["net-buy  threshold NTBY_TR_PBMN crosses above 100억  [005930 000660 373220]"]
+
+
+@pytest.fixture
+async def named(api: FakeBotApi, store: Store, feed: Feed) -> AsyncIterator[TelegramBot]:
+    names = Names(
+        Directory(
+            [Listing("005930", "삼성전자", "KOSPI"), Listing("000660", "SK하이닉스", "KOSPI")]
+        )
+    )
+    settings = TelegramSettings(
+        token=api.token, base_url=api.base_url, allowed_chat_ids=[CHAT], admin_chat_ids=[ADMIN]
+    )
+    service = BotService(
+        AsyncStore(store), feed, RulesOfTwo(), allowed_chat_ids=[CHAT], settle_timeout=3.0
+    )
+    bot = TelegramBot(
+        settings, service, poll_timeout=0.2, request_timeout=2, voice=Voice(names=names)
+    )
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+async def test_replies_name_the_stocks_the_directory_knows(
+    named: TelegramBot, api: FakeBotApi, store: Store
+) -> None:
+    text = await ask(api, "/watch 005930 373220")
+    assert text.startswith(f"삼성전자(005930) 🟢 실시간 구독 중 ({ACCOUNT})\n373220 🟢")
+    text = await ask(api, "/list")
+    assert f"\n삼성전자(005930) 🟢 실시간 구독 중 ({ACCOUNT})" in text and "\n373220 🟢" in text
+    store.add_alerts([alert(1, "순매수 돌파")])
+    text = await ask(api, "/alerts 005930")
+    assert "삼성전자(005930) 최근 알림 1건" in text and "🔔 삼성전자(005930) " in text
+    text = await ask(api, "/rules")
+    assert "[삼성전자(005930) SK하이닉스(000660) 373220]" in text
+    assert "종목 삼성전자(005930)의 알림을" in await ask(api, "/mute 005930 30m")
+    assert "삼성전자(005930) 음소거를 해제했습니다" in await ask(api, "/unmute 005930")
+    text = await ask(api, "/unwatch 005930 000660")
+    assert "감시 해제: 삼성전자(005930)" in text and "않던 종목: SK하이닉스(000660)" in text

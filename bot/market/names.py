@@ -52,3 +52,21 @@ class Directory:
         """``삼성전자(005930)``, or the code alone when its name is not known."""
         listing = self._by_code.get(code)
         return code if listing is None else f"{listing.name}({code})"
+
+
+class Names:
+    """The directory in use now, one holder shared by everything that shows stocks to people
+    (replies, alerts, the console): the app swaps in a fresh Directory when a master file loads,
+    and every label after that uses it. Until then labels are bare codes."""
+
+    __slots__ = ("directory",)
+
+    def __init__(self, directory: Directory | None = None) -> None:
+        self.directory = directory if directory is not None else Directory()
+
+    def replace(self, directory: Directory) -> None:
+        self.directory = directory
+
+    def label(self, code: str) -> str:
+        """``삼성전자(005930)``, or the code alone when the current directory does not know it."""
+        return self.directory.label(code)

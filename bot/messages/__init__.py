@@ -30,5 +30,9 @@ class Catalogue:
         """The message ``key`` with ``values`` filled in; KeyError for an unknown key."""
         return self._messages[key].format(**values)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._messages
+
 
 KOREAN = Catalogue("ko")
+ENGLISH = Catalogue("en")

@@ -2,4 +2,152 @@
 
 MESSAGES: dict[str, str] = {
     "demo.tag": "[simulated data]",
+    # -- korean: times, dates, sessions
+    "time.weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
+    "time.date": "{weekday} {month:02d}/{day:02d}",
+    "time.date_year": "{weekday} {year}/{month:02d}/{day:02d}",
+    "time.zone": "KST",
+    "session.pre": "[pre-market]",
+    "session.after": "[after-hours]",
+    "session.closed": "[market closed]",
+    # -- korean: commands (the menu, /help, usage lines)
+    "cmd.help.args": "",
+    "cmd.help.summary": "what this bot does and its commands",
+    "cmd.start.args": "",
+    "cmd.start.summary": "welcome and help",
+    "cmd.watch.args": "CODE [CODE…]",
+    "cmd.watch.summary": "watch stocks: their alerts come to this chat",
+    "cmd.unwatch.args": "CODE [CODE…]",
+    "cmd.unwatch.summary": "stop watching stocks",
+    "cmd.list.args": "",
+    "cmd.list.summary": "this chat's watched stocks and their state",
+    "cmd.alerts.args": "[CODE] [N]",
+    "cmd.alerts.summary": "the last N alerts (default 10), optionally of one stock",
+    "cmd.rules.args": "",
+    "cmd.rules.summary": "the loaded rules and the last reload error",
+    "cmd.mute.args": "RULE|CODE DURATION",
+    "cmd.mute.summary": "silence a rule or a stock for a while",
+    "cmd.unmute.args": "[RULE|CODE]",
+    "cmd.unmute.summary": "end one mute, or all of them",
+    "cmd.status.args": "",
+    "cmd.status.summary": "feed, subscriptions and delivery health",
+    "help.intro": (
+        "<b>pgmbot</b> watches KIS real-time program trading (프로그램 매매) and alerts you "
+        "when your rules fire."
+    ),
+    "help.command": "<code>{usage}</code> — {summary}",
+    "help.notes": (
+        "CODE is a 6-character stock code such as <code>005930</code>. "
+        "DURATION is like <code>30m</code>, <code>2h</code>, <code>1d</code>, <code>1h30m</code>. "
+        "Rules live in the bot's <code>rules/</code> folder. Times are Korean time (KST)."
+    ),
+    # -- korean: guard, refusals, failures
+    "refusal": (
+        "⛔ This bot is private.\n"
+        "Your chat id is <code>{chat_id}</code>: ask its owner to add it to "
+        "<code>telegram.allowed_chat_ids</code>."
+    ),
+    "bad_arguments": "⚠️ {problem}\nUsage: <code>{usage}</code>",
+    "unknown_command": "Unknown command. /help lists what I can do.",
+    "apology": "Sorry, that failed; the admins were told.",
+    # -- korean: argument errors (plain text)
+    "error.no_arguments": "This command takes no arguments.",
+    "error.mute_arguments": "Give what to mute and for how long, e.g. /mute 005930 30m.",
+    "error.unmute_arguments": "Give at most one rule or code.",
+    "error.alerts_word": "{word} is neither a stock code nor a count.",
+    "error.alerts_arguments": "Give at most a code and a count.",
+    "error.not_code": "{word} is not a 6-character stock code such as 005930.",
+    "error.no_codes": "Give one or more stock codes, e.g. 005930.",
+    "error.too_many_codes": "Give at most {most} codes at once.",
+    "error.count_range": "The count must be between 1 and {most}.",
+    "error.unit": "Give {word} a unit: {n}m, {n}h or {n}d.",
+    "error.duration": "{word} is not a duration: write it like 30m, 2h, 1d or 1h30m.",
+    "error.duration_order": "{word}: give each unit once, from days to seconds (1h30m).",
+    "error.duration_zero": "The duration must be more than zero.",
+    "error.duration_max": "Mute for at most {days} days.",
+    "error.not_target": "{word} is neither a loaded rule nor a stock code; see /rules.",
+    # -- korean: subscriptions, /watch, /unwatch, /list
+    "sub.live": "🟢 live",
+    "sub.pending": "⏳ subscribing",
+    "sub.rejected": "❌ refused by KIS",
+    "sub.no_capacity": "🚫 no free subscription slot",
+    "sub.not_wanted": "⚪ not subscribed",
+    "sub.failed": "⚠️ no answer from KIS (tried again at the next connection)",
+    "watch.already": "{line} (already watched)",
+    "watch.not_kept": "not kept in this chat's list",
+    "watch.error": "❌ {problem}",
+    "watch.count": "👀 {kept} of them in this chat's list; /list shows all.",
+    "unwatch.removed": "Stopped watching {stocks}",
+    "unwatch.missing": "Not watched here: {stocks}",
+    "list.empty": "This chat watches nothing yet. Try <code>/watch 005930</code>.",
+    "list.header": "👀 Watched here ({count}):",
+    # -- korean: alerts, /alerts
+    "alert.header": "🔔 <b>{stock}</b> {when} · <code>{rule}</code>",
+    "alerts.none": "No alerts yet.",
+    "alerts.none_for": "No alerts for <b>{stock}</b> yet.",
+    "alerts.header": "Last {count} alert(s), newest last (KST):",
+    "alerts.header_for": "Last {count} alert(s) for <b>{stock}</b>, newest last (KST):",
+    # -- korean: /rules
+    "rules.header": "📜 {count} rule(s) loaded:",
+    "rules.none": "No rules loaded.",
+    "rules.line": "• {line}",
+    "rules.error": "⚠️ Last reload failed:\n<pre>{error}</pre>",
+    # -- korean: /mute, /unmute
+    "mute.stock": "🔕 Stock <b>{stock}</b> muted here until {until}.",
+    "mute.rule": "🔕 Rule <code>{rule}</code> muted here until {until}.",
+    "unmute.all": "🔔 {count} mute(s) ended.",
+    "unmute.nothing": "No mutes to end.",
+    "unmute.not_muted": "<code>{target}</code> was not muted.",
+    "unmute.done": "🔔 <code>{target}</code> unmuted.",
+    # -- korean: /status
+    "status.title": "<b>pgmbot status</b>",
+    "status.demo": "⚠️ Simulated data from the built-in simulator, not the real market.",
+    "status.connection": "{mark} <b>{account}</b> {subscribed}/{limit} subscribed",
+    "status.connection_error": "{line} — {error}",
+    "status.no_connection": "🔴 no feed connection",
+    "status.subscriptions": "Subscriptions: {used}/{capacity} (wanted: {wanted})",
+    "status.ticks": "Ticks: {ticks} (last {ago})",
+    "status.bad_frames": "Malformed frames skipped: {count}",
+    "status.rules": "Rules loaded: {count}",
+    "status.rules_failed": "Rules loaded: {count} — ⚠️ last reload failed, see /rules",
+    "status.pending": "Alerts waiting for delivery: {count}",
+    "status.blocked": "Chats that blocked the bot: {count}",
+    "status.failed": "⚠️ Alerts given up on: {count}",
+    "status.last_failure": (
+        "Last: <code>{rule}</code> {stock} to chat {chat_id} after {attempts} attempt(s) — {error}"
+    ),
+    "ago.never": "never",
+    "ago.seconds": "{n}s ago",
+    "ago.minutes": "{n}m ago",
+    "ago.hours": "{n}h ago",
+    # -- korean: notices to the admin chats (plain text)
+    "notice.handler_failed": "⚠️ pgmbot error{where}: {error}",
+    "notice.polling_refused": (
+        "⚠️ Telegram refuses the bot token (401): commands go unanswered and alerts wait; "
+        "retrying at most {retry:g} s apart."
+    ),
+    "notice.polling_resumed": (
+        "✅ Telegram accepts the bot token again after {seconds:.0f} s of 401; polling resumed."
+    ),
+    "notice.rules_fixed": "Rule files fixed: {count} rules loaded.",
+    "notice.rules_failed": "Rule files have errors; the last good rules keep running:\n{problems}",
+    "notice.restart_recovered": (
+        "Restart: {recovered} alert(s) fired while the bot was down or missing from the "
+        "database were stored as recovered, not sent (too old); {delivered} recent one(s) are "
+        "being sent."
+    ),
+    "notice.chat_moved": (
+        "Chat {old} became a supergroup with id {new}: its watches and mutes moved along. "
+        "Put {new} in telegram.allowed_chat_ids (or admin_chat_ids) for the next start."
+    ),
+    "notice.database_gone": (
+        "The database file {url} was deleted or replaced while the bot runs: alerts are "
+        "written to a file nobody will find. Restart the bot (its rebuild stores today's alerts "
+        "again without resending old ones)."
+    ),
+    "notice.queue_full": (
+        "alert queue full: {most} alerts wait for the database; newer ones are kept only in "
+        "the recording until a restart stores them"
+    ),
+    "notice.not_delivered": "alert not delivered to chat {chat_id} ({what}): {reason}",
 }

@@ -1,13 +1,16 @@
 """Telegram commands: parse arguments, call the service, answer in HTML. Nothing else.
 
-Every command is registered with ``@command``, which is also the guard: a chat that is not in
+Every command is registered with ``@command(name)``, which is also the guard: a chat that is not in
 ``allowed_chat_ids`` gets one short refusal (per chat, then silence for ``refusal_ttl``) and
 nothing runs; a CommandError (the user's mistake, from us or the service) is answered with its
 message and the command's usage line. Anything else is a bug: ``on_error`` logs it with its
 traceback, reports it (escaped) to the admin chats and answers with a short apology.
 
 The handlers reach the service through ``context.bot_data``, a typed ``BotData`` (PTB's
-``ContextTypes(bot_data=...)``), so mypy checks every call.
+``ContextTypes(bot_data=...)``), so mypy checks every call. Every word they answer with comes from
+the catalogue (bot/messages) through the ``Voice`` in ``bot_data``: a command's usage line and
+summary are the keys ``cmd.NAME.args`` and ``cmd.NAME.summary`` (or those ``@command`` names),
+and every message of the demo carries its tag.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 
@@ -34,7 +37,8 @@ from telegram.ext import (
 
 from bot.notify import replies
 from bot.notify.format import MAX_MESSAGE, esc_clipped, join, pack
-from bot.service import BotService, CommandError
+from bot.notify.voice import PLAIN, Voice
+from bot.service import BotService, CommandError, shown
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +46,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str
-    args: str  # the usage line's arguments, e.g. "CODE [CODE…]"
-    summary: str  # one line for /help and Telegram's command menu
-    callback: Handler  # guarded
-
-    @property
-    def usage(self) -> str:
-        return f"/{self.name} {self.args}".rstrip()
+    args_key: str  # the catalogue's key of the usage line's arguments (cmd.NAME.args)
+    summary_key: str  # … of the line for /help and Telegram's menu (cmd.NAME.summary)
+    callback: Handler | None = None  # guarded (None: only its texts, e.g. for the guard)
 
 
 REGISTRY: list[Command] = []
+_HELP = Command("help", "cmd.help.args", "cmd.help.summary")  # the unknown command's usage
 DEFAULT_ALERTS = 10
 
 
@@ -96,9 +97,13 @@ class BotData:
         self._service: BotService | None = None
         self._access: Access | None = None
         self.admins: list[int] = []
+        self.voice: Voice = PLAIN
 
-    def install(self, service: BotService, access: Access, admins: Sequence[int]) -> None:
+    def install(
+        self, service: BotService, access: Access, admins: Sequence[int], voice: Voice = PLAIN
+    ) -> None:
         self._service, self._access, self.admins = service, access, list(admins)
+        self.voice = voice
 
     @property
     def service(self) -> BotService:
@@ -118,8 +123,9 @@ CONTEXT_TYPES = ContextTypes(bot_data=BotData)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 
-def guard(handler: Handler, usage: str) -> Handler:
-    """Run ``handler`` for allowed chats only; answer a CommandError with it and the usage."""
+def guard(handler: Handler, info: Command) -> Handler:
+    """Run ``handler`` for allowed chats only; answer a CommandError with it and the usage of
+    the command ``info``."""
 
     @wraps(handler)
     async def guarded(update: Update, context: Context) -> None:
@@ -127,27 +133,32 @@ def guard(handler: Handler, usage: str) -> Handler:
         if chat is None or message is None:
             return
         data = context.bot_data
+        voice = data.voice
         if not data.access.allows(chat.id):
             if data.access.tell_refusal(chat.id):
                 log.info("chat refused chat=%s text=%r", chat.id, (message.text or "")[:40])
-                await message.reply_html(replies.refusal(chat.id))
+                await message.reply_html(voice.tagged(replies.refusal(voice, chat.id)))
             return
         await heard_from(data, chat.id)
         try:
             await handler(update, context)
         except CommandError as exc:
-            log.info("bad arguments chat=%s usage=%r error=%r", chat.id, usage, str(exc))
-            await message.reply_html(replies.bad_arguments(str(exc), usage))
+            usage = replies.usage(voice, info)
+            log.info("bad arguments chat=%s command=%s error=%s", chat.id, info.name, exc.key)
+            await message.reply_html(voice.tagged(replies.bad_arguments(voice, exc, usage)))
 
     return guarded
 
 
-def command(name: str, args: str, summary: str) -> Callable[[Handler], Handler]:
-    """Register a command handler, guarded (see ``guard``)."""
+def command(
+    name: str, args_key: str | None = None, summary_key: str | None = None
+) -> Callable[[Handler], Handler]:
+    """Register a command handler, guarded (see ``guard``); the catalogue holds its usage
+    arguments and summary, under ``cmd.NAME.args`` and ``cmd.NAME.summary`` unless given."""
 
     def register(handler: Handler) -> Handler:
-        usage = f"/{name} {args}".rstrip()
-        REGISTRY.append(Command(name, args, summary, guard(handler, usage)))
+        info = Command(name, args_key or f"cmd.{name}.args", summary_key or f"cmd.{name}.summary")
+        REGISTRY.append(replace(info, callback=guard(handler, info)))
         return handler
 
     return register
@@ -157,13 +168,19 @@ def service_of(context: Context) -> BotService:
     return context.bot_data.service
 
 
-async def answer(update: Update, blocks: Sequence[str]) -> None:
-    """Reply with HTML blocks, split into several messages when over Telegram's limit."""
+def voice_of(context: Context) -> Voice:
+    return context.bot_data.voice
+
+
+async def answer(update: Update, context: Context, blocks: Sequence[str]) -> None:
+    """Reply with HTML blocks, split into several messages when over Telegram's limit; each
+    message of the demo under its tag."""
     message = update.effective_message
     assert message is not None
+    voice = voice_of(context)
     start = 0
-    for count in pack(blocks, MAX_MESSAGE, sep="\n"):
-        await message.reply_html(join(blocks[start : start + count], sep="\n"))
+    for count in pack(blocks, MAX_MESSAGE - voice.tag_room(), sep="\n"):
+        await message.reply_html(voice.tagged(join(blocks[start : start + count], sep="\n")))
         start += count
 
 
@@ -179,83 +196,84 @@ def words(context: Context) -> list[str]:
 # -- the commands --------------------------------------------------------------------------------
 
 
-@command("help", "", "what this bot does and its commands")
+@command("help")
 async def cmd_help(update: Update, context: Context) -> None:
     """Explain the bot and every command."""
-    await answer(update, replies.help_text(REGISTRY))
+    await answer(update, context, replies.help_text(voice_of(context), REGISTRY))
 
 
-@command("start", "", "welcome and help")
+@command("start")
 async def cmd_start(update: Update, context: Context) -> None:
     """Greet and explain, as /help does."""
-    await answer(update, replies.help_text(REGISTRY))
+    await answer(update, context, replies.help_text(voice_of(context), REGISTRY))
 
 
-@command("watch", "CODE [CODE…]", "watch stocks: their alerts come to this chat")
+@command("watch")
 async def cmd_watch(update: Update, context: Context) -> None:
     """Watch stock codes (the feed subscribes to them)."""
     results = await service_of(context).watch(chat_id_of(update), words(context))
-    await answer(update, replies.watched(results))
+    await answer(update, context, replies.watched(voice_of(context), results))
 
 
-@command("unwatch", "CODE [CODE…]", "stop watching stocks")
+@command("unwatch")
 async def cmd_unwatch(update: Update, context: Context) -> None:
     """Stop watching stock codes."""
     codes = words(context)
     results = await service_of(context).unwatch(chat_id_of(update), codes)
-    await answer(update, replies.unwatched(codes, results))
+    await answer(update, context, replies.unwatched(voice_of(context), codes, results))
 
 
-@command("list", "", "this chat's watched stocks and their state")
+@command("list")
 async def cmd_list(update: Update, context: Context) -> None:
     """List this chat's watched codes with their subscription state."""
     no_arguments(context)
     statuses = await service_of(context).watch_list(chat_id_of(update))
-    await answer(update, replies.watch_list(statuses))
+    await answer(update, context, replies.watch_list(voice_of(context), statuses))
 
 
-@command("alerts", "[CODE] [N]", "the last N alerts (default 10), optionally of one stock")
+@command("alerts")
 async def cmd_alerts(update: Update, context: Context) -> None:
     """Show this chat's recent alerts."""
     code, n = alerts_arguments(words(context))
     found = await service_of(context).alerts(chat_id_of(update), code, n)
-    await answer(update, replies.recent_alerts(found, code))
+    await answer(update, context, replies.recent_alerts(voice_of(context), found, code))
 
 
-@command("rules", "", "the loaded rules and the last reload error")
+@command("rules")
 async def cmd_rules(update: Update, context: Context) -> None:
     """List the loaded rules."""
     no_arguments(context)
     lines, last_error = await service_of(context).rules(chat_id_of(update))
-    await answer(update, replies.rule_list(lines, last_error))
+    await answer(update, context, replies.rule_list(voice_of(context), lines, last_error))
 
 
-@command("mute", "RULE|CODE DURATION", "silence a rule or a stock for a while")
+@command("mute")
 async def cmd_mute(update: Update, context: Context) -> None:
     """Mute a rule or a code for this chat."""
     args = words(context)
     if len(args) != 2:
-        raise CommandError("Give what to mute and for how long, e.g. /mute 005930 30m.")
+        raise CommandError("error.mute_arguments")
     mute = await service_of(context).mute(chat_id_of(update), args[0], args[1])
-    await answer(update, replies.muted(mute))
+    await answer(update, context, replies.muted(voice_of(context), mute))
 
 
-@command("unmute", "[RULE|CODE]", "end one mute, or all of them")
+@command("unmute")
 async def cmd_unmute(update: Update, context: Context) -> None:
     """End a mute (all of this chat's mutes without an argument)."""
     args = words(context)
     if len(args) > 1:
-        raise CommandError("Give at most one rule or code.")
+        raise CommandError("error.unmute_arguments")
     target = args[0] if args else None
     ended = await service_of(context).unmute(chat_id_of(update), target)
-    await answer(update, replies.unmuted(target, ended))
+    await answer(update, context, replies.unmuted(voice_of(context), target, ended))
 
 
-@command("status", "", "feed, subscriptions and delivery health")
+@command("status")
 async def cmd_status(update: Update, context: Context) -> None:
     """Show the bot's health."""
     no_arguments(context)
-    await answer(update, replies.status(await service_of(context).status(chat_id_of(update))))
+    report = await service_of(context).status(chat_id_of(update))
+    await answer(update, context, replies.status(voice_of(context), report))
 
 
 # -- arguments -----------------------------------------------------------------------------------
@@ -263,7 +281,7 @@ async def cmd_status(update: Update, context: Context) -> None:
 
 def no_arguments(context: Context) -> None:
     if context.args:
-        raise CommandError("This command takes no arguments.")
+        raise CommandError("error.no_arguments")
 
 
 def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
@@ -279,9 +297,9 @@ def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
         elif arg.isdigit() and len(arg) < 6:
             n = int(arg)
         else:
-            raise CommandError(f"{arg!r} is neither a stock code nor a count.")
+            raise CommandError("error.alerts_word", word=shown(arg))
     if len(args) > 2:
-        raise CommandError("Give at most a code and a count.")
+        raise CommandError("error.alerts_arguments")
     return code, n
 
 
@@ -291,7 +309,8 @@ def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
 async def unknown_command(update: Update, context: Context) -> None:
     """Any other /word: point to /help."""
     assert update.effective_message is not None
-    await update.effective_message.reply_html(replies.unknown_command())
+    voice = voice_of(context)
+    await update.effective_message.reply_html(voice.tagged(replies.unknown_command(voice)))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -302,7 +321,10 @@ async def on_error(update: object, context: Context) -> None:
         text = update.effective_message.text if update.effective_message else None
         where = f" chat={update.effective_chat.id} text={(text or '')[:60]!r}"
     log.error("handler failed%s", where, exc_info=error)
-    notice = esc_clipped(f"⚠️ pgmbot error{where}: {type(error).__name__}: {error}", 1000)
+    voice = voice_of(context)
+    failure = f"{type(error).__name__}: {error}"
+    notice = esc_clipped(voice.say("notice.handler_failed", where=where, error=failure), 1000)
+    notice = voice.tagged(notice)
     for admin in context.bot_data.admins:
         try:
             await context.bot.send_message(admin, notice, parse_mode=ParseMode.HTML)
@@ -310,10 +332,13 @@ async def on_error(update: object, context: Context) -> None:
             log.warning("error report failed chat=%s error=%r", admin, str(exc))
     if isinstance(update, Update) and update.effective_message is not None:
         with contextlib.suppress(Exception):
-            await update.effective_message.reply_text("Sorry, that failed; the admins were told.")
+            await update.effective_message.reply_text(voice.tagged(voice.say("apology")))
 
 
-COMMANDS = [BotCommand(c.name, c.summary) for c in REGISTRY]
+def menu(voice: Voice) -> list[BotCommand]:
+    """Telegram's command menu (setMyCommands): every command, described in the voice's
+    language (command names themselves must be Latin)."""
+    return [BotCommand(c.name, replies.summary(voice, c)) for c in REGISTRY]
 
 
 async def heard_from(data: BotData, chat_id: int) -> None:
@@ -337,11 +362,13 @@ def install(
     service: BotService,
     access: Access,
     admins: Sequence[int],
+    voice: Voice = PLAIN,
 ) -> None:
     """Register every command, the unknown-command answer and the error handler on ``app``."""
-    app.bot_data.install(service, access, admins)
+    app.bot_data.install(service, access, admins, voice)
     for entry in REGISTRY:
+        assert entry.callback is not None
         app.add_handler(CommandHandler(entry.name, entry.callback))
-    app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, "/help")))
+    app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, _HELP)))
     app.add_handler(MessageHandler(~filters.COMMAND, any_message))
     app.add_error_handler(on_error)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from bot.alerts import Alert
-from bot.notify.format import hhmmss, to_plain
+from bot.notify.format import to_plain
+from bot.notify.voice import PLAIN, Voice
 
 
 class ConsoleTransport:
@@ -24,15 +26,22 @@ class ConsoleTransport:
         stream.flush()
 
 
-def alert_line(alert: Alert) -> str:
-    """``09:22:37 005930 samsung-net-buy-10b  프로그램 순매수 100억 돌파`` (no newlines inside)."""
+def alert_line(alert: Alert, voice: Voice = PLAIN) -> str:
+    """``09:22:37 KST 삼성전자(005930) samsung-net-buy-10b  프로그램 순매수 100억 돌파``: the
+    date when it is not today's, the session when not the regular one (no newlines inside)."""
     message = " ".join(alert.message.split())
-    return f"{hhmmss(alert.time)} {alert.ticker} {alert.rule}  {message}"
+    when = voice.moment(alert.time, zone=True)
+    session = voice.session_tag(alert.time)
+    if session:
+        when = f"{session} {when}"
+    return f"{when} {voice.label(alert.ticker)} {alert.rule}  {message}"
 
 
-def print_alerts(alerts: list[Alert], stream: TextIO | None = None) -> None:
+def print_alerts(
+    alerts: Sequence[Alert], stream: TextIO | None = None, voice: Voice = PLAIN
+) -> None:
     """One line per alert, for the demo and when no Telegram token is configured."""
     out = stream or sys.stdout
     for alert in alerts:
-        out.write(alert_line(alert) + "\n")
+        out.write(alert_line(alert, voice) + "\n")
     out.flush()

@@ -10,7 +10,9 @@ import html
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
+from bot.notify.voice import PLAIN, Voice
 from bot.ticks import KST
 
 #: Telegram's limit on a message's text. Lengths here are counted in UTF-16 code units of the HTML
@@ -54,10 +56,60 @@ def hhmmss(when: datetime) -> str:
     return when.astimezone(KST).strftime("%H:%M:%S")
 
 
-def alert_block(rule: str, ticker: str, when: datetime, message: str) -> str:
-    """One alert: a header line (ticker, KST time, rule id), then the rule's message."""
-    header = f"🔔 <b>{esc(ticker)}</b> {hhmmss(when)} KST · <code>{esc(rule)}</code>"
+def alert_block(
+    rule: str,
+    ticker: str,
+    when: datetime,
+    message: str,
+    *,
+    voice: Voice = PLAIN,
+    zone: bool = True,
+    dated: bool = False,
+) -> str:
+    """One alert: a header line, then the rule's message.
+
+    The header names the stock (``삼성전자(005930)`` when the directory knows it), its session
+    when not the regular one (``[애프터]``), the tick time in Korean time with its date when not
+    today's (always with ``dated``) and ``KST`` with ``zone`` (once per message), the rule id.
+    """
+    moment = voice.moment(when, dated=dated, zone=zone)
+    session = voice.session_tag(when)
+    header = voice.say(
+        "alert.header",
+        stock=esc(voice.label(ticker)),
+        when=esc(f"{session} {moment}" if session else moment),
+        rule=esc(rule),
+    )
     return f"{header}\n{esc_clipped(message, MAX_ALERT_TEXT)}"
+
+
+class Fired(Protocol):
+    """What an alert message shows of an alert (Alert, StoredAlert, PendingDelivery)."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def message(self) -> str: ...
+
+
+def alert_blocks(alerts: Sequence[Fired], voice: Voice = PLAIN) -> list[str]:
+    """The blocks of one alert message: the first one says the times are KST."""
+    return [
+        alert_block(a.rule, a.ticker, a.time, a.message, voice=voice, zone=i == 0)
+        for i, a in enumerate(alerts)
+    ]
+
+
+def alert_message(alerts: Sequence[Fired], voice: Voice = PLAIN) -> tuple[int, str]:
+    """How many of ``alerts`` go into the next message (at least one), and its HTML: under the
+    4096 limit, under the demo's tag when it is the demo."""
+    blocks = alert_blocks(alerts, voice)
+    count = pack(blocks, MAX_MESSAGE - voice.tag_room())[0]
+    return count, voice.tagged(join(blocks[:count]))
 
 
 def pack(blocks: Sequence[str], limit: int = MAX_MESSAGE, sep: str = "\n\n") -> list[int]:

@@ -1,202 +1,238 @@
 """Command replies as Telegram HTML, built from what the service returns.
 
-Pure functions: data in, HTML out; every user- or rule-provided text goes through ``esc``.
-Functions returning ``list[str]`` give lines or blocks that ``commands.answer`` may split between
-messages.
+Pure functions: a ``Voice`` (the catalogue, the stock names, the clock) and data in, HTML out;
+every word comes from the catalogue (bot/messages), every user- or rule-provided text goes through
+``esc``. Functions returning ``list[str]`` give lines or blocks that ``commands.answer`` may split
+between messages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Protocol
 
 from bot.codes import as_stock_code
 from bot.kis.status import ConnectionStatus, SubState, SubStatus
 from bot.notify.format import alert_block, esc, esc_clipped
-from bot.service import StatusReport, WatchResult
+from bot.notify.voice import Voice
+from bot.service import CommandError, StatusReport, WatchResult
 from bot.store.chats import Mute
 from bot.store.outbox import StoredAlert
-from bot.ticks import KST
 
 
 class CommandInfo(Protocol):
     @property
-    def usage(self) -> str: ...
+    def name(self) -> str: ...
     @property
-    def summary(self) -> str: ...
+    def args_key(self) -> str: ...  # the catalogue's key of its usage line's arguments
+    @property
+    def summary_key(self) -> str: ...  # … and of its one-line summary
 
 
-def refusal(chat_id: int) -> str:
-    return (
-        "⛔ This bot is private.\n"
-        f"Your chat id is <code>{chat_id}</code>: ask its owner to add it to "
-        "<code>telegram.allowed_chat_ids</code>."
-    )
+def usage(voice: Voice, command: CommandInfo) -> str:
+    """``/watch 종목 [종목…]``: a command and its arguments, in the voice's language."""
+    return f"/{command.name} {voice.say(command.args_key)}".rstrip()
 
 
-def bad_arguments(problem: str, usage: str) -> str:
-    return f"⚠️ {esc(problem)}\nUsage: <code>{esc(usage)}</code>"
+def summary(voice: Voice, command: CommandInfo) -> str:
+    """One line for /help and Telegram's command menu."""
+    return voice.say(command.summary_key)
 
 
-def unknown_command() -> str:
-    return "Unknown command. /help lists what I can do."
+def problem(voice: Voice, error: CommandError) -> str:
+    """A CommandError in words (plain text)."""
+    if error.key in voice.say:
+        return voice.say(error.key, **error.values)
+    return error.key  # a text of its own, not a key
 
 
-def help_text(commands: Sequence[CommandInfo]) -> list[str]:
-    lines = [
-        "<b>pgmbot</b> watches KIS real-time program trading (프로그램 매매) and alerts you "
-        "when your rules fire.",
-        "",
-    ]
-    lines += [f"<code>{esc(c.usage)}</code> — {esc(c.summary)}" for c in commands]
+def refusal(voice: Voice, chat_id: int) -> str:
+    return voice.say("refusal", chat_id=chat_id)
+
+
+def bad_arguments(voice: Voice, error: CommandError, usage_line: str) -> str:
+    return voice.say("bad_arguments", problem=esc(problem(voice, error)), usage=esc(usage_line))
+
+
+def unknown_command(voice: Voice) -> str:
+    return voice.say("unknown_command")
+
+
+def help_text(voice: Voice, commands: Sequence[CommandInfo]) -> list[str]:
+    lines = [voice.say("help.intro"), ""]
     lines += [
-        "",
-        "CODE is a 6-character stock code such as <code>005930</code>. "
-        "DURATION is like <code>30m</code>, <code>2h</code>, <code>1d</code>, <code>1h30m</code>. "
-        "Rules live in the bot's <code>rules/</code> folder.",
+        voice.say("help.command", usage=esc(usage(voice, c)), summary=esc(summary(voice, c)))
+        for c in commands
     ]
+    lines += ["", voice.say("help.notes")]
     return lines
 
 
 # -- subscriptions -------------------------------------------------------------------------------
 
-_STATE_LABEL = {
-    SubState.LIVE: "🟢 live",
-    SubState.PENDING: "⏳ subscribing",
-    SubState.REJECTED: "❌ refused by KIS",
-    SubState.NO_CAPACITY: "🚫 no free subscription slot",
-    SubState.NOT_WANTED: "⚪ not subscribed",
-    SubState.FAILED: "⚠️ no answer from KIS (tried again at the next connection)",
+_STATE_KEY = {
+    SubState.LIVE: "sub.live",
+    SubState.PENDING: "sub.pending",
+    SubState.REJECTED: "sub.rejected",
+    SubState.NO_CAPACITY: "sub.no_capacity",
+    SubState.NOT_WANTED: "sub.not_wanted",
+    SubState.FAILED: "sub.failed",
 }
 
 
-def sub_line(status: SubStatus) -> str:
-    """``005930 🟢 live (main)``, with KIS's reason when it refused."""
-    label = _STATE_LABEL.get(status.state) or esc(status.state)
-    parts = [f"<code>{esc(status.ticker)}</code> {label}"]
+def stock(voice: Voice, code: str) -> str:
+    """A stock as a person reads it, in HTML: ``<code>삼성전자(005930)</code>``."""
+    return f"<code>{esc(voice.label(code))}</code>"
+
+
+def sub_line(voice: Voice, status: SubStatus, note: str | None = None) -> str:
+    """``삼성전자(005930) 🟢 실시간 구독 중 (main)``, with KIS's reason when it refused."""
+    key = _STATE_KEY.get(status.state)
+    label = voice.say(key) if key else esc(status.state)
+    parts = [f"{stock(voice, status.ticker)} {label}"]
     if status.account and status.state is SubState.LIVE:
         parts.append(f"({esc(status.account)})")
-    if status.msg and status.state is not SubState.LIVE:
+    reasons = []
+    if status.msg and status.state in (SubState.REJECTED, SubState.FAILED):  # KIS's own words
         code = f" [{esc(status.msg_cd)}]" if status.msg_cd else ""
-        parts.append(f"— {esc(status.msg)}{code}")
+        reasons.append(f"{esc(status.msg)}{code}")
+    if note:
+        reasons.append(note)
+    if reasons:
+        parts.append("— " + "; ".join(reasons))
     return " ".join(parts)
 
 
-def watched(results: Sequence[WatchResult]) -> list[str]:
+def watched(voice: Voice, results: Sequence[WatchResult]) -> list[str]:
     lines = []
     for result in results:
-        if result.error:
-            lines.append(f"❌ {esc(result.error)}")
+        if result.error is not None:
+            lines.append(voice.say("watch.error", problem=esc(problem(voice, result.error))))
         elif result.kept and not result.added:
-            lines.append(sub_line(result.status) + " (already watched)")
+            lines.append(voice.say("watch.already", line=sub_line(voice, result.status)))
+        elif not result.kept:
+            lines.append(sub_line(voice, result.status, voice.say("watch.not_kept")))
         else:
-            lines.append(sub_line(result.status))
+            lines.append(sub_line(voice, result.status))
     kept = sum(r.kept for r in results)
-    lines.append(f"👀 {kept} of them in this chat's list; /list shows all.")
+    lines.append(voice.say("watch.count", kept=kept))
     return lines
 
 
-def unwatched(asked: Sequence[str], removed: Sequence[str]) -> list[str]:
+def unwatched(voice: Voice, asked: Sequence[str], removed: Sequence[str]) -> list[str]:
     lines = []
     if removed:
-        lines.append("Stopped watching " + ", ".join(f"<code>{esc(t)}</code>" for t in removed))
+        stocks = ", ".join(stock(voice, t) for t in removed)
+        lines.append(voice.say("unwatch.removed", stocks=stocks))
     gone = set(removed)
     missing = [t for t in asked if t not in gone and as_stock_code(t) not in gone]
     if missing:
-        lines.append("Not watched here: " + ", ".join(f"<code>{esc(t)}</code>" for t in missing))
+        stocks = ", ".join(stock(voice, t) for t in missing)
+        lines.append(voice.say("unwatch.missing", stocks=stocks))
     return lines
 
 
-def watch_list(statuses: Sequence[SubStatus]) -> list[str]:
+def watch_list(voice: Voice, statuses: Sequence[SubStatus]) -> list[str]:
     if not statuses:
-        return ["This chat watches nothing yet. Try <code>/watch 005930</code>."]
-    return [f"👀 Watched here ({len(statuses)}):", *(sub_line(s) for s in statuses)]
+        return [voice.say("list.empty")]
+    header = voice.say("list.header", count=len(statuses))
+    return [header, *(sub_line(voice, s) for s in statuses)]
 
 
 # -- alerts, rules, mutes ------------------------------------------------------------------------
 
 
-def recent_alerts(alerts: Sequence[StoredAlert], code: str | None) -> list[str]:
-    scope = f" for <code>{esc(code)}</code>" if code else ""
+def recent_alerts(voice: Voice, alerts: Sequence[StoredAlert], code: str | None) -> list[str]:
+    """The last alerts, each with its date and time (the header says KST once)."""
+    shown = esc(voice.label(code)) if code else ""
     if not alerts:
-        return [f"No alerts{scope} yet."]
-    blocks = [f"Last {len(alerts)} alert(s){scope}, newest last:"]
-    blocks += [alert_block(a.rule, a.ticker, a.time, a.message) for a in alerts]
+        return [voice.say("alerts.none_for", stock=shown) if code else voice.say("alerts.none")]
+    count = len(alerts)
+    header = (
+        voice.say("alerts.header_for", stock=shown, count=count)
+        if code
+        else voice.say("alerts.header", count=count)
+    )
+    blocks = [header]
+    blocks += [
+        alert_block(a.rule, a.ticker, a.time, a.message, voice=voice, zone=False, dated=True)
+        for a in alerts
+    ]
     return blocks
 
 
-def rule_list(lines: Sequence[str], last_error: str | None) -> list[str]:
-    out = [f"📜 {len(lines)} rule(s) loaded:" if lines else "No rules loaded."]
-    out += [f"• {esc(line)}" for line in lines]
+def rule_list(voice: Voice, lines: Sequence[str], last_error: str | None) -> list[str]:
+    out = [voice.say("rules.header", count=len(lines)) if lines else voice.say("rules.none")]
+    out += [voice.say("rules.line", line=esc(voice.labels_in(line))) for line in lines]
     if last_error:
-        out.append(f"⚠️ Last reload failed:\n<pre>{esc_clipped(last_error, 1500)}</pre>")
+        out.append(voice.say("rules.error", error=esc_clipped(last_error, 1500)))
     return out
 
 
-def when(moment: datetime) -> str:
-    """``15:30 KST``, with the date when it is not today (in Korea)."""
-    local = moment.astimezone(KST)
-    today = datetime.now(KST).date()
-    return local.strftime("%H:%M KST" if local.date() == today else "%Y-%m-%d %H:%M KST")
+def muted(voice: Voice, mute: Mute) -> list[str]:
+    until = esc(voice.moment(mute.until, zone=True, seconds=False))
+    if mute.kind == "rule":
+        return [voice.say("mute.rule", rule=esc(mute.target), until=until)]
+    return [voice.say("mute.stock", stock=esc(voice.label(mute.target)), until=until)]
 
 
-def muted(mute: Mute) -> list[str]:
-    what = "Rule" if mute.kind == "rule" else "Stock"
-    return [f"🔕 {what} <code>{esc(mute.target)}</code> muted here until {when(mute.until)}."]
-
-
-def unmuted(target: str | None, ended: int) -> list[str]:
+def unmuted(voice: Voice, target: str | None, ended: int) -> list[str]:
     if target is None:
-        return [f"🔔 {ended} mute(s) ended." if ended else "No mutes to end."]
+        return [voice.say("unmute.all", count=ended) if ended else voice.say("unmute.nothing")]
+    code = as_stock_code(target)
+    shown = esc(voice.label(code) if code is not None else target)
     if not ended:
-        return [f"<code>{esc(target)}</code> was not muted."]
-    return [f"🔔 <code>{esc(target)}</code> unmuted."]
+        return [voice.say("unmute.not_muted", target=shown)]
+    return [voice.say("unmute.done", target=shown)]
 
 
 # -- status --------------------------------------------------------------------------------------
 
 
-def ago(moment: datetime | None) -> str:
-    if moment is None:
-        return "never"
-    seconds = max(0, int((datetime.now(moment.tzinfo) - moment).total_seconds()))
-    if seconds < 120:
-        return f"{seconds}s ago"
-    if seconds < 7200:
-        return f"{seconds // 60}m ago"
-    return f"{seconds // 3600}h ago"
-
-
-def connection_line(conn: ConnectionStatus) -> str:
-    mark = "🟢" if conn.connected else "🔴"
-    line = f"{mark} <b>{esc(conn.account)}</b> {conn.subscribed}/{conn.limit} subscribed"
+def connection_line(voice: Voice, conn: ConnectionStatus) -> str:
+    line = voice.say(
+        "status.connection",
+        mark="🟢" if conn.connected else "🔴",
+        account=esc(conn.account),
+        subscribed=conn.subscribed,
+        limit=conn.limit,
+    )
     if conn.last_error:
-        line += f" — {esc_clipped(conn.last_error, 200)}"
+        line = voice.say(
+            "status.connection_error", line=line, error=esc_clipped(conn.last_error, 200)
+        )
     return line
 
 
-def status(report: StatusReport) -> list[str]:
+def status(voice: Voice, report: StatusReport) -> list[str]:
     feed = report.feed
-    lines = ["<b>pgmbot status</b>"]
-    lines += [connection_line(c) for c in feed.connections] or ["🔴 no feed connection"]
+    say = voice.say
+    lines = [say("status.title")]
+    if voice.demo:
+        lines.append(say("status.demo"))
+    lines += [connection_line(voice, c) for c in feed.connections] or [say("status.no_connection")]
+    rules_key = "status.rules_failed" if report.rules_error else "status.rules"
     lines += [
-        f"Subscriptions: {feed.used}/{feed.capacity} (wanted: {report.wanted})",
-        f"Ticks: {feed.ticks:,} (last {ago(feed.last_tick_at)})",
-        f"Malformed frames skipped: {feed.bad_frames:,}",
-        f"Rules loaded: {report.rules_loaded}"
-        + (" — ⚠️ last reload failed, see /rules" if report.rules_error else ""),
-        f"Alerts waiting for delivery: {report.pending:,}",
+        say("status.subscriptions", used=feed.used, capacity=feed.capacity, wanted=report.wanted),
+        say("status.ticks", ticks=f"{feed.ticks:,}", ago=esc(voice.ago(feed.last_tick_at))),
+        say("status.bad_frames", count=f"{feed.bad_frames:,}"),
+        say(rules_key, count=report.rules_loaded),
+        say("status.pending", count=f"{report.pending:,}"),
     ]
     if report.blocked_chats:
-        lines.append(f"Chats that blocked the bot: {report.blocked_chats}")
+        lines.append(say("status.blocked", count=report.blocked_chats))
     if report.failed:
-        lines.append(f"⚠️ Alerts given up on: {report.failed:,}")
+        lines.append(say("status.failed", count=f"{report.failed:,}"))
     if report.last_failure is not None:
         failure = report.last_failure
         lines.append(
-            f"Last: <code>{esc(failure.rule)}</code> {esc(failure.ticker)} to chat "
-            f"{failure.chat_id} after {failure.attempts} attempt(s) — "
-            f"{esc_clipped(failure.error or '?', 200)}"
+            say(
+                "status.last_failure",
+                rule=esc(failure.rule),
+                stock=esc(voice.label(failure.ticker)),
+                chat_id=failure.chat_id,
+                attempts=failure.attempts,
+                error=esc_clipped(failure.error or "?", 200),
+            )
         )
     return lines

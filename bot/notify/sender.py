@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 
 from bot.backoff import backoff_delay
 from bot.clock import utc_now
-from bot.notify.format import alert_block, join, pack
+from bot.notify.format import alert_message
 from bot.notify.transport import (
     ChatBlocked,
     ChatMoved,
@@ -52,6 +52,7 @@ from bot.notify.transport import (
     Transport,
     Uncertain,
 )
+from bot.notify.voice import PLAIN, Voice
 from bot.store.facade import AsyncStore
 from bot.store.outbox import PendingDelivery
 
@@ -130,8 +131,10 @@ class Sender:
         clock: Callable[[], datetime] = utc_now,
         name: str = "sender",
         on_problem: Callable[[str], object] | None = None,
+        voice: Voice = PLAIN,
     ) -> None:
         self._store = store
+        self.voice = voice  # names, dates, the demo's tag: how alert messages read
         self._transport = transport
         self.settings = settings or SenderSettings()
         self._clock = clock
@@ -267,9 +270,8 @@ class Sender:
             group.append(row)
             if alone:
                 break
-        blocks = [alert_block(r.rule, r.ticker, r.time, r.message) for r in group]
-        count = pack(blocks)[0]
-        return Message(group[:count], join(blocks[:count]))
+        count, html = alert_message(group, self.voice)
+        return Message(group[:count], html)
 
     async def _send(self, chat_id: int, message: Message, rows: list[PendingDelivery]) -> None:
         await self._pace.wait()
@@ -450,8 +452,13 @@ class Sender:
         for delivery_id in ids:
             self._forget(delivery_id)
         if self._on_problem is not None:
-            what = ", ".join(f"{row.rule} {row.ticker} {row.time:%H:%M:%S}" for row in rows[:3])
-            self._on_problem(f"alert not delivered to chat {chat_id} ({what}): {reason}")
+            voice = self.voice
+            what = ", ".join(  # KST said once, after the first time
+                f"{r.rule} {voice.label(r.ticker)} {voice.moment(r.time, zone=i == 0)}"
+                for i, r in enumerate(rows[:3])
+            )
+            say = voice.say("notice.not_delivered", chat_id=chat_id, what=what, reason=reason)
+            self._on_problem(say)
 
     def _forget(self, delivery_id: int) -> None:
         self._alone.discard(delivery_id)

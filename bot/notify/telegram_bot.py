@@ -48,7 +48,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.backoff import Backoff
 from bot.config import TelegramSettings
-from bot.notify.commands import COMMANDS, CONTEXT_TYPES, Access, BotData, install
+from bot.notify.commands import CONTEXT_TYPES, Access, BotData, install, menu
 from bot.notify.format import esc_clipped, to_plain
 from bot.notify.transport import (
     ChatBlocked,
@@ -59,6 +59,7 @@ from bot.notify.transport import (
     TransientError,
     Uncertain,
 )
+from bot.notify.voice import PLAIN, Voice
 from bot.service import BotService
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,7 @@ class TelegramBot:
         refusal_ttl: a chat that is not allowed is told so once per this many seconds.
         retry_min, retry_max: connecting and polling are retried after a failure, the delay
             doubling from ``retry_min`` up to ``retry_max`` seconds.
+        voice: the language, stock names and demo tag of every reply, notice and the menu.
     """
 
     def __init__(
@@ -282,10 +284,12 @@ class TelegramBot:
         refusal_ttl: float = 3600.0,
         retry_min: float = 1.0,
         retry_max: float = 60.0,
+        voice: Voice = PLAIN,
     ) -> None:
         if settings.token is None:
             raise ValueError("telegram.token is not set")
         self.settings = settings
+        self.voice = voice
         self._poll_timeout = poll_timeout
         self._stop_timeout = min(request_timeout, _STOP_TIMEOUT)
         self._retry = (retry_min, retry_max)
@@ -304,7 +308,7 @@ class TelegramBot:
         )
         allowed = {*settings.allowed_chat_ids, *settings.admin_chat_ids}  # admins may always
         self.access = access = Access(allowed, refusal_ttl)
-        install(self.app, service, access, settings.admin_chat_ids)
+        install(self.app, service, access, settings.admin_chat_ids, voice)
         self._migrations = Migrations(on_migrate)
         self.app.add_handler(
             MessageHandler(filters.StatusUpdate.MIGRATE, self._migrations.on_message),
@@ -375,13 +379,13 @@ class TelegramBot:
         """Send plain ``text`` (escaped here, clipped) to every admin chat; returns how many did.
 
         Best effort, for operational notices such as rule reload errors: failures are logged,
-        and nothing is sent before the Bot API was reached.
+        and nothing is sent before the Bot API was reached. The demo's notices carry its tag.
         """
         if not self.ready:
             log.warning("admin notice not sent, telegram not connected text=%r", text[:80])
             return 0
         return await send_to_admins(
-            self.app.bot, self.settings.admin_chat_ids, text, self._migrations
+            self.app.bot, self.settings.admin_chat_ids, self.voice.tagged(text), self._migrations
         )
 
     # -- connecting ------------------------------------------------------------------------------
@@ -390,7 +394,7 @@ class TelegramBot:
         """getMe (checks the token), the command menu, then updates are handled: ready."""
         await self.app.initialize()
         try:
-            await self.app.bot.set_my_commands(COMMANDS)
+            await self.app.bot.set_my_commands(menu(self.voice))
         except BadRequest as exc:  # our menu is wrong: commands work anyway, say it loudly
             log.error("telegram refused the command menu error=%r", str(exc))
         await self.app.bot.delete_webhook()  # while a webhook is set, getUpdates answers 409
@@ -454,7 +458,7 @@ class TelegramBot:
         if isinstance(exc, InvalidToken) and not spell.unauthorized:
             spell.unauthorized = True
             # Sending usually fails with the same 401; then they hear of it once it is over.
-            notice = polling_refused(self._retry[1])
+            notice = self.voice.say("notice.polling_refused", retry=self._retry[1])
             spell.admins_told = await self.notify_admins(notice) > 0
         return delay
 
@@ -465,7 +469,7 @@ class TelegramBot:
         seconds = time.monotonic() - spell.since
         log.info("telegram polling resumed after=%.1fs failures=%d", seconds, spell.failures)
         if spell.unauthorized and not spell.admins_told:
-            await self.notify_admins(polling_resumed(seconds))
+            await self.notify_admins(self.voice.say("notice.polling_resumed", seconds=seconds))
 
     async def _confirm_updates(self) -> None:
         """Tell Telegram the updates of the last poll were taken, so a restart gets none twice."""
@@ -482,22 +486,6 @@ class TelegramBot:
             await action()
         except Exception as exc:
             log.warning("telegram stop step failed step=%r error=%s", step, describe(exc))
-
-
-def polling_refused(retry_max: float) -> str:
-    return (
-        "⚠️ 텔레그램이 봇 토큰을 거부합니다 (401): 명령을 받지 못하고, 알림은 저장된 채 "
-        f"기다립니다. 최대 {retry_max:g}초 간격으로 다시 시도합니다.\n"
-        "Telegram refuses the bot token (401): commands go unanswered and alerts wait; "
-        f"retrying at most {retry_max:g} s apart."
-    )
-
-
-def polling_resumed(seconds: float) -> str:
-    return (
-        f"✅ 텔레그램 연결이 돌아왔습니다: {seconds:.0f}초 동안 봇 토큰이 거부되었습니다 (401).\n"
-        f"Telegram accepts the bot token again after {seconds:.0f} s of 401; polling resumed."
-    )
 
 
 def describe(exc: BaseException) -> str:
