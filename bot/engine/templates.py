@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
 from bot.amounts import format_field
 from bot.durations import format_duration
-from bot.ticks import COLUMNS, NUMERIC_FIELDS, Tick
+from bot.ticks import COLUMNS, FIELD_INDEX, Tick
 
 #: Placeholders every rule's message may use (besides those of its type and parameters):
 #: ``stock`` is the stock's label (삼성전자(005930)), ``name`` its name (the code when unknown).
@@ -214,46 +214,82 @@ def _sample_context(
     rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], wide: bool = False
 ) -> dict[str, object]:
     """A context with every placeholder a rule's messages may use, resolved ones included."""
-    values = context(rule, tick, value, extra, _WIDE_LABEL if wide else tick.ticker)
+    values = context(rule, tick, value, extra, _WIDE_LABEL if wide else tick.ticker).filled()
     values["fired_value"] = values["value"]
     values["fired_time"] = values["time"]
     return values
 
 
+class Values(dict[str, object]):
+    """Everything a template may show for an event, each value made when a template first asks
+    for it (an alert's message names a few of some thirty)."""
+
+    __slots__ = ("extra", "rule", "stock", "tick", "value")
+
+    def __init__(
+        self, rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], stock: str
+    ) -> None:
+        super().__init__()
+        self.rule, self.tick, self.value, self.extra = rule, tick, value, extra
+        self.stock = stock or tick.ticker
+
+    def __missing__(self, name: str) -> object:
+        made = self._make(name)
+        self[name] = made
+        return made
+
+    def _make(self, name: str) -> object:
+        rule, tick = self.rule, self.tick
+        if name in _MADE:
+            return _MADE[name](self)
+        if name in FIELD_INDEX:
+            return Number(tick.value(name), name)
+        if name in _EXTRAS:
+            number = self.extra.get(name)
+            kind = Signed if name == "change" else Number
+            return "" if number is None else kind(number, rule.field)
+        if name in rule.params:
+            param = rule.param_values()[name]
+            if name in ("for", "window", "cooldown"):
+                return format_duration(param)
+            if isinstance(param, int | float):
+                return Number(param, rule.field)
+            return "" if param is None else param
+        raise KeyError(name)
+
+    def filled(self) -> Values:
+        """Every value made (for a check that all of them render)."""
+        for name in (*_MADE, *FIELD_INDEX, *_EXTRAS, *self.rule.params):
+            self[name]
+        return self
+
+
+def _hhmmss(tick: Tick) -> str:
+    return f"{tick.hhmmss[:2]}:{tick.hhmmss[2:4]}:{tick.hhmmss[4:]}"
+
+
+_EXTRAS = ("threshold", "prev", "baseline", "change")
+_MADE: dict[str, Callable[[Values], object]] = {
+    "rule": lambda v: v.rule.id,
+    "ticker": lambda v: v.tick.ticker,
+    "stock": lambda v: v.stock,
+    "name": lambda v: stock_name(v.stock, v.tick.ticker),
+    "time": lambda v: _hhmmss(v.tick),
+    "date": lambda v: v.tick.day.isoformat(),
+    "value": lambda v: Number(v.value, v.rule.field),
+    "field": lambda v: v.rule.field,
+    "description": lambda v: v.rule.description or "",
+    "MKSC_SHRN_ISCD": lambda v: v.tick.ticker,
+    "STCK_CNTG_HOUR": lambda v: v.tick.hhmmss,
+}
+
+
 def context(
     rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], stock: str = ""
-) -> dict[str, object]:
+) -> Values:
     """Everything a template may show for an alert of ``rule`` on ``tick``; ``stock`` is the
     stock's label (default: its code)."""
-    field = rule.field
-    stock = stock or tick.ticker
-    values: dict[str, object] = {
-        "rule": rule.id,
-        "ticker": tick.ticker,
-        "stock": stock,
-        "name": stock_name(stock, tick.ticker),
-        "time": f"{tick.hhmmss[:2]}:{tick.hhmmss[2:4]}:{tick.hhmmss[4:]}",
-        "date": tick.day.isoformat(),
-        "value": Number(value, field),
-        "field": field,
-        "description": rule.description or "",
-        "MKSC_SHRN_ISCD": tick.ticker,
-        "STCK_CNTG_HOUR": tick.hhmmss,
-    }
-    for name in NUMERIC_FIELDS:
-        values[name] = Number(tick.value(name), name)
-    for name, param in rule.param_values().items():
-        if name in ("for", "window", "cooldown"):
-            values[name] = format_duration(param)
-        elif isinstance(param, int | float):
-            values[name] = Number(param, field)
-        else:
-            values[name] = "" if param is None else param
-    for name in ("threshold", "prev", "baseline", "change"):
-        number = extra.get(name)
-        kind = Signed if name == "change" else Number
-        values[name] = "" if number is None else kind(number, field)
-    return values
+    return Values(rule, tick, value, extra, stock)
 
 
 def render(
@@ -276,8 +312,7 @@ def render_resolved(
     values and the fired alert's (``fired_value``, ``fired_time``)."""
     values = context(rule, tick, value, extra, stock)
     values["fired_value"] = Number(fired.value, rule.field)
-    hhmmss = fired.tick.hhmmss
-    values["fired_time"] = f"{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}"
+    values["fired_time"] = _hhmmss(fired.tick)
     return _formatted(rule.resolve_message, rule.default_resolved_message(), values)
 
 
