@@ -286,7 +286,7 @@ def _spec_of(doc: yamlpos.Document, problems: list[str]) -> RuleTestFile | None:
 
 
 def _ruleset_of(
-    spec: RuleTestFile, doc: yamlpos.Document, path: Path, problems: list[str]
+    spec: RuleTestFile, doc: yamlpos.Document, path: Path, problems: list[str], text: str
 ) -> RuleSet | None:
     """The rules the cases run on, or None (with the problems) when they have mistakes."""
     found: list[str] = []
@@ -297,7 +297,7 @@ def _ruleset_of(
                 found.append(
                     f"{doc.key_position(('rule_files',))}: give 'rules' or 'rule_files', not both"
                 )
-            ruleset = build_ruleset(document_rules(doc, found), [path])
+            ruleset = build_ruleset(document_rules(doc, found, text=text), [path])
         elif spec.rule_files:
             ruleset = load_rules(*(path.parent / name for name in spec.rule_files))
         else:
@@ -339,14 +339,14 @@ def run_test_file(path: Path, out: TextIO | None = None) -> Outcome:
     out = out or sys.stdout
     outcome = Outcome()
     try:
-        doc, _text = read_yaml(path)
+        doc, text = read_yaml(path)
     except RulesError as exc:
         outcome.problems.extend(exc.problems)
         return outcome
     spec = _spec_of(doc, outcome.problems)
     if spec is None:
         return outcome
-    ruleset = _ruleset_of(spec, doc, path, outcome.problems)
+    ruleset = _ruleset_of(spec, doc, path, outcome.problems, text)
     for index, raw in enumerate(spec.tests):
         ready = _ready_case(doc, index, raw, ruleset, outcome.problems)
         if ready is None or ruleset is None:

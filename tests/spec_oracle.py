@@ -9,8 +9,10 @@ the alert a resolved event ends) is carried from tick to tick. Tests compare the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
+from bot.engine import expr
 from bot.ticks import Tick
 
 Event = tuple[str, int, int, str]
@@ -82,16 +84,83 @@ def _condition(rule: Any, ticks: list[Tick], i: int, running: bool) -> bool:
         if rule.rise is not None:
             return bool(value - baseline >= rule.rise)
         return bool(baseline - value >= rule.fall)
-    return bool(rule.oracle_holds(ticks, i, _history(ticks, i)))  # expr: tests' own reading
+    return _expr_holds(rule.expression.tree, ticks, i)
+
+
+def _leaf_value(leaf: Any, ticks: list[Tick], i: int) -> int | None:
+    """'prev(COL)', 'delta(COL, W)', 'day_max(COL)', 'day_min(COL)' or COL, read off the day."""
+    earlier = _history(ticks, i)
+    value = ticks[i].value(leaf.column)
+    if leaf.kind == "value":
+        return value
+    if leaf.kind == "prev":
+        return ticks[earlier[-1]].value(leaf.column) if earlier else None
+    if leaf.kind == "delta":
+        return value - _baseline(ticks, i, leaf.column, leaf.window)
+    values = [ticks[j].value(leaf.column) for j in [*earlier, i]]
+    return max(values) if leaf.kind == "day_max" else min(values)
+
+
+class _Missing(Exception):
+    """A value that does not exist, or a division by zero: the whole `when` is false."""
+
+
+def _expr_holds(tree: Any, ticks: list[Tick], i: int) -> bool:
+    """The parsed `when` evaluated on its own terms: exact fractions, every part evaluated."""
+
+    def number(node: Any) -> Fraction:
+        if isinstance(node, expr.Num):
+            return Fraction(node.value)
+        if isinstance(node, expr.Ref):
+            value = _leaf_value(node.leaf, ticks, i)
+            if value is None:
+                raise _Missing
+            return Fraction(value)
+        if isinstance(node, expr.Neg):
+            return -number(node.operand)
+        if isinstance(node, expr.Call):
+            args = [number(arg) for arg in node.args]
+            return {"abs": lambda: abs(args[0]), "min": lambda: min(args),
+                    "max": lambda: max(args)}[node.name]()  # fmt: skip
+        total = number(node.first)
+        for op, operand in node.rest:
+            right = number(operand)
+            if op == "/" and right == 0:
+                raise _Missing
+            total = {"+": total + right, "-": total - right, "*": total * right}.get(
+                op, total / right if right else total
+            )
+        return total
+
+    def truth(node: Any) -> bool:
+        if isinstance(node, expr.Compare):
+            left, right = number(node.left), number(node.right)
+            compared = {"<": left < right, "<=": left <= right, ">": left > right,
+                        ">=": left >= right, "==": left == right, "!=": left != right}  # fmt: skip
+            return compared[node.op]
+        if isinstance(node, expr.Not):
+            return not truth(node.operand)
+        truths = [truth(item) for item in node.items]  # all of them: a zero divisor anywhere
+        return all(truths) if node.op == "and" else any(truths)
+
+    try:
+        return truth(tree)
+    except _Missing:
+        return False
+
+
+_RUNS: dict[tuple[int, str, int], list[int]] = {}  # (id of ticks, rule id, i): one fire() call's
 
 
 def runs(rule: Any, ticks: list[Tick], i: int) -> list[int]:
-    """The run tick i belongs to (its ticks so far), or [] when the condition fails at i."""
-    day = [*_history(ticks, i), i]
-    run: list[int] = []
-    for j in day:
-        run = [*run, j] if _condition(rule, ticks, j, bool(run)) else []
-    return run
+    """The run tick i belongs to (its ticks so far), or [] when the condition fails at i: the
+    run of the tick before, and i, if the condition holds at i."""
+    key = (id(ticks), rule.id, i)
+    if key not in _RUNS:
+        earlier = _history(ticks, i)
+        before = runs(rule, ticks, earlier[-1]) if earlier else []
+        _RUNS[key] = [*before, i] if _condition(rule, ticks, i, bool(before)) else []
+    return _RUNS[key]
 
 
 def _is_state_rule(rule: Any) -> bool:
@@ -137,6 +206,7 @@ def _arms(rule: Any, value: int) -> bool:
 
 def fire(rules: list[Any], ticks: list[Tick]) -> list[Event]:
     """Every event, in order: ticks in order, rules in their order within a tick."""
+    _RUNS.clear()
     events: list[Event] = []
     kept: dict[tuple[str, str, Any], _Kept] = {}
     for i, tick in enumerate(ticks):
@@ -166,4 +236,5 @@ def fire(rules: list[Any], ticks: list[Tick]) -> list[Event]:
             state.armed = False if rule.rearm is not None else state.armed
             state.open = bool(rule.resolve)
             events.append((rule.id, i, value, "fired"))
+    _RUNS.clear()
     return events

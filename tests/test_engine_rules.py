@@ -168,6 +168,9 @@ def test_a_key_beside_rules_is_named_where_it_is(tmp_path: Path) -> None:
     assert problems(path) == [f"{path}:3:1: a rule file holds one key, 'rules', a list of rules"]
 
 
+UNKNOWN_TYPE = "unknown rule type: use threshold, sign_flip, change or expr"
+
+
 def test_missing_type_and_unknown_type(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -176,9 +179,9 @@ def test_missing_type_and_unknown_type(tmp_path: Path) -> None:
         "  - {id: c, type: [threshold], message: '{x}'}\n",
     )
     assert problems(path) == [
-        f"{path}:2:5: rule 'a': every rule needs a type: threshold, sign_flip or change",
-        f"{path}:5:11: rule 'b': type: unknown rule type: use threshold, sign_flip or change",
-        f"{path}:6:19: rule 'c': type: unknown rule type: use threshold, sign_flip or change",
+        f"{path}:2:5: rule 'a': every rule needs a type: threshold, sign_flip, change or expr",
+        f"{path}:5:11: rule 'b': type: {UNKNOWN_TYPE}",
+        f"{path}:6:19: rule 'c': type: {UNKNOWN_TYPE}",
     ]
 
 

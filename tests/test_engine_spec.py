@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from spec_oracle import fire
 
 from bot.engine.evaluate import Engine
+from bot.engine.expr import ExprError, parse_expression
 from bot.engine.rule_types import RULE, RuleSet
 from bot.replay import ReplayStats, replay_lines
 from bot.ticks import Tick
@@ -62,14 +63,63 @@ def _common(draw: st.DrawFn, n: int) -> dict[str, Any]:
     return rule
 
 
+def _arith(draw: st.DrawFn, depth: int = 0) -> str:
+    """An arithmetic expression of the `when` grammar over the streams' columns."""
+    column = draw(st.sampled_from(FIELDS))
+    kind = draw(st.integers(0, 9 if depth < 2 else 4))
+    if kind == 0:
+        return draw(st.sampled_from(("0", "1", "2", "3", "0.5", "1_0")))
+    if kind == 1:
+        return column
+    if kind == 2:
+        return f"prev({column})"
+    if kind == 3:
+        return f"delta({column}, {draw(st.integers(1, 5))})"
+    if kind == 4:
+        return f"{draw(st.sampled_from(('day_max', 'day_min')))}({column})"
+    inner = _arith(draw, depth + 1)
+    if kind == 5:
+        return f"abs({inner})"
+    if kind == 6:
+        return f"{draw(st.sampled_from(('min', 'max')))}({inner}, {_arith(draw, depth + 1)})"
+    if kind == 7:
+        op = draw(st.sampled_from(("+", "-", "*", "/")))
+        return f"({inner} {op} {_arith(draw, depth + 1)})"
+    return f"-{inner}" if kind == 8 else f"({inner})"
+
+
+def _condition(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.integers(0, 3 if depth < 2 else 0))
+    if kind == 0:
+        op = draw(st.sampled_from(("<", "<=", ">", ">=", "==", "!=")))
+        return f"{_arith(draw)} {op} {_arith(draw)}"
+    if kind == 1:
+        return f"not {_condition(draw, depth + 1)}"
+    word = "and" if kind == 2 else "or"
+    return f"{_condition(draw, depth + 1)} {word} {_condition(draw, depth + 1)}"
+
+
+def _when(draw: st.DrawFn) -> str:
+    text = _condition(draw)
+    try:
+        parse_expression(text)
+    except ExprError:  # names no column
+        text = f"{draw(st.sampled_from(FIELDS))} > 0 or {text}"
+    return text
+
+
 @st.composite
 def rules(draw: st.DrawFn) -> list[Any]:
     made = []
     for n in range(draw(st.integers(min_value=1, max_value=4))):
         rule = _common(draw, n)
         kind = draw(st.sampled_from(("crosses_above", "crosses_below", "above", "below",
-                                     "sign_flip", "change")))  # fmt: skip
-        if kind == "sign_flip":
+                                     "sign_flip", "change", "expr")))  # fmt: skip
+        if kind == "expr":
+            rule.update(type="expr", when=_when(draw), **{"for": draw(seconds)})
+            if draw(st.booleans()):
+                del rule["field"]  # the first column of `when`
+        elif kind == "sign_flip":
             rule.update(type="sign_flip", min_abs=draw(st.integers(0, 3)))
             rule["direction"] = draw(st.sampled_from(("any", "to_positive", "to_negative")))
         elif kind == "change":
@@ -110,7 +160,12 @@ def test_times_going_back_change_nothing_but_change_windows(
 ) -> None:
     # Crossings, flips, runs, `for` and cooldowns follow the spec in arrival order whatever the
     # times do; change windows are documented (docs/RULES.md) as a queue in arrival order.
-    kept = [rule for rule in ruleset if rule.type != "change"]
+    # So are the windows of delta() in expression rules.
+    kept = [
+        rule
+        for rule in ruleset
+        if rule.type != "change" and "delta(" not in str(rule.when if rule.type == "expr" else "")
+    ]
     assert engine_alerts(kept, ticks) == fire(kept, ticks)
 
 

@@ -118,8 +118,8 @@ def test_below_with_rearm_holds_until_the_value_is_back_at_the_rearm_level() -> 
 
 def test_resolve_after_for_with_the_default_message_and_the_stock_label() -> None:
     held = rule(type="threshold", above=100 * 10**8, **{"for": 2}, resolve=True)
-    ticks = [tick(f"09000{i}", v * 10**8) for i, v in enumerate((101, 101, 101, 97.2))]
-    ticks[3] = tick("090003", 9_720_000_000)
+    ticks = [tick(f"09000{i}", v * 10**8) for i, v in enumerate((101, 101, 101))]
+    ticks.append(tick("090003", 9_720_000_000))
     names = {"005930": "삼성전자(005930)"}.get
     found = events([held], ticks, names=lambda code: names(code) or code)
     assert found == [
@@ -315,4 +315,99 @@ def test_rules_check_shows_the_new_keys(
     assert main(["rules", "check", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
         "up  threshold NTBY_TR_PBMN crosses_above 100억 rearm 90억  hours pre,15:31-16:00  resolve"
+    )
+
+
+# Expression rules
+
+
+def expr_tick(hhmmss: str, net: int, whole: int = 0, volume: int = 0) -> Tick:
+    seconds = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:])
+    return Tick("005930", DAY, hhmmss, seconds, 0, 0, 0, 0, volume, net, 0, 0, whole)
+
+
+def test_prev_on_the_first_tick_makes_the_whole_when_false() -> None:
+    rising = rule(type="expr", when="NTBY_TR_PBMN > prev(NTBY_TR_PBMN) or NTBY_TR_PBMN > 0")
+    ticks = [expr_tick("090000", 5), expr_tick("090001", 6)]
+    # 09:00:00: `or NTBY_TR_PBMN > 0` is true, but prev does not exist: false. Then a run.
+    assert times([rising], ticks) == [("090001", "fired")]
+
+
+def test_a_division_by_zero_anywhere_makes_the_whole_when_false() -> None:
+    ratio = rule(type="expr", when="not (NTBY_TR_PBMN / WHOL_NTBY_QTY > 2) or NTBY_TR_PBMN > 0")
+    ticks = [expr_tick("090000", 5, whole=0), expr_tick("090001", 5, whole=1)]
+    assert times([ratio], ticks) == [("090001", "fired")]
+    zero = rule(type="expr", when="NTBY_TR_PBMN / 0 > 1 or NTBY_TR_PBMN > 0")
+    assert times([zero], ticks) == []
+
+
+def test_not_binds_tighter_than_and_and_and_tighter_than_or() -> None:
+    mixed = rule(type="expr", when="not NTBY_TR_PBMN > 5 and WHOL_NTBY_QTY > 0 or NTBY_CNQN > 0")
+    ticks = [expr_tick("090000", 1, whole=1), expr_tick("090001", 10, whole=1)]
+    ticks += [expr_tick("090002", 10, volume=1), expr_tick("090003", 1)]
+    # ((not A) and B) or C: true, false, true, false (`not (A and B or C)`: fires at :00, :03).
+    assert times([mixed], ticks) == [("090000", "fired"), ("090002", "fired")]
+
+
+def test_arithmetic_is_exact() -> None:
+    exact = rule(type="expr", when="NTBY_CNQN / 49 * 49 == NTBY_CNQN")  # 0.999… in floats
+    assert times([exact], [expr_tick("090000", 0, volume=1)]) == [("090000", "fired")]
+
+
+def test_a_fall_from_the_day_high_with_for_and_resolve() -> None:
+    fall = rule(
+        type="expr",
+        when="NTBY_TR_PBMN <= day_max(NTBY_TR_PBMN) - 10억",
+        resolve=True,
+        **{"for": 1},
+    )
+    values = (50, 60, 49, 48, 55)
+    ticks = [expr_tick(f"09000{i}", v * 10**8) for i, v in enumerate(values)]
+    found = events([fall], ticks)
+    when = "NTBY_TR_PBMN <= day_max(NTBY_TR_PBMN) - 10억"
+    assert found == [
+        ("090003", "fired", f"005930 {when} 1s 지속 → 순매수 48억 (09:00:03)"),
+        ("090004", "resolved", f"해제 · 005930 {when} → 현재 순매수 55억 (09:00:04)"),
+    ]
+
+
+def test_an_expression_rule_reports_the_first_column_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rules:\n  - id: strong\n    type: expr\n"
+        "    when: delta(NTBY_TR_PBMN, 5m) > 10억 and WHOL_NTBY_QTY > 0\n    for: 30s\n"
+    )
+    [strong] = load_rules(path).rules
+    assert strong.field == "NTBY_TR_PBMN"
+    assert strong.summary() == (
+        "strong  expr delta(NTBY_TR_PBMN, 5m) > 10억 and WHOL_NTBY_QTY > 0 for 30s  → NTBY_TR_PBMN"
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        ('"NTBY_TR_PBMN > 1억 and foo > 2"', "4:34: rule 'r': when: unknown name 'foo'"),
+        ("NTBY_TR_PBMN > 1 < 3", "4:28: rule 'r': when: comparisons cannot be chained"),
+        ("'1 > 2'", "4:11: rule 'r': when: `when` names no column"),
+        ("|\n      NTBY_TR_PBMN > 1\n      and x.y > 2", "6:11: rule 'r': when: unknown name"),
+    ],
+)
+def test_a_mistake_in_when_is_shown_where_it_is(tmp_path: Path, when: str, expected: str) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(f"rules:\n  - id: r\n    type: expr\n    when: {when}\n", encoding="utf-8")
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}:{expected}"), problem
+
+
+def test_rearm_on_an_expression_rule_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n  - {id: r, type: expr, when: NTBY_CNQN > 0, rearm: 1}\n")
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    assert (
+        "rearm works only with crosses_above, crosses_below, above and below, not with an "
+        "expression rule" in info.value.problems[0]
     )

@@ -3,6 +3,7 @@ on, fires exactly what the uninterrupted run fires."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from datetime import date
@@ -15,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.alerts import Alert
+from bot.engine import expr
 from bot.engine.evaluate import Engine, rules_key
-from bot.engine.rule_types import RULE, AnyRule, ChangeRule, RuleSet, SignFlipRule
+from bot.engine.rule_types import RULE, AnyRule, ChangeRule, ExprRule, RuleSet, SignFlipRule
 from bot.engine.snapshot import (
     LAYOUT,
     EngineSnapshot,
@@ -67,6 +69,17 @@ def test_a_resumed_run_fires_what_an_uninterrupted_one_fires(
     assert keys(cut_and_resume(ruleset, ticks, cut)) == keys(run(Engine(ruleset), ticks))
 
 
+def _constants(node: object) -> list[float]:
+    """The numbers written in an expression's tree."""
+    if isinstance(node, expr.Num):
+        return [float(node.value)]
+    if isinstance(node, tuple):
+        return [n for item in node for n in _constants(item)]
+    if dataclasses.is_dataclass(node):
+        return [n for f in dataclasses.fields(node) for n in _constants(getattr(node, f.name))]
+    return []
+
+
 def _levels(rules: list[AnyRule]) -> list[int]:
     """Values around every number the rules compare with, so the file rules do fire."""
     numbers = {0}
@@ -75,8 +88,10 @@ def _levels(rules: list[AnyRule]) -> list[int]:
             numbers |= {int(rule.rise or rule.fall or 0)}
         elif isinstance(rule, SignFlipRule):
             numbers |= {int(rule.min_abs)}
+        elif isinstance(rule, ExprRule):
+            numbers |= {int(n) for n in _constants(rule.expression.tree)}
         else:
-            numbers |= {int(rule.threshold)}
+            numbers |= {int(rule.threshold or 0)}
     return sorted({s * (n + d) for n in numbers for d in (-1, 0, 1) for s in (1, -1)})
 
 
@@ -113,7 +128,7 @@ def rule_test_file(path: Path) -> tuple[RuleSet, list[tuple[str, list[Tick]]]]:
 
 def test_the_rule_files_hold_every_type() -> None:
     types = {rule.type for path in TEST_FILES for rule in rule_test_file(path)[0].rules}
-    assert types == {"threshold", "sign_flip", "change"}
+    assert types == {"threshold", "sign_flip", "change", "expr"}
 
 
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda path: path.name)

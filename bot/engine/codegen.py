@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 from bot.market.sessions import MinuteRange
 
+#: Names the generated code may use besides its own (a rule type adds what its code calls).
+GLOBALS: dict[str, object] = {}
+
 #: A rule's state: plain values (None, bools, ints, an open Alert) and deques of ints (windows).
 State = tuple[object, ...]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 from bot.alerts import Alert
-from bot.engine.codegen import Part, State
+from bot.engine.codegen import GLOBALS, Part, State
 from bot.engine.rule_types import AnyRule
 from bot.ticks import Tick
 
@@ -95,7 +95,7 @@ Build = Callable[..., tuple[Step, Export, Freeze]]
 
 @lru_cache(maxsize=256)  # a reload compiles anew; old sources age out
 def _compiled(text: str) -> Build:
-    namespace: dict[str, object] = {"NO_ALERTS": NO_ALERTS}
+    namespace: dict[str, object] = {**GLOBALS, "NO_ALERTS": NO_ALERTS}
     exec(compile(text, "<rules>", "exec"), namespace)  # our own generated source, numbers only
     return namespace["build"]  # type: ignore[return-value]
 

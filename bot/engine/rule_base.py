@@ -315,8 +315,8 @@ class RuleBase(BaseModel):
         return None
 
     @property
-    def threshold(self) -> float:
-        """What ``{threshold}`` shows."""
+    def threshold(self) -> float | None:
+        """What ``{threshold}`` shows (None: nothing)."""
         raise NotImplementedError
 
     def fresh_state(self) -> State:

@@ -30,6 +30,7 @@ from bot.engine.rule_base import (
 from bot.engine.types.threshold import ThresholdRule  # isort: skip
 from bot.engine.types.sign_flip import SignFlipRule  # isort: skip
 from bot.engine.types.change import ChangeRule  # isort: skip
+from bot.engine.types.expr_rule import ExprRule  # isort: skip
 
 __all__ = [
     "FIELD_ALIASES",
@@ -38,6 +39,7 @@ __all__ = [
     "TYPES",
     "AnyRule",
     "ChangeRule",
+    "ExprRule",
     "KeyProblem",
     "RuleSet",
     "SignFlipRule",

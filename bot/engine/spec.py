@@ -41,7 +41,9 @@ _RULE_WORDS = {
 }
 
 
-def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...]) -> list[str]:
+def _messages(
+    error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...], text: str | None
+) -> list[str]:
     """``file:line:column: rule 'id': key: what is wrong`` for each error of one rule."""
     raw = doc.data
     for part in prefix:
@@ -62,10 +64,39 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
         at_value = isinstance(cause, KeyProblem) and cause.at_value
         by_key = kind == "extra_forbidden" or (key is not None and not at_value)
         at = doc.key_position(path) if by_key else doc.position(path)
+        offset = getattr(cause, "offset", None)
+        if offset is not None and text is not None:
+            at = inside_value(at, text, offset)
         lines.append(
             f"{at}: {name}: {where + ': ' if where else ''}{yamlpos.wording(item, _RULE_WORDS)}"
         )
     return lines
+
+
+def inside_value(at: yamlpos.Position, text: str, offset: int) -> yamlpos.Position:
+    """The position of character ``offset`` of a text value written at ``at``: on its line
+    when the value is a plain or quoted scalar that holds it there (``when: "X > 1억"``), the
+    line of a ``|`` block's content, else ``at`` itself."""
+    lines = text.splitlines()
+    if not 0 < at.line <= len(lines):
+        return at
+    line = lines[at.line - 1]
+    start = at.column - 1
+    lead = line[start : start + 1]
+    if lead in ("'", '"'):
+        start += 1
+    elif lead == "|":  # a literal block: the value's lines follow, each as written
+        block = lines[at.line :]
+        indent = len(block[0]) - len(block[0].lstrip()) if block else 0
+        before = [len(part) + 1 for part in block]
+        row = 0
+        while row < len(block) - 1 and offset >= before[row] - indent:
+            offset -= before[row] - indent
+            row += 1
+        return yamlpos.Position(at.file, at.line + 1 + row, indent + offset + 1)
+    if start + offset >= len(line):  # folded over lines: the start of the value will do
+        return at
+    return yamlpos.Position(at.file, at.line, start + offset + 1)
 
 
 def overlooked_files(path: Path | str) -> list[Path]:
@@ -144,7 +175,7 @@ def _file_rules(
         at = doc.key_position((extra[0],)) if extra else doc.position(())
         problems.append(f"{at}: a rule file holds one key, 'rules', a list of rules")
         return []
-    return document_rules(doc, problems, sessions)
+    return document_rules(doc, problems, sessions, text)
 
 
 Located = tuple[Any | None, yamlpos.Document, int]
@@ -154,11 +185,13 @@ def document_rules(
     doc: yamlpos.Document,
     problems: list[str],
     sessions: Mapping[str, MinuteRange] | None = None,
+    text: str | None = None,
 ) -> list[Located]:
     """Validate the ``rules`` list of a loaded document (a rule file or a rule test file).
 
     ``sessions`` are what ``hours`` names mean (default: bot.market.sessions.DEFAULT_SESSIONS;
-    a config's ``market.sessions`` may redefine them). A rule with errors comes back as
+    a config's ``market.sessions`` may redefine them); ``text``, the document's text, lets an
+    error inside an expression point at its part. A rule with errors comes back as
     ``(None, doc, index)``: its id still counts for duplicates.
     """
     context = {"sessions": sessions if sessions is not None else DEFAULT_SESSIONS}
@@ -171,7 +204,7 @@ def document_rules(
         try:
             rule = RULE.validate_python(raw, context=context)
         except ValidationError as exc:
-            problems.extend(_messages(exc, doc, ("rules", index)))
+            problems.extend(_messages(exc, doc, ("rules", index), text))
             problems.extend(_shape_problems(raw, exc, doc, index))
             problems.extend(_template_problems(raw, doc, index, None))
             found.append((None, doc, index))
