@@ -233,6 +233,10 @@ def test_an_open_alert_survives_a_snapshot() -> None:
             "7:22: rule 'r': resolve_message: unknown placeholder {fired_valu}",
         ),
         ("    above: 1\n    message: '{fired_value}'\n", "6:14: rule 'r': message: unknown"),
+        (
+            "    above: 1\n    rearm: 0\n    resolve_message: x\n",
+            "7:5: rule 'r': resolve_message is the message of a resolved event",
+        ),
     ],
 )
 def test_mistakes_in_the_new_keys(tmp_path: Path, body: str, expected: str) -> None:

@@ -259,7 +259,9 @@ class RuleBase(BaseModel):
     def option_problem(self) -> KeyProblem | None:
         """What is wrong with ``rearm``, ``resolve`` and ``resolve_message`` for this rule."""
         if self.rearm is not None:
-            return self.rearm_problem(self.rearm)
+            problem = self.rearm_problem(self.rearm)
+            if problem:
+                return problem
         if self.resolve and not self.takes_resolve:
             return KeyProblem(
                 f"resolve: {self.spoken} is a moment, with nothing that ends later; "
