@@ -415,3 +415,12 @@ def test_rearm_on_an_expression_rule_is_an_error(tmp_path: Path) -> None:
         "rearm works only with crosses_above, crosses_below, above and below, not with an "
         "expression rule" in info.value.problems[0]
     )
+
+
+def test_stock_and_name_come_from_the_engines_names() -> None:
+    cross = rule(type="threshold", crosses_above=1, message="{name}/{stock}/{ticker}")
+    labels = {"005930": "삼성전자(005930)"}
+    engine = Engine(RuleSet((cross,)), names=lambda code: labels.get(code, code))
+    ticks = [tick("090000", 0), tick("090001", 1), tick("090000", 0, "000660")]
+    fired = [a.message for t in [*ticks, tick("090001", 1, "000660")] for a in engine.on_tick(t)]
+    assert fired == ["삼성전자/삼성전자(005930)/005930", "000660/000660/000660"]
