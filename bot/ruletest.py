@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from bot import yamlpos
-from bot.alerts import Alert
+from bot.alerts import Alert, Kind
 from bot.codes import StockCode, stock_code
 from bot.durations import parse_duration
 from bot.engine.evaluate import Engine
@@ -80,10 +80,12 @@ class ExpectedAlert(_Model):
     ticker: StockCode | None = None  # default: the case's ticker
     value: Annotated[int | float, BeforeValidator(parse_amount)] | None = None
     message: str | None = None
+    kind: Kind = "fired"  # or "resolved": the end of what an alert said
 
     def matches(self, alert: Alert, ticker: str) -> bool:
         return (
             alert.rule == self.rule
+            and alert.kind == self.kind
             and alert.tick.hhmmss == self.time
             and alert.ticker == (self.ticker or ticker)
             and (self.value is None or alert.value == self.value)
@@ -92,6 +94,7 @@ class ExpectedAlert(_Model):
 
     def describe(self, ticker: str) -> str:
         text = f"{self.rule} {self.ticker or ticker} {_show(self.time)}"
+        text += " resolved" if self.kind == "resolved" else ""
         text += f" value={_number(self.value)}" if self.value is not None else ""
         return text + (f" message={self.message!r}" if self.message is not None else "")
 
@@ -260,8 +263,9 @@ def run_case(ruleset: RuleSet, case: Case, ticks: list[Tick]) -> tuple[list[str]
         else:
             left.remove(match)
     unexpected = [
-        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)} value={_number(a.value)} "
-        f"message={a.message!r}"
+        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)}"
+        + (" resolved" if a.kind == "resolved" else "")
+        + f" value={_number(a.value)} message={a.message!r}"
         for a in left
     ]
     return missing, unexpected
@@ -282,7 +286,7 @@ def _spec_of(doc: yamlpos.Document, problems: list[str]) -> RuleTestFile | None:
 
 
 def _ruleset_of(
-    spec: RuleTestFile, doc: yamlpos.Document, path: Path, problems: list[str]
+    spec: RuleTestFile, doc: yamlpos.Document, path: Path, problems: list[str], text: str
 ) -> RuleSet | None:
     """The rules the cases run on, or None (with the problems) when they have mistakes."""
     found: list[str] = []
@@ -293,7 +297,7 @@ def _ruleset_of(
                 found.append(
                     f"{doc.key_position(('rule_files',))}: give 'rules' or 'rule_files', not both"
                 )
-            ruleset = build_ruleset(document_rules(doc, found), [path])
+            ruleset = build_ruleset(document_rules(doc, found, text=text), [path])
         elif spec.rule_files:
             ruleset = load_rules(*(path.parent / name for name in spec.rule_files))
         else:
@@ -335,14 +339,14 @@ def run_test_file(path: Path, out: TextIO | None = None) -> Outcome:
     out = out or sys.stdout
     outcome = Outcome()
     try:
-        doc, _text = read_yaml(path)
+        doc, text = read_yaml(path)
     except RulesError as exc:
         outcome.problems.extend(exc.problems)
         return outcome
     spec = _spec_of(doc, outcome.problems)
     if spec is None:
         return outcome
-    ruleset = _ruleset_of(spec, doc, path, outcome.problems)
+    ruleset = _ruleset_of(spec, doc, path, outcome.problems, text)
     for index, raw in enumerate(spec.tests):
         ready = _ready_case(doc, index, raw, ruleset, outcome.problems)
         if ready is None or ruleset is None:
