@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.alerts import Alert
+from bot.config import command_rules
 from bot.engine.evaluate import Engine
-from bot.engine.spec import load_rules
 from bot.kis.recording import open_text
-from bot.problems import loaded_or_reported
 from bot.ticks import KST, FrameError, parse_records, split_frame, today_kst
 
 Report = Callable[[str, int, str], None]  # (source, line number, problem)
@@ -201,7 +200,7 @@ def _unusable_inputs(names: list[str]) -> list[str]:
 
 def replay_command(args: argparse.Namespace) -> int:
     """`pgmbot replay FILE... --rules PATH [--date YYYY-MM-DD] [--json]`."""
-    ruleset = loaded_or_reported(lambda: load_rules(args.rules), "the rules have errors")
+    ruleset = command_rules(args.rules, args.config)
     if ruleset is None:
         return 2
     engine = Engine(ruleset)
