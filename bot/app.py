@@ -289,10 +289,9 @@ class App:
             ),
             executor=self.store.write_thread,
         )
+        self.writer.commit_timed = self.metrics.commit_seconds.observe
         self.series = Series()
         self.pipeline = Pipeline(self.engine, self.writer, self.series)
-        self.writer.commit_timed = self.metrics.commit_seconds.observe
-        self.pipeline = Pipeline(self.engine, self.writer)
         self.pipeline.hold()
         self._stack.push_async_callback(self._close_recorder)  # after the writer's last flush
         self._spawn(self.writer.run(), "alert-writer", stop=self.writer.close)
