@@ -56,7 +56,12 @@ class AsyncStore:
     async def due_deliveries(
         self, chat_id: int, limit: int, now: datetime
     ) -> list[PendingDelivery]:
-        return await self._run(self._reads, self.sync.due_deliveries, chat_id, limit, now)
+        """Read on a reader thread; the rows the chat no longer wants (muted, unwatched) are
+        closed as muted on the write thread, and not returned."""
+        due, held = await self._run(self._reads, self.sync.due_rows, chat_id, limit, now)
+        if held:
+            await self._run(self._writes, self.sync.mark_muted, held)
+        return due
 
     async def mark_sent(
         self, ids: Collection[int], sent_at: datetime, message_id: int | None = None

@@ -2,7 +2,9 @@
 
 Who gets an alert (decided once, when it is stored, in the same transaction): every allowed chat
 that watches its ticker, has not muted its rule or its ticker at that wall-clock moment, and has
-not blocked the bot. ``allowed_chat_ids`` empty means no chat at all.
+not blocked the bot. ``allowed_chat_ids`` empty means no chat at all. Mutes and watches are
+looked at again when a delivery is due (``due_rows``): one the chat muted or unwatched since is
+closed as "muted", never sent.
 
 A resolved event (``Alert.kind == "resolved"``) is stored with a reference to the fired alert it
 ends, found by that alert's key, and goes to the chats that have that alert sent or still
@@ -23,11 +25,14 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Select,
+    and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -358,20 +363,50 @@ class Outbox(Database):
     ) -> list[PendingDelivery]:
         """This chat's oldest pending deliveries due at ``now``, at most ``limit``, in the order
         their alerts were stored. They stop at the first row not due yet: a row waiting for its
-        retry holds back the newer ones, so alerts never overtake each other."""
+        retry holds back the newer ones, so alerts never overtake each other.
+
+        Mutes and watches hold at send time: rows the chat no longer wants (``due_rows``) are
+        closed as muted here, and not returned."""
+        due, held = self.due_rows(chat_id, limit, now)
+        self.mark_muted(held)
+        return due
+
+    def due_rows(
+        self, chat_id: int, limit: int, now: datetime | None = None
+    ) -> tuple[list[PendingDelivery], list[int]]:
+        """A read: ``(due, held)``. ``due`` as ``due_deliveries`` tells; ``held``: the ids of
+        this chat's pending rows (of the same ``limit`` looked at) that must not go out any
+        more: the chat muted their rule or stock at ``now``, or unwatches the stock, or the
+        row is a resolved event whose alert was held in this chat. Close them with
+        ``mark_muted`` (a write, kept apart so the caller can run it on its write thread)."""
         now = aware(now or utc_now(), "now")
         if chat_id not in self.allowed_chat_ids or limit <= 0:
-            return []
+            return [], []
         query = (
-            _PENDING_ROWS.where(deliveries_t.c.state == "pending")
+            _PENDING_ROWS.add_columns(_held(now))
+            .where(deliveries_t.c.state == "pending")
             .where(deliveries_t.c.chat_id == chat_id)
             .order_by(deliveries_t.c.alert_id)
             .limit(limit)
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        due = takewhile(lambda row: row.next_attempt_at <= now, rows)
-        return [_pending(row) for row in due]
+        held = [row[_TICK_WIDTH] for row in rows if row.held]
+        wanted = [row for row in rows if not row.held]
+        due = takewhile(lambda row: row.next_attempt_at <= now, wanted)
+        return [_pending(row) for row in due], held
+
+    def mark_muted(self, delivery_ids: Collection[int]) -> None:
+        """Close these pending deliveries as muted: the chat opted out before they went out
+        (the history stays true: the alert was for it, and was not sent)."""
+        if not delivery_ids:
+            return
+        self._update_deliveries(
+            delivery_ids, {"state": "muted"}, deliveries_t.c.state == "pending"
+        )
+        log.info(
+            "deliveries muted at send time count=%d ids=%s", len(delivery_ids), _ids(delivery_ids)
+        )
 
     def pending_deliveries(
         self, limit: int = 1000, now: datetime | None = None
@@ -626,6 +661,31 @@ _PENDING_ROWS = (
 )
 
 
+def _held(now: datetime) -> Any:
+    """True for a pending row its chat no longer wants at ``now``: rule or stock muted, stock
+    not watched, or a resolved event whose alert was held (muted) in that chat."""
+    mute = mutes_t.alias("send_mute")
+    muted = exists().where(
+        mute.c.chat_id == deliveries_t.c.chat_id,
+        mute.c.until > now,
+        or_(
+            and_(mute.c.kind == "rule", mute.c.target == alerts_t.c.rule),
+            and_(mute.c.kind == "ticker", mute.c.target == alerts_t.c.ticker),
+        ),
+    )
+    watch = watches_t.alias("send_watch")
+    watched = exists().where(
+        watch.c.chat_id == deliveries_t.c.chat_id, watch.c.ticker == alerts_t.c.ticker
+    )
+    alert_held = func.coalesce(_alert_delivery.c.state, "") == "muted"
+    return case((muted | ~watched | alert_held, True), else_=False).label("held")
+
+
+def _ids(ids: Collection[int]) -> str:
+    shown = sorted(ids)
+    return ",".join(map(str, shown[:20])) + ("…" if len(shown) > 20 else "")
+
+
 def _pending(row: Any) -> PendingDelivery:
     (
         delivery_id,
@@ -640,7 +700,7 @@ def _pending(row: Any) -> PendingDelivery:
         resolves_delivery,
         resolves_state,
         reply_to,
-    ) = row[_TICK_WIDTH:]
+    ) = row[_TICK_WIDTH : _TICK_WIDTH + 12]
     tick = Tick._make(row[:_TICK_WIDTH])
     return PendingDelivery(
         delivery_id,
