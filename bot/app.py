@@ -312,6 +312,7 @@ class App:
             static_watch=static_watch,
             directory=lambda: self.names.directory,  # swapped when a new master file loads
             market=self.calendar.state,
+            calendar=self.calendar,
         )
         self.service.charts = self._charts(state_dir)
         await self.service.refresh_feed()

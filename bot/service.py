@@ -20,14 +20,21 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.clock import utc_now
 from bot.codes import as_stock_code, stock_code
-from bot.durations import MAX_SECONDS, DurationTooLong, DurationUnitOrder, parse_duration
+from bot.durations import (
+    MAX_SECONDS,
+    DurationTooLong,
+    DurationUnitOrder,
+    is_today,
+    parse_duration,
+)
 from bot.kis.status import FeedStats, SubState, SubStatus
-from bot.market.calendar import MarketState
+from bot.market.calendar import MarketCalendar, MarketState
 from bot.market.names import Directory, Found, Listing, Resolution
 from bot.market.texts import label
 from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
 from bot.store.outbox import Failure, StoredAlert
+from bot.ticks import KST
 
 if TYPE_CHECKING:
     from bot.charts.service import ChartService
@@ -36,7 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_ALERTS = 50  # most alerts one /alerts shows
 MAX_CODES = 50  # most codes one /watch or /unwatch takes
-MAX_MUTE = timedelta(days=365)
+MAX_MUTE = timedelta(days=30)  # a longer silence is an /unwatch
 _SHOWN = 40  # characters of a user's word quoted back in an error
 
 
@@ -143,12 +150,26 @@ def mute_length(text: str) -> timedelta:
     except DurationUnitOrder:
         raise CommandError("error.duration_order", word=shown(text)) from None
     except ValueError:
-        raise CommandError("error.duration", word=shown(text)) from None
+        raise CommandError("notify.duration", word=shown(text)) from None
     if seconds <= 0:
         raise CommandError("error.duration_zero")
     if seconds > MAX_MUTE.total_seconds():
         raise CommandError("error.duration_max", days=MAX_MUTE.days)
     return timedelta(seconds=seconds)
+
+
+def trading_day_end(calendar: MarketCalendar, moment: datetime) -> datetime:
+    """The end of ``moment``'s trading day (KST): the last session's end on a day that trades,
+    while it is not over; else the next midnight (a mute "for today" on a closed evening or a
+    holiday ends with the calendar day, never takes the next trading day too)."""
+    local = moment.astimezone(KST)
+    day = local.date()
+    if calendar.is_trading_day(day) and calendar.sessions:
+        last = max(minutes.end_seconds for minutes in calendar.sessions.values())
+        end = datetime.combine(day, datetime.min.time(), tzinfo=KST) + timedelta(seconds=last)
+        if end > local:
+            return end
+    return datetime.combine(day, datetime.min.time(), tzinfo=KST) + timedelta(days=1)
 
 
 def parse_code(code: str) -> str:
@@ -175,6 +196,7 @@ class BotService:
         clock: Callable[[], datetime] = utc_now,
         directory: Callable[[], Directory] = Directory,
         market: Callable[[datetime], MarketState] | None = None,
+        calendar: MarketCalendar | None = None,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -188,6 +210,7 @@ class BotService:
         # The current directory: the bot swaps in a new one when a fresh master file loads.
         self.directory = directory
         self.market = market
+        self.calendar = calendar  # "오늘" ends with its trading day (None: the default sessions)
         self.wanted_count = 0  # stocks the feed was last asked for (the dead-man watch asks)
 
     async def wanted(self) -> set[str]:
@@ -337,15 +360,24 @@ class BotService:
         return self.rules_view.summary_lines(), self.rules_view.last_error
 
     async def mute(self, chat_id: int, target: str, duration: str) -> Mute:
-        """Silence a rule id or a code in this chat for ``duration`` (30m, 2h, 1d, 1h30m).
+        """Silence a rule id or a code in this chat for ``duration`` (30m, 2h, 1d, 1h30m,
+        30분, 2시간, or 오늘: until the end of the trading day).
 
         A word that is both a rule id and a code means the rule.
         """
         await self._chat(chat_id)
-        length = mute_length(duration)
         kind, resolved = self._target(target)
+        return await self.mute_until(chat_id, kind, resolved, duration)
+
+    async def mute_until(self, chat_id: int, kind: str, target: str, duration: str) -> Mute:
+        """Mute an already resolved target (``kind`` "rule" or "ticker") for ``duration``."""
+        await self._chat(chat_id)
         now = self._clock()
-        return await self.store.mute(chat_id, resolved, now + length, kind=kind, now=now)
+        if is_today(duration):
+            until = trading_day_end(self.calendar or _default_calendar(), now)
+        else:
+            until = now + mute_length(duration)
+        return await self.store.mute(chat_id, target, until, kind=kind, now=now)
 
     async def unmute(self, chat_id: int, target: str | None = None) -> int:
         """End this chat's mute of a rule or code, or all of them; return how many ended."""
@@ -412,6 +444,16 @@ class BotService:
         if code is not None:
             return "ticker", code
         raise CommandError("error.not_target", word=shown(target))
+
+
+_CALENDAR: list[MarketCalendar] = []
+
+
+def _default_calendar() -> MarketCalendar:
+    """The default sessions and KRX holidays, made once (the holidays tables take a moment)."""
+    if not _CALENDAR:
+        _CALENDAR.append(MarketCalendar())
+    return _CALENDAR[0]
 
 
 def _unwatch_code(resolution: Resolution, watched: Collection[str]) -> str | None:

@@ -281,6 +281,14 @@ async def cmd_unmute(update: Update, context: Context) -> None:
     await answer(update, context, replies.unmuted(voice_of(context), target, ended))
 
 
+@command("mutes", "notify.cmd.mutes.args", "notify.cmd.mutes.summary")
+async def cmd_mutes(update: Update, context: Context) -> None:
+    """List this chat's active mutes with their end times."""
+    no_arguments(context)
+    mutes = await service_of(context).mutes(chat_id_of(update))
+    await answer(update, context, replies.mute_list(voice_of(context), mutes))
+
+
 @command("status")
 async def cmd_status(update: Update, context: Context) -> None:
     """Show the bot's health."""

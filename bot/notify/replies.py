@@ -9,6 +9,7 @@ between messages.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 from bot.codes import as_stock_code
@@ -209,6 +210,23 @@ def muted(voice: Voice, mute: Mute) -> list[str]:
     if mute.kind == "rule":
         return [voice.say("mute.rule", rule=esc(mute.target), until=until)]
     return [voice.say("mute.stock", stock=esc(voice.label(mute.target)), until=until)]
+
+
+def mute_list(voice: Voice, mutes: Sequence[Mute]) -> list[str]:
+    """/mutes: each active mute, what it covers and when it ends (KST), soonest first."""
+    if not mutes:
+        return [voice.say("notify.mutes.none")]
+    return [
+        voice.say("notify.mutes.header", count=len(mutes)),
+        *map(partial(mute_line, voice), mutes),
+    ]
+
+
+def mute_line(voice: Voice, mute: Mute) -> str:
+    until = esc(voice.moment(mute.until, zone=True, seconds=False))
+    if mute.kind == "rule":
+        return voice.say("notify.mutes.rule", rule=esc(mute.target), until=until)
+    return voice.say("notify.mutes.stock", stock=esc(voice.label(mute.target)), until=until)
 
 
 def unmuted(voice: Voice, target: str | None, ended: int) -> list[str]:
