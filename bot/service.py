@@ -137,6 +137,14 @@ class StatusReport:
     market: MarketState | None = None  # where the market stands (None: no calendar given)
 
 
+@dataclass(frozen=True, slots=True)
+class Pressed:
+    """What a button press did: the alert's stock, and the mute it made (None: the chart)."""
+
+    ticker: str
+    mute: Mute | None
+
+
 def mute_length(text: str) -> timedelta:
     """How long a /mute lasts: the rules' duration grammar (``30m``, ``2h``, ``1d``, ``1h30m``,
     ``2시간``), but a bare number needs a unit here (minutes? hours?). CommandError saying why."""
@@ -378,6 +386,22 @@ class BotService:
         else:
             until = now + mute_length(duration)
         return await self.store.mute(chat_id, target, until, kind=kind, now=now)
+
+    async def press(self, chat_id: int, action: str, alert_id: int) -> Pressed | None:
+        """A button under an alert message (bot/notify/buttons.py): mute its stock for an hour
+        (``s``), its rule for today (``r``), or name its stock for a chart (``c``). None, and
+        nothing changed, when that alert was never addressed to this chat (forged or stale)."""
+        await self._chat(chat_id)
+        found = await self.store.alert_in_chat(chat_id, alert_id)
+        if found is None:
+            log.info("button refused, no such alert here chat=%s alert=%s", chat_id, alert_id)
+            return None
+        rule, ticker = found
+        if action == "s":
+            return Pressed(ticker, await self.mute_until(chat_id, "ticker", ticker, "1h"))
+        if action == "r":
+            return Pressed(ticker, await self.mute_until(chat_id, "rule", rule, "오늘"))
+        return Pressed(ticker, None)
 
     async def unmute(self, chat_id: int, target: str | None = None) -> int:
         """End this chat's mute of a rule or code, or all of them; return how many ended."""

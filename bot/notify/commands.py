@@ -23,11 +23,12 @@ from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     CallbackContext,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     ExtBot,
@@ -39,9 +40,11 @@ from bot.charts import replies as chart_replies
 from bot.charts.levels import NoData
 from bot.charts.service import DEFAULT_TOP, MAX_TOP, ChartService
 from bot.notify import replies
-from bot.notify.format import MAX_MESSAGE, esc, esc_clipped, join, pack
+from bot.notify.buttons import MAX_DATA, parse_press
+from bot.notify.format import MAX_MESSAGE, esc, esc_clipped, join, pack, to_plain
 from bot.notify.voice import PLAIN, Voice
 from bot.service import BotService, CommandError, shown
+from bot.store.chats import Mute
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +401,64 @@ def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
     return code, n
 
 
+# -- buttons under alert messages (bot/notify/buttons.py) ---------------------------------------
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """A button pressed under an alert message: do what it says and answer the press (a short
+    confirmation, or a refusal when the chat is not allowed or the data is not ours)."""
+    query = update.callback_query
+    if query is None:
+        return
+    data, voice = context.bot_data, voice_of(context)
+    chat_id = query.message.chat.id if query.message is not None else None
+    if chat_id is None or not data.access.allows(chat_id):
+        log.info("button refused chat=%s reason=not_allowed", chat_id)
+        await query.answer(voice.say("notify.button.refused"))
+        return
+    press = parse_press(query.data)
+    pressed = None
+    if press is not None:
+        await heard_from(data, chat_id)
+        pressed = await data.service.press(chat_id, press.action, press.alert_id)
+    if pressed is None:
+        log.info("button refused chat=%s data=%r", chat_id, str(query.data)[:MAX_DATA])
+        await query.answer(voice.say("notify.button.stale"))
+        return
+    if pressed.mute is not None:
+        await query.answer(_muted_answer(voice, pressed.mute))
+        return
+    await _chart_pressed(context, query, chat_id, pressed.ticker)
+
+
+def _muted_answer(voice: Voice, mute: Mute) -> str:
+    until = voice.moment(mute.until, zone=True, seconds=False)
+    if mute.kind == "rule":
+        return voice.say("notify.button.muted_rule", rule=mute.target, until=until)
+    return voice.say("notify.button.muted_stock", stock=voice.label(mute.target), until=until)
+
+
+async def _chart_pressed(
+    context: Context, query: CallbackQuery, chat_id: int, ticker: str
+) -> None:
+    """The chart button: the stock's chart of today as a picture in the chat, as /chart."""
+    voice = voice_of(context)
+    charts = service_of(context).charts
+    if charts is None:
+        await query.answer(to_plain(voice.say("charts.off")))
+        return
+    await query.answer(voice.say("notify.button.chart_sent"))
+    try:
+        chart = await charts.chart(ticker, None)
+    except NoData as exc:
+        await context.bot.send_message(
+            chat_id, voice.tagged(esc(str(exc))), parse_mode=ParseMode.HTML
+        )
+        return
+    caption = voice.tagged(chart_replies.caption(chart, charts.say))
+    await context.bot.send_photo(chat_id, chart.png, caption=caption, parse_mode=ParseMode.HTML)
+
+
 # -- wiring --------------------------------------------------------------------------------------
 
 
@@ -464,6 +525,7 @@ def install(
     for entry in REGISTRY:
         assert entry.callback is not None
         app.add_handler(CommandHandler(entry.name, entry.callback))
+    app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, _HELP)))
     app.add_handler(MessageHandler(~filters.COMMAND, any_message))
     app.add_error_handler(on_error)

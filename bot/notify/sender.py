@@ -48,10 +48,13 @@ from datetime import datetime, timedelta
 
 from bot.backoff import backoff_delay
 from bot.clock import utc_now
+from bot.notify.buttons import alert_buttons
 from bot.notify.format import alert_message, resolved_message
 from bot.notify.transport import (
+    PLAIN_MESSAGE,
     ChatBlocked,
     ChatMoved,
+    Extras,
     Rejected,
     RetryLater,
     TransientError,
@@ -111,11 +114,13 @@ class Pace:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """The next message of a chat: its rows, its HTML, and the message it replies to."""
+    """The next message of a chat: its rows, its HTML, the message it replies to, and how it
+    goes out (silent or not, its buttons)."""
 
     rows: list[PendingDelivery]
     html: str
     reply_to: int | None = None
+    extras: Extras = PLAIN_MESSAGE
 
     @property
     def ids(self) -> list[int]:
@@ -282,7 +287,9 @@ class Sender:
             if alone:
                 break
         count, html = alert_message(group, self.voice)
-        return Message(group[:count], html)
+        # A group carries the buttons of its first alert (bot/notify/buttons.py).
+        extras = Extras(buttons=alert_buttons(self.voice, group[0].alert_id))
+        return Message(group[:count], html, extras=extras)
 
     def _reply(self, row: PendingDelivery) -> Message:
         """A resolved event, replying to its alert's message in this chat when it went."""
@@ -303,7 +310,7 @@ class Sender:
         await self._pace.wait()
         try:
             message_id = await self._transport.send(
-                chat_id, message.html, reply_to=message.reply_to
+                chat_id, message.html, reply_to=message.reply_to, extras=message.extras
             )
         except RetryLater as exc:
             self._retry_later(chat_id, exc)

@@ -129,6 +129,9 @@ class AsyncStore:
     async def unmute(self, chat_id: int, target: str | None, *, now: datetime) -> int:
         return await self._run(self._writes, self.sync.unmute, chat_id, target, now=now)
 
+    async def alert_in_chat(self, chat_id: int, alert_id: int) -> tuple[str, str] | None:
+        return await self._run(self._reads, self.sync.alert_in_chat, chat_id, alert_id)
+
     async def mutes(self, chat_id: int, now: datetime) -> list[Mute]:
         return await self._run(self._reads, self.sync.mutes, chat_id, now)
 

@@ -345,6 +345,20 @@ class Outbox(Database):
             resolved = _resolved_times(conn, [row.id for row in rows])
         return [_stored_alert(row, resolved.get(row.id)) for row in reversed(rows)]
 
+    def alert_in_chat(self, chat_id: int, alert_id: int) -> tuple[str, str] | None:
+        """``(rule, ticker)`` of the fired alert ``alert_id`` if it was addressed to this chat
+        (a delivery in any state), else None: what a button under an alert message may act on,
+        so a forged or stale id acts on nothing."""
+        query = (
+            select(alerts_t.c.rule, alerts_t.c.ticker)
+            .join(deliveries_t, deliveries_t.c.alert_id == alerts_t.c.id)
+            .where(alerts_t.c.id == alert_id, alerts_t.c.kind == "fired")
+            .where(deliveries_t.c.chat_id == chat_id)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row.rule, row.ticker)
+
     def due_chats(self) -> list[int]:
         """The allowed chats with deliveries pending (due now or later), by id."""
         if not self.allowed_chat_ids:
