@@ -31,6 +31,7 @@ from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.market.calendar import MarketCalendar, MarketState
 from bot.market.names import Directory, Found, Listing, Resolution
 from bot.market.texts import label
+from bot.notify.quiet import QuietHours, quiet_hours
 from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
 from bot.store.outbox import Failure, StoredAlert
@@ -402,6 +403,22 @@ class BotService:
         if action == "r":
             return Pressed(ticker, await self.mute_until(chat_id, "rule", rule, "오늘"))
         return Pressed(ticker, None)
+
+    async def quiet(self, chat_id: int, setting: str | None = None) -> QuietHours | None:
+        """/quiet: set this chat's quiet hours (``22:00-07:00``, KST, may cross midnight), turn
+        them ``off``, or (no argument) tell them. Returns the hours in force after it."""
+        await self._chat(chat_id)
+        if setting is None:
+            return quiet_hours(await self.store.quiet(chat_id))
+        if setting.strip().lower() in ("off", "끄기", "해제"):
+            await self.store.set_quiet(chat_id, None)
+            return None
+        try:
+            hours = QuietHours.parse(setting)
+        except ValueError:
+            raise CommandError("notify.quiet.bad", word=shown(setting)) from None
+        await self.store.set_quiet(chat_id, str(hours))
+        return hours
 
     async def unmute(self, chat_id: int, target: str | None = None) -> int:
         """End this chat's mute of a rule or code, or all of them; return how many ended."""

@@ -18,6 +18,7 @@ from bot.alerts import Alert
 from bot.config import TelegramSettings
 from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.notify.buttons import data_of
+from bot.notify.quiet import QuietHours
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.telegram_bot import TelegramBot
 from bot.notify.voice import Voice
@@ -277,3 +278,53 @@ async def test_a_mute_given_while_deliveries_are_pending_keeps_them_from_going_o
         await settled(api, store)
     assert [parse_html(m.text) for m in api.messages_for(CHAT) if "#1#" in m.text] == []
     assert store.delivery_counts() == {"sent": 3, "muted": 1}
+
+
+# -- quiet hours ---------------------------------------------------------------------------------
+
+
+async def test_quiet_hours_covering_now_make_alerts_silent(
+    tg: Running, store: Store, api: FakeBotApi, clock: Clock
+) -> None:
+    assert "조용한 시간이 없습니다" in await ask(api, "/quiet")
+    # 09:30 KST now: a range across midnight that covers it, and one that does not.
+    assert "조용한 시간 22:00-09:45 (KST)" in await ask(api, "/quiet 22:00-09:45")
+    assert "조용한 시간 22:00-09:45" in await ask(api, "/quiet")
+    store.add_alerts([alert(1)], NOW)
+    tg.sender.wake()
+    assert (await arrives(api, CHAT, 1)).silent
+    assert not (await arrives(api, OTHER, 1)).silent  # the other chat has no quiet hours
+    await ask(api, "/quiet 22:00-07:00")
+    store.add_alerts([alert(2)], NOW)
+    tg.sender.wake()
+    assert not (await arrives(api, CHAT, 2)).silent
+    clock.now = datetime(2024, 6, 3, 14, 0, tzinfo=UTC)  # 23:00 KST: quiet again
+    store.add_alerts([alert(3)], clock.now)
+    tg.sender.wake()
+    assert (await arrives(api, CHAT, 3)).silent
+    assert "조용한 시간을 껐습니다" in await ask(api, "/quiet off")
+    assert "조용한 시간이 없습니다" in await ask(api, "/quiet")
+    assert store.quiet(CHAT) is None
+
+
+@pytest.mark.parametrize("word", ["22:00", "25:00-07:00", "22:00-07:60", "soon", "22-07"])
+async def test_quiet_refuses_what_is_no_range(tg: Running, api: FakeBotApi, word: str) -> None:
+    assert "시간 범위가 아닙니다" in await ask(api, f"/quiet {word}")
+
+
+@pytest.mark.parametrize(
+    ("text", "inside", "outside"),
+    [
+        ("22:00-07:00", ["22:00", "23:59", "00:00", "07:00"], ["07:01", "12:00", "21:59"]),
+        ("12:00-13:00", ["12:00", "13:00"], ["11:59", "13:01", "00:00"]),
+    ],
+)
+def test_quiet_hours_may_cross_midnight(text: str, inside: list[str], outside: list[str]) -> None:
+    hours = QuietHours.parse(text)
+    assert str(hours) == text
+
+    def at(hhmm: str) -> datetime:
+        return datetime.fromisoformat(f"2024-06-03T{hhmm}:30+09:00")
+
+    assert all(hours.holds(at(t)) for t in inside)
+    assert not any(hours.holds(at(t)) for t in outside)

@@ -292,6 +292,23 @@ async def cmd_mutes(update: Update, context: Context) -> None:
     await answer(update, context, replies.mute_list(voice_of(context), mutes))
 
 
+@command("quiet", "notify.cmd.quiet.args", "notify.cmd.quiet.summary")
+async def cmd_quiet(update: Update, context: Context) -> None:
+    """Set, turn off or show this chat's quiet hours (alerts then come without sound)."""
+    args = words(context)
+    if len(args) > 1:
+        raise CommandError("notify.quiet.bad", word=shown(" ".join(args)))
+    service, voice = service_of(context), voice_of(context)
+    hours = await service.quiet(chat_id_of(update), args[0] if args else None)
+    if hours is not None:
+        text = voice.say("notify.quiet.on", range=esc(str(hours)))
+    elif args:
+        text = voice.say("notify.quiet.turned_off")
+    else:
+        text = voice.say("notify.quiet.none")
+    await answer(update, context, [text])
+
+
 @command("status")
 async def cmd_status(update: Update, context: Context) -> None:
     """Show the bot's health."""

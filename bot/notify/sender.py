@@ -43,13 +43,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.backoff import backoff_delay
 from bot.clock import utc_now
 from bot.notify.buttons import alert_buttons
 from bot.notify.format import alert_message, resolved_message
+from bot.notify.quiet import quiet_hours
 from bot.notify.transport import (
     PLAIN_MESSAGE,
     ChatBlocked,
@@ -249,7 +250,10 @@ class Sender:
                 rows = [row for row in rows if row.id not in self._confirmed]
                 if not rows:
                     return
-                await self._send(chat_id, self.next_message(rows), rows)
+                message = self.next_message(rows)
+                if await self._quiet_now(chat_id):
+                    message = replace(message, extras=replace(message.extras, silent=True))
+                await self._send(chat_id, message, rows)
         except Exception as exc:  # the store failed: the rows stay pending, tried again later
             log.warning(
                 "delivery bookkeeping failed name=%s chat=%s error=%r",
@@ -260,6 +264,11 @@ class Sender:
             self._ready_at[chat_id] = time.monotonic() + self.settings.backoff_min
         finally:
             self._chats.pop(chat_id, None)
+
+    async def _quiet_now(self, chat_id: int) -> bool:
+        """The chat's quiet hours (/quiet) cover the wall clock now: send without sound."""
+        hours = quiet_hours(await self._store.quiet(chat_id))
+        return hours is not None and hours.holds(self._clock())
 
     async def _wait_ready(self, chat_id: int) -> bool:
         """Sleep until the chat may be sent to; False when closing meanwhile."""

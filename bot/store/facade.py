@@ -132,6 +132,12 @@ class AsyncStore:
     async def alert_in_chat(self, chat_id: int, alert_id: int) -> tuple[str, str] | None:
         return await self._run(self._reads, self.sync.alert_in_chat, chat_id, alert_id)
 
+    async def set_quiet(self, chat_id: int, quiet: str | None) -> None:
+        await self._run(self._writes, self.sync.set_quiet, chat_id, quiet)
+
+    async def quiet(self, chat_id: int) -> str | None:
+        return await self._run(self._reads, self.sync.quiet, chat_id)
+
     async def mutes(self, chat_id: int, now: datetime) -> list[Mute]:
         return await self._run(self._reads, self.sync.mutes, chat_id, now)
 
