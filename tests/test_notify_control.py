@@ -18,6 +18,7 @@ from bot.alerts import Alert
 from bot.config import TelegramSettings
 from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.notify.buttons import data_of
+from bot.notify.commands import addressed_elsewhere
 from bot.notify.quiet import QuietHours
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.telegram_bot import TelegramBot
@@ -328,3 +329,33 @@ def test_quiet_hours_may_cross_midnight(text: str, inside: list[str], outside: l
 
     assert all(hours.holds(at(t)) for t in inside)
     assert not any(hours.holds(at(t)) for t in outside)
+
+
+# -- groups --------------------------------------------------------------------------------------
+
+
+async def test_a_command_for_another_bot_gets_no_reply(tg: Running, api: FakeBotApi) -> None:
+    start = len(api.sent)
+    api.push_command(CHAT, "/status@other_bot")
+    api.push_command(CHAT, "/nosuch@other_bot")
+    api.push_command(STRANGER, "/status@other_bot")  # not even the refusal
+    api.push_command(CHAT, "/mutes@pgmbot_test_bot")  # ours: answered
+    reply = await api.wait_for_message(None, 5, start=start)
+    assert reply.chat_id == CHAT and "음소거가 없습니다" in parse_html(reply.text)
+    await asyncio.sleep(0.3)
+    assert len(api.sent) == start + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "elsewhere"),
+    [
+        ("/status@other_bot", True),
+        ("/status@PGMBOT_TEST_BOT now", False),
+        ("/status", False),
+        ("/status@", True),
+        ("hello @other_bot", False),
+        ("", False),
+    ],
+)
+def test_addressed_elsewhere(text: str, elsewhere: bool) -> None:
+    assert addressed_elsewhere(text, "pgmbot_test_bot") is elsewhere

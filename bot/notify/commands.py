@@ -55,6 +55,7 @@ class Command:
     args_key: str  # the catalogue's key of the usage line's arguments (cmd.NAME.args)
     summary_key: str  # … of the line for /help and Telegram's menu (cmd.NAME.summary)
     callback: Handler | None = None  # guarded (None: only its texts, e.g. for the guard)
+    admin_only: bool = False  # only a user listed in telegram.admin_chat_ids may run it
 
 
 REGISTRY: list[Command] = []
@@ -138,6 +139,8 @@ def guard(handler: Handler, info: Command) -> Handler:
         chat, message = update.effective_chat, update.effective_message
         if chat is None or message is None:
             return
+        if addressed_elsewhere(message.text, context.bot.username):
+            return  # "/status@other_bot" in a group: another bot's, not ours to answer
         data = context.bot_data
         voice = data.voice
         if not data.access.allows(chat.id):
@@ -146,6 +149,11 @@ def guard(handler: Handler, info: Command) -> Handler:
                 await message.reply_html(voice.tagged(replies.refusal(voice, chat.id)))
             return
         await heard_from(data, chat.id)
+        if info.admin_only and not is_admin(update, data.admins):
+            user = update.effective_user.id if update.effective_user else None
+            log.info("admin command refused chat=%s user=%s command=%s", chat.id, user, info.name)
+            await message.reply_html(voice.tagged(voice.say("notify.admin_only")))
+            return
         try:
             await handler(update, context)
         except CommandError as exc:
@@ -156,14 +164,37 @@ def guard(handler: Handler, info: Command) -> Handler:
     return guarded
 
 
+def addressed_elsewhere(text: str | None, username: str | None) -> bool:
+    """``/cmd@name`` where ``name`` is not this bot: in a group, a command for another bot."""
+    if not text or not text.startswith("/"):
+        return False
+    head = text.split(maxsplit=1)[0]
+    _, at, name = head.partition("@")
+    return bool(at) and (username is None or name.lower() != username.lower())
+
+
+def is_admin(update: Update, admins: Sequence[int]) -> bool:
+    """The user who wrote is an admin (their id listed in ``telegram.admin_chat_ids``): in a
+    group, being in an allowed (or admin) chat is not enough."""
+    user = update.effective_user
+    return user is not None and user.id in admins
+
+
 def command(
-    name: str, args_key: str | None = None, summary_key: str | None = None
+    name: str,
+    args_key: str | None = None,
+    summary_key: str | None = None,
+    *,
+    admin_only: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a command handler, guarded (see ``guard``); the catalogue holds its usage
-    arguments and summary, under ``cmd.NAME.args`` and ``cmd.NAME.summary`` unless given."""
+    arguments and summary, under ``cmd.NAME.args`` and ``cmd.NAME.summary`` unless given.
+    ``admin_only``: only an admin user may run it, whatever chat it is written in."""
 
     def register(handler: Handler) -> Handler:
-        info = Command(name, args_key or f"cmd.{name}.args", summary_key or f"cmd.{name}.summary")
+        args = args_key or f"cmd.{name}.args"
+        summary = summary_key or f"cmd.{name}.summary"
+        info = Command(name, args, summary, admin_only=admin_only)
         REGISTRY.append(replace(info, callback=guard(handler, info)))
         return handler
 
