@@ -243,7 +243,9 @@ class App:
 
     async def _start(self) -> None:
         settings = self.settings
-        self.rules = LoadedRules(load_rules(settings.rules.path))
+        self.rules = LoadedRules(
+            load_rules(settings.rules.path, sessions=settings.market.session_ranges)
+        )
         for file in overlooked_files(settings.rules.path):
             log.warning("rules file not read (rule files end in .yaml) file=%s", file)
         for warning in config_warnings(settings):
@@ -273,7 +275,7 @@ class App:
             no_names_text=self.voice.say("market.notice.no_names"),
         )
         await self.master.load_cache()  # names at once; the download follows (background)
-        self.engine = Engine(self.rules.ruleset)
+        self.engine = Engine(self.rules.ruleset, names=self.stock_label)
         log.info(
             "rules loaded path=%s count=%d", settings.rules.path, len(self.rules.ruleset.rules)
         )
@@ -340,7 +342,12 @@ class App:
         self._step("telegram" if self.telegram is not None else "console")
 
         controller = RulesController(self.rules, self.engine, self.notices)
-        watcher = RulesWatcher(settings.rules.path, controller.on_rules, controller.on_error)
+        watcher = RulesWatcher(
+            settings.rules.path,
+            controller.on_rules,
+            controller.on_error,
+            sessions=settings.market.session_ranges,
+        )
         self.watcher = watcher
         self._spawn(watcher.run(), "rules-watcher", stop=watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)

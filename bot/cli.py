@@ -25,6 +25,10 @@ def _lazy(target: str) -> Handler:
     return run
 
 
+#: --config on the commands that read rules alone: only its market.sessions are used.
+CONFIG_SESSIONS = "config whose market.sessions the rules' hours names follow"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgmbot",
@@ -71,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--rules", type=Path, default=Path("rules"), help="rules file or dir")
     replay.add_argument("--date", help="trading date YYYY-MM-DD for lines without a timestamp")
     replay.add_argument("--json", action="store_true", help="one JSON object per alert")
+    replay.add_argument("--config", type=Path, help=CONFIG_SESSIONS)
     replay.add_argument(
         "--progress-every",
         type=int,
@@ -84,15 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument("--ticker", required=True, metavar="CODE", help="the stock, e.g. 005930")
     chart.add_argument("--out", type=Path, help="the PNG to write (default: CODE-DAY.png)")
     chart.add_argument("--rules", type=Path, help="rules whose alerts and thresholds to draw")
+    chart.add_argument("--config", type=Path, help=CONFIG_SESSIONS)
     chart.set_defaults(handler=_lazy("bot.charts.command:chart_command"))
 
     rules = commands.add_parser("rules", help="check or test rule files")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rules_commands.add_parser("check", help="validate rule files")
     check.add_argument("paths", nargs="*", type=Path, default=[Path("rules")], metavar="PATH")
+    check.add_argument("--config", type=Path, help=CONFIG_SESSIONS)
     check.set_defaults(handler=_lazy("bot.ruletest:check_command"))
     test = rules_commands.add_parser("test", help="run rule unit tests")
     test.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    test.add_argument("--config", type=Path, help=CONFIG_SESSIONS)
     test.set_defaults(handler=_lazy("bot.ruletest:test_command"))
 
     config = commands.add_parser("config", help="check a config file")
@@ -119,7 +127,8 @@ def config_check_command(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(args.file)
-        rules = load_rules(settings.rules.path)  # what `pgmbot run` would load
+        # what `pgmbot run` would load
+        rules = load_rules(settings.rules.path, sessions=settings.market.session_ranges)
     except (ConfigError, RulesError) as exc:
         exc.report()
         return 1

@@ -15,7 +15,7 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -33,8 +33,11 @@ from bot import yamlpos
 from bot.charts.settings import DigestSettings
 from bot.codes import StockCode
 from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
-from bot.problems import ProblemsError
+from bot.problems import ProblemsError, loaded_or_reported
 from bot.ticks import TR_IDS
+
+if TYPE_CHECKING:
+    from bot.engine.rule_types import RuleSet
 
 REAL_REST_URL = "https://openapi.koreainvestment.com:9443"
 REAL_WS_URL = "ws://ops.koreainvestment.com:21000"
@@ -387,6 +390,29 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
             ]
         data["kis"] = kis
     return data
+
+
+def rule_sessions(path: Path | None) -> dict[str, MinuteRange] | None:
+    """What the session names in rules' ``hours`` mean under the config at ``path`` (its
+    ``market.sessions``), for the commands that read rules without running the bot (replay,
+    rules check/test, chart); None without a config: the defaults. ConfigError if it is bad."""
+    return None if path is None else load_settings(path).market.session_ranges
+
+
+def command_rules(rules: Path, config: Path | None) -> RuleSet | None:
+    """The rules a command reads alone (replay, chart), their ``hours`` names following
+    ``config``'s sessions when given; None once the problems are printed (exit 2)."""
+    from bot.engine.spec import load_rules
+
+    if config is not None:
+        sessions = loaded_or_reported(lambda: rule_sessions(config), "the config has errors")
+        if sessions is None:
+            return None
+    else:
+        sessions = None
+    return loaded_or_reported(
+        lambda: load_rules(rules, sessions=sessions), "the rules have errors"
+    )
 
 
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:

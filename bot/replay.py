@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.alerts import Alert
+from bot.config import command_rules
 from bot.engine.evaluate import Engine
-from bot.engine.spec import load_rules
 from bot.kis.recording import open_text
-from bot.problems import loaded_or_reported
 from bot.ticks import KST, FrameError, parse_records, split_frame, today_kst
 
 Report = Callable[[str, int, str], None]  # (source, line number, problem)
@@ -36,7 +35,8 @@ class ReplayStats:
     control: int = 0  # JSON control messages (acks, PINGPONG): not data, skipped quietly
     bad: int = 0  # malformed lines or records, reported and skipped
     undated: int = 0  # data lines without a timestamp: dated by --date (or today)
-    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, ticker) -> count
+    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, ticker) -> fired
+    resolved: Counter[tuple[str, str]] = field(default_factory=Counter)  # ... -> resolved events
 
 
 class _Days:
@@ -78,7 +78,7 @@ def replay_lines(
     day_of = _Days().of
     on_ticks = engine.on_ticks
     errors: list[FrameError] = []
-    counts = stats.alerts
+    counts = {"fired": stats.alerts, "resolved": stats.resolved}
     for number, line in enumerate(lines, start=1):
         stats.lines += 1
         if progress is not None and number % progress_every == 0:
@@ -108,26 +108,33 @@ def replay_lines(
         stats.undated += not stamp
         stats.ticks += len(ticks)
         for alert in on_ticks(ticks):
-            counts[alert.rule, alert.ticker] += 1
+            counts[alert.kind][alert.rule, alert.ticker] += 1
             yield alert
 
 
 def _progress(stats: ReplayStats, stream: TextIO = sys.stderr) -> None:
-    alerts = sum(stats.alerts.values())
-    stream.write(f"\r{stats.lines:,} lines  {stats.ticks:,} ticks  {alerts:,} alerts ")
+    alerts, resolved = sum(stats.alerts.values()), sum(stats.resolved.values())
+    stream.write(
+        f"\r{stats.lines:,} lines  {stats.ticks:,} ticks  {alerts:,} alerts  "
+        f"{resolved:,} resolved "
+    )
     stream.flush()
 
 
 def _summary(stats: ReplayStats, rules: list[str], out: TextIO) -> None:
+    resolved = sum(stats.resolved.values())
     out.write(
         f"\n{stats.lines:,} lines, {stats.frames:,} frames, {stats.ticks:,} ticks, "
-        f"{sum(stats.alerts.values()):,} alerts, {stats.bad:,} malformed skipped\n"
+        f"{sum(stats.alerts.values()):,} alerts, {resolved:,} resolved, "
+        f"{stats.bad:,} malformed skipped\n"
     )
     if stats.alerts:
         width = max(len("rule"), *(len(rule) for rule, _ in stats.alerts))
-        out.write(f"\n{'rule':<{width}}  ticker  alerts\n")
+        out.write(f"\n{'rule':<{width}}  ticker  alerts" + ("  resolved" if resolved else ""))
+        out.write("\n")
         for (rule, ticker), count in sorted(stats.alerts.items()):
-            out.write(f"{rule:<{width}}  {ticker}  {count:>6}\n")
+            ended = f"  {stats.resolved[rule, ticker]:>8}" if resolved else ""
+            out.write(f"{rule:<{width}}  {ticker}  {count:>6}{ended}\n")
     fired = {rule for rule, _ in stats.alerts}
     silent = [rule for rule in rules if rule not in fired]
     if silent:
@@ -138,7 +145,8 @@ def _shown(alert: Alert, as_json: bool) -> str:
     if as_json:
         return json.dumps(alert.as_json(), ensure_ascii=False) + "\n"
     message = " ".join(alert.message.split())  # one line
-    return f"{alert.time:%Y-%m-%d %H:%M:%S} {alert.ticker} {alert.rule}  {message}\n"
+    kind = " resolved" if alert.kind == "resolved" else ""
+    return f"{alert.time:%Y-%m-%d %H:%M:%S} {alert.ticker} {alert.rule}{kind}  {message}\n"
 
 
 #: What reading an input can raise: the OS, and gzip on a file cut short or damaged.
@@ -192,7 +200,7 @@ def _unusable_inputs(names: list[str]) -> list[str]:
 
 def replay_command(args: argparse.Namespace) -> int:
     """`pgmbot replay FILE... --rules PATH [--date YYYY-MM-DD] [--json]`."""
-    ruleset = loaded_or_reported(lambda: load_rules(args.rules), "the rules have errors")
+    ruleset = command_rules(args.rules, args.config)
     if ruleset is None:
         return 2
     engine = Engine(ruleset)

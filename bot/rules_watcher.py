@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from watchfiles import Change, awatch
 
 from bot.engine.rule_types import RuleSet
 from bot.engine.spec import RulesError, load_rules
+from bot.market.sessions import MinuteRange
 
 #: What a symlinked rule file leads to: (inode, modification time, size), None when nothing.
 Target = tuple[int, int, int] | None
@@ -44,8 +45,10 @@ class RulesWatcher:
         *,
         settle_ms: int = 500,
         recheck_ms: int = 2000,
+        sessions: Mapping[str, MinuteRange] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.sessions = sessions  # what rules' `hours` names mean (the config's sessions)
         self._on_rules = on_rules
         self._on_error = on_error
         self._settle_ms = settle_ms
@@ -147,7 +150,7 @@ class RulesWatcher:
     async def reload(self) -> None:
         """Re-read the rules now and report the outcome to the callbacks."""
         try:
-            ruleset = await asyncio.to_thread(load_rules, self.path)
+            ruleset = await asyncio.to_thread(load_rules, self.path, sessions=self.sessions)
         except RulesError as exc:
             self.failures += 1
             await self._on_error(exc.problems)

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TextIO, TypeVar
@@ -26,8 +26,9 @@ from pydantic import (
 )
 
 from bot import yamlpos
-from bot.alerts import Alert
+from bot.alerts import Alert, Kind
 from bot.codes import StockCode, stock_code
+from bot.config import ConfigError, rule_sessions
 from bot.durations import parse_duration
 from bot.engine.evaluate import Engine
 from bot.engine.rule_types import RuleSet, parse_amount, parse_field, unit_problem
@@ -39,6 +40,7 @@ from bot.engine.spec import (
     overlooked_files,
     read_yaml,
 )
+from bot.market.sessions import MinuteRange
 from bot.ticks import FIELD_INDEX, NUMERIC_FIELDS, Tick, hhmmss_seconds
 
 DEFAULT_DAY = dt.date(2026, 1, 2)
@@ -80,10 +82,12 @@ class ExpectedAlert(_Model):
     ticker: StockCode | None = None  # default: the case's ticker
     value: Annotated[int | float, BeforeValidator(parse_amount)] | None = None
     message: str | None = None
+    kind: Kind = "fired"  # or "resolved": the end of what an alert said
 
     def matches(self, alert: Alert, ticker: str) -> bool:
         return (
             alert.rule == self.rule
+            and alert.kind == self.kind
             and alert.tick.hhmmss == self.time
             and alert.ticker == (self.ticker or ticker)
             and (self.value is None or alert.value == self.value)
@@ -92,6 +96,7 @@ class ExpectedAlert(_Model):
 
     def describe(self, ticker: str) -> str:
         text = f"{self.rule} {self.ticker or ticker} {_show(self.time)}"
+        text += " resolved" if self.kind == "resolved" else ""
         text += f" value={_number(self.value)}" if self.value is not None else ""
         return text + (f" message={self.message!r}" if self.message is not None else "")
 
@@ -260,8 +265,9 @@ def run_case(ruleset: RuleSet, case: Case, ticks: list[Tick]) -> tuple[list[str]
         else:
             left.remove(match)
     unexpected = [
-        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)} value={_number(a.value)} "
-        f"message={a.message!r}"
+        f"{a.rule} {a.ticker} {_show(a.tick.hhmmss)}"
+        + (" resolved" if a.kind == "resolved" else "")
+        + f" value={_number(a.value)} message={a.message!r}"
         for a in left
     ]
     return missing, unexpected
@@ -282,7 +288,12 @@ def _spec_of(doc: yamlpos.Document, problems: list[str]) -> RuleTestFile | None:
 
 
 def _ruleset_of(
-    spec: RuleTestFile, doc: yamlpos.Document, path: Path, problems: list[str]
+    spec: RuleTestFile,
+    doc: yamlpos.Document,
+    path: Path,
+    problems: list[str],
+    text: str,
+    sessions: Mapping[str, MinuteRange] | None,
 ) -> RuleSet | None:
     """The rules the cases run on, or None (with the problems) when they have mistakes."""
     found: list[str] = []
@@ -293,9 +304,10 @@ def _ruleset_of(
                 found.append(
                     f"{doc.key_position(('rule_files',))}: give 'rules' or 'rule_files', not both"
                 )
-            ruleset = build_ruleset(document_rules(doc, found), [path])
+            ruleset = build_ruleset(document_rules(doc, found, sessions, text), [path])
         elif spec.rule_files:
-            ruleset = load_rules(*(path.parent / name for name in spec.rule_files))
+            files = (path.parent / name for name in spec.rule_files)
+            ruleset = load_rules(*files, sessions=sessions)
         else:
             found.append(f"{doc.position(())}: give the rules: 'rules' or 'rule_files'")
     except RulesError as exc:
@@ -329,20 +341,25 @@ def _ready_case(
     return None if found else (case, ticks)
 
 
-def run_test_file(path: Path, out: TextIO | None = None) -> Outcome:
+def run_test_file(
+    path: Path,
+    out: TextIO | None = None,
+    sessions: Mapping[str, MinuteRange] | None = None,
+) -> Outcome:
     """Run one rule test file, printing each case. Every mistake in the file is in the outcome's
-    problems, and every case without one still runs (on rules without one)."""
+    problems, and every case without one still runs (on rules without one). ``sessions``: what
+    ``hours`` names mean (a config's ``market.sessions``; default: the defaults)."""
     out = out or sys.stdout
     outcome = Outcome()
     try:
-        doc, _text = read_yaml(path)
+        doc, text = read_yaml(path)
     except RulesError as exc:
         outcome.problems.extend(exc.problems)
         return outcome
     spec = _spec_of(doc, outcome.problems)
     if spec is None:
         return outcome
-    ruleset = _ruleset_of(spec, doc, path, outcome.problems)
+    ruleset = _ruleset_of(spec, doc, path, outcome.problems, text, sessions)
     for index, raw in enumerate(spec.tests):
         ready = _ready_case(doc, index, raw, ruleset, outcome.problems)
         if ready is None or ruleset is None:
@@ -365,10 +382,15 @@ def run_test_file(path: Path, out: TextIO | None = None) -> Outcome:
 def test_command(args: argparse.Namespace) -> int:
     """`pgmbot rules test FILE...`: exit 0 when every case of every file passes, 1 when one
     fails, 2 when a file has a mistake (every file, and every case without one, still runs)."""
+    try:
+        sessions = rule_sessions(args.config)
+    except ConfigError as exc:
+        exc.report("the config has errors")
+        return 2
     total = Outcome()
     broken = 0
     for path in args.files:
-        outcome = run_test_file(Path(path))
+        outcome = run_test_file(Path(path), sessions=sessions)
         if outcome.problems:
             broken += 1
             print(*outcome.problems, sep="\n", file=sys.stderr)
@@ -394,7 +416,10 @@ def check_command(args: argparse.Namespace) -> int:
         for file in overlooked_files(path):
             print(f"note: {file} is not read: rule files end in .yaml", file=sys.stderr)
     try:
-        ruleset = load_rules(*paths)
+        ruleset = load_rules(*paths, sessions=rule_sessions(args.config))
+    except ConfigError as exc:
+        exc.report("the config has errors")
+        return 1
     except RulesError as exc:
         exc.report()
         print(f"{len(exc.problems)} problem(s) in {where}", file=sys.stderr)

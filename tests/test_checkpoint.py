@@ -48,8 +48,8 @@ RULES = RuleSet(
 KEY = rules_key(RULES)
 
 
-def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int]]:
-    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq) for a in alerts]
+def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int, str]]:
+    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq, a.kind) for a in alerts]
 
 
 def frame_line(ticks: list[Tick], stamp: str = "T09:00:00+09:00") -> str:
@@ -242,7 +242,7 @@ def _damaged(data: bytes, how: str) -> bytes:
     if how == "bad covers":
         return _resigned(b'{"recording": 5}\n' + body.partition(b"\n")[2])
     if how == "bad snapshot":
-        return _resigned(body.partition(b"\n")[0] + b'\n{"layout": 1, "rules": [')
+        return _resigned(body.partition(b"\n")[0] + b'\n{"layout": 2, "rules": [')
     if how == "other layout":
         return _resigned(body.partition(b"\n")[0] + b'\n{"layout": 99}')
     raise AssertionError(how)
@@ -259,8 +259,8 @@ def _damaged(data: bytes, how: str) -> bytes:
         ("text", "not a pgmbot checkpoint file"),
         ("bad length", "bad length '12e3'"),
         ("bad covers", "what it covers is unreadable"),
-        ("bad snapshot", "not a snapshot of layout 1"),
-        ("other layout", "snapshot layout 99, this bot reads layout 1"),
+        ("bad snapshot", "not a snapshot of layout 2"),
+        ("other layout", "snapshot layout 99, this bot reads layout 2"),
     ],
 )
 def test_a_bad_file_is_refused_with_the_reason(

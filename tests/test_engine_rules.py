@@ -168,6 +168,9 @@ def test_a_key_beside_rules_is_named_where_it_is(tmp_path: Path) -> None:
     assert problems(path) == [f"{path}:3:1: a rule file holds one key, 'rules', a list of rules"]
 
 
+UNKNOWN_TYPE = "unknown rule type: use threshold, sign_flip, change or expr"
+
+
 def test_missing_type_and_unknown_type(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -176,9 +179,9 @@ def test_missing_type_and_unknown_type(tmp_path: Path) -> None:
         "  - {id: c, type: [threshold], message: '{x}'}\n",
     )
     assert problems(path) == [
-        f"{path}:2:5: rule 'a': every rule needs a type: threshold, sign_flip or change",
-        f"{path}:5:11: rule 'b': type: unknown rule type: use threshold, sign_flip or change",
-        f"{path}:6:19: rule 'c': type: unknown rule type: use threshold, sign_flip or change",
+        f"{path}:2:5: rule 'a': every rule needs a type: threshold, sign_flip, change or expr",
+        f"{path}:5:11: rule 'b': type: {UNKNOWN_TYPE}",
+        f"{path}:6:19: rule 'c': type: {UNKNOWN_TYPE}",
     ]
 
 
@@ -251,14 +254,14 @@ def test_a_message_that_cannot_show_a_value_falls_back_to_the_default_words(
     engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD + "    message: '{value:c}'\n")))
     engine.on_tick(tick("090000", 0))
     [alert] = engine.on_tick(tick("090001", 20_000_000_000))
-    assert alert.message == "005930 NTBY_TR_PBMN 100억 상향 돌파 → 현재 200억 (09:00:01)"
+    assert alert.message == "005930 순매수 100억 상향 돌파 → 현재 200억 (09:00:01)"
 
 
 def test_default_message_says_what_where_and_against_what(tmp_path: Path) -> None:
     engine = Engine(load_rules(write(tmp_path, "r.yaml", GOOD)))
     engine.on_tick(tick("090000", 0))
     [alert] = engine.on_tick(tick("090001", 1_500_000_000_000))
-    assert alert.message == "005930 NTBY_TR_PBMN 100억 상향 돌파 → 현재 1.5조 (09:00:01)"
+    assert alert.message == "005930 순매수 100억 상향 돌파 → 현재 1.5조 (09:00:01)"
 
 
 def test_a_new_day_starts_afresh(tmp_path: Path) -> None:
@@ -530,7 +533,7 @@ def test_replay_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["replay", str(plain), "--rules", str(rules), "--date", "2026-11-20"]) == 0
     out = capsys.readouterr().out
-    assert "5 lines, 3 frames, 4 ticks, 1 alerts, 1 malformed skipped" in out
+    assert "5 lines, 3 frames, 4 ticks, 1 alerts, 0 resolved, 1 malformed skipped" in out
     assert "up    005930       1" in out
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from spec_oracle import fire
 
 from bot.engine.evaluate import Engine
+from bot.engine.expr import ExprError, parse_expression
 from bot.engine.rule_types import RULE, RuleSet
 from bot.replay import ReplayStats, replay_lines
 from bot.ticks import Tick
@@ -37,15 +38,74 @@ def streams(draw: st.DrawFn, steps: tuple[int, ...] = (0, 0, 1, 1, 2, 5)) -> lis
     return ticks
 
 
+def _hours(draw: st.DrawFn) -> list[str]:
+    """Ranges in the minutes the streams cover (09:00 to about 09:03), and names."""
+    parts = []
+    for _ in range(draw(st.integers(1, 2))):
+        first = draw(st.integers(0, 3))
+        last = draw(st.integers(first, 4))
+        parts.append(f"09:{first:02d}-09:{last:02d}")
+    if draw(st.integers(0, 5)) == 0:
+        parts.append(draw(st.sampled_from(("pre", "regular", "after"))))
+    return parts
+
+
 def _common(draw: st.DrawFn, n: int) -> dict[str, Any]:
     rule: dict[str, Any] = {"id": f"r{n}", "field": draw(st.sampled_from(FIELDS))}
     if draw(st.booleans()):
         rule["cooldown"] = draw(seconds)
+    if draw(st.integers(0, 3)) == 0:
+        rule["hours"] = _hours(draw)
     if draw(st.integers(0, 4)) == 0:
         rule["tickers"] = draw(st.lists(st.sampled_from(TICKERS), min_size=1, unique=True))
     if draw(st.integers(0, 9)) == 0:
         rule["enabled"] = False
     return rule
+
+
+def _arith(draw: st.DrawFn, depth: int = 0) -> str:
+    """An arithmetic expression of the `when` grammar over the streams' columns."""
+    column = draw(st.sampled_from(FIELDS))
+    kind = draw(st.integers(0, 9 if depth < 2 else 4))
+    if kind == 0:
+        return draw(st.sampled_from(("0", "1", "2", "3", "0.5", "1_0")))
+    if kind == 1:
+        return column
+    if kind == 2:
+        return f"prev({column})"
+    if kind == 3:
+        return f"delta({column}, {draw(st.integers(1, 5))})"
+    if kind == 4:
+        return f"{draw(st.sampled_from(('day_max', 'day_min')))}({column})"
+    inner = _arith(draw, depth + 1)
+    if kind == 5:
+        return f"abs({inner})"
+    if kind == 6:
+        return f"{draw(st.sampled_from(('min', 'max')))}({inner}, {_arith(draw, depth + 1)})"
+    if kind == 7:
+        op = draw(st.sampled_from(("+", "-", "*", "/")))
+        return f"({inner} {op} {_arith(draw, depth + 1)})"
+    return f"-{inner}" if kind == 8 else f"({inner})"
+
+
+def _condition(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.integers(0, 3 if depth < 2 else 0))
+    if kind == 0:
+        op = draw(st.sampled_from(("<", "<=", ">", ">=", "==", "!=")))
+        return f"{_arith(draw)} {op} {_arith(draw)}"
+    if kind == 1:
+        return f"not {_condition(draw, depth + 1)}"
+    word = "and" if kind == 2 else "or"
+    return f"{_condition(draw, depth + 1)} {word} {_condition(draw, depth + 1)}"
+
+
+def _when(draw: st.DrawFn) -> str:
+    text = _condition(draw)
+    try:
+        parse_expression(text)
+    except ExprError:  # names no column
+        text = f"{draw(st.sampled_from(FIELDS))} > 0 or {text}"
+    return text
 
 
 @st.composite
@@ -54,8 +114,12 @@ def rules(draw: st.DrawFn) -> list[Any]:
     for n in range(draw(st.integers(min_value=1, max_value=4))):
         rule = _common(draw, n)
         kind = draw(st.sampled_from(("crosses_above", "crosses_below", "above", "below",
-                                     "sign_flip", "change")))  # fmt: skip
-        if kind == "sign_flip":
+                                     "sign_flip", "change", "expr")))  # fmt: skip
+        if kind == "expr":
+            rule.update(type="expr", when=_when(draw), **{"for": draw(seconds)})
+            if draw(st.booleans()):
+                del rule["field"]  # the first column of `when`
+        elif kind == "sign_flip":
             rule.update(type="sign_flip", min_abs=draw(st.integers(0, 3)))
             rule["direction"] = draw(st.sampled_from(("any", "to_positive", "to_negative")))
         elif kind == "change":
@@ -67,13 +131,20 @@ def rules(draw: st.DrawFn) -> list[Any]:
             rule[kind] = draw(small)
             if kind in ("above", "below"):
                 rule["for"] = draw(seconds)
+            if draw(st.booleans()):  # rearm on the far side of the threshold
+                far = draw(st.integers(1, 3))
+                rule["rearm"] = rule[kind] - far if "above" in kind else rule[kind] + far
+        if kind != "sign_flip" and draw(st.booleans()):
+            rule["resolve"] = True
         made.append(RULE.validate_python(rule))
     return made
 
 
-def engine_alerts(ruleset: list[Any], ticks: list[Tick]) -> list[tuple[str, int, int]]:
+def engine_alerts(ruleset: list[Any], ticks: list[Tick]) -> list[tuple[str, int, int, str]]:
     engine = Engine(RuleSet(tuple(ruleset)))
-    return [(a.rule, i, a.value) for i, tick in enumerate(ticks) for a in engine.on_tick(tick)]
+    return [
+        (a.rule, i, a.value, a.kind) for i, tick in enumerate(ticks) for a in engine.on_tick(tick)
+    ]
 
 
 @settings(max_examples=400, deadline=None)
@@ -89,7 +160,12 @@ def test_times_going_back_change_nothing_but_change_windows(
 ) -> None:
     # Crossings, flips, runs, `for` and cooldowns follow the spec in arrival order whatever the
     # times do; change windows are documented (docs/RULES.md) as a queue in arrival order.
-    kept = [rule for rule in ruleset if rule.type != "change"]
+    # So are the windows of delta() in expression rules.
+    kept = [
+        rule
+        for rule in ruleset
+        if rule.type != "change" and "delta(" not in str(rule.when if rule.type == "expr" else "")
+    ]
     assert engine_alerts(kept, ticks) == fire(kept, ticks)
 
 
@@ -102,7 +178,7 @@ def test_a_change_window_after_a_step_back_is_a_queue_in_arrival_order() -> None
                                     ("090010", 32410, 5), ("090021", 32421, 6))]  # fmt: skip
     # 09:00:20 pushed 09:00:10 out of the queue; back at 09:00:10 the front is 09:00:20 (1):
     # a rise of 4, not 5. At 09:00:21 the front is still 09:00:20: 6 - 1 = 5 fires.
-    assert engine_alerts([rule], ticks) == [("c", 3, 6)]
+    assert engine_alerts([rule], ticks) == [("c", 3, 6, "fired")]
 
 
 @settings(max_examples=150, deadline=None)
@@ -116,7 +192,7 @@ def test_reloading_the_same_rules_mid_stream_changes_nothing(
         if i == cut:  # same definitions, new messages: state must be kept
             renamed = [r.model_copy(update={"message": "{rule} {value}"}) for r in ruleset]
             engine.replace_rules(RuleSet(tuple(renamed)))
-        got += [(a.rule, i, a.value) for a in engine.on_tick(tick)]
+        got += [(a.rule, i, a.value, a.kind) for a in engine.on_tick(tick)]
     assert got == fire(ruleset, ticks)
 
 
@@ -133,8 +209,8 @@ def test_a_reload_carries_state_by_definition_not_by_position(
     for i, tick in enumerate(ticks):
         if i == cut:
             engine.replace_rules(RuleSet((*reversed(ruleset), new)))
-        got += [(a.rule, i, a.value) for a in engine.on_tick(tick)]
-    later = [(rule, cut + i, value) for rule, i, value in fire([new], ticks[cut:])]
+        got += [(a.rule, i, a.value, a.kind) for a in engine.on_tick(tick)]
+    later = [(rule, cut + i, value, kind) for rule, i, value, kind in fire([new], ticks[cut:])]
     expected = fire(ruleset, ticks) + (later if cut < len(ticks) else [])
     assert sorted(got) == sorted(expected)
 

@@ -19,7 +19,7 @@ from bot.kis.simulator import Simulator
 
 CHAT, ADMIN = 501, 502
 APPKEY = "MARKET-E2E-APPKEY"
-RULES = "rules:\n  - {id: any-buy, type: threshold, field: SHNU_CNQN, crosses_above: 1}\n"
+RULES = "rules:\n  - {id: any-buy, type: threshold, field: SHNU_CNQN, above: 0}\n"
 
 
 @pytest.fixture
@@ -73,6 +73,12 @@ async def test_watch_by_name_subscribes_the_code_and_the_master_is_cached(
         reply = await api.wait_for_message(lambda m: m.chat_id == CHAT, timeout=15)
         assert "005930" in reply.text
         assert any(key == "005930" for subs in sim.subscriptions.values() for _, key in subs)
+        api.push_command(CHAT, "/watch SK하이닉스")  # not in the config: first ticks from now on
+        alert = await api.wait_for_message(
+            lambda m: m.chat_id == CHAT and "any-buy" in m.text and "000660" in m.text, timeout=15
+        )
+        # The header and the rule's default message (the engine's {stock}) both name it.
+        assert alert.text.count("SK하이닉스(000660)") >= 2, alert.text
         api.push_command(CHAT, "/find 삼성")
         found = await api.wait_for_message(
             lambda m: m.chat_id == CHAT and "검색 결과" in m.text, timeout=10

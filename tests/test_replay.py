@@ -239,3 +239,33 @@ def test_a_terminal_sees_progress_and_stdout_stays_pure(tmp_path: Path, rules: P
     assert b"\r2,100 lines  2,100 ticks  1,050 alerts " in terminal  # at the end
     out = done.stdout.splitlines()
     assert len(out) == 1_050 and all(json.loads(line)["rule"] == "up" for line in out)
+
+
+def test_hours_names_follow_the_sessions_of_the_config_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config that shortens the regular session shortens it for replay and rule checks too."""
+    (tmp_path / "hours.yaml").write_text(
+        "rules:\n  - {id: up, type: threshold, field: NTBY_TR_PBMN, crosses_above: 100,"
+        " hours: regular}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text("market:\n  sessions:\n    regular: '09:00-09:00'\n", encoding="utf-8")
+    recording = tmp_path / "day.tsv"
+    recording.write_text(frames(200), encoding="utf-8")  # 09:00:00 to 09:03:19, 100 crossings
+
+    def fired(*extra: str) -> list[str]:
+        argv = ["replay", str(recording), "--rules", str(tmp_path / "hours.yaml"), "--json"]
+        assert main([*argv, *extra]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return [json.loads(line)["time"] for line in lines if line.startswith("{")]
+
+    assert len(fired()) == 100  # the default regular session takes in all of them
+    shortened = fired("--config", str(config))
+    assert len(shortened) == 30 and all(t.startswith("2026-11-20T09:00:") for t in shortened)
+
+    config.write_text("market:\n  sessions:\n    regular: '09:30-09:00'\n", encoding="utf-8")
+    rules = str(tmp_path / "hours.yaml")
+    assert main(["replay", str(recording), "--rules", rules, "--config", str(config)]) == 2
+    assert "ends before it starts" in capsys.readouterr().err

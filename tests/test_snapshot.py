@@ -3,6 +3,7 @@ on, fires exactly what the uninterrupted run fires."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from datetime import date
@@ -15,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.alerts import Alert
+from bot.engine import expr
 from bot.engine.evaluate import Engine, rules_key
-from bot.engine.rule_types import RULE, AnyRule, ChangeRule, RuleSet, SignFlipRule
+from bot.engine.rule_types import RULE, AnyRule, ChangeRule, ExprRule, RuleSet, SignFlipRule
 from bot.engine.snapshot import (
     LAYOUT,
     EngineSnapshot,
@@ -35,9 +37,9 @@ TEST_FILES = sorted((RULES_DIR / "tests").glob("*.yaml"))
 DAY = spec.DAY
 
 
-def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int, str]]:
+def keys(alerts: list[Alert]) -> list[tuple[str, str, str, int, int, str, str]]:
     """Everything an alert is stored and sent with."""
-    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq, a.message) for a in alerts]
+    return [(a.rule, a.ticker, a.tick.hhmmss, a.value, a.seq, a.message, a.kind) for a in alerts]
 
 
 def run(engine: Engine, ticks: list[Tick]) -> list[Alert]:
@@ -67,6 +69,17 @@ def test_a_resumed_run_fires_what_an_uninterrupted_one_fires(
     assert keys(cut_and_resume(ruleset, ticks, cut)) == keys(run(Engine(ruleset), ticks))
 
 
+def _constants(node: object) -> list[float]:
+    """The numbers written in an expression's tree."""
+    if isinstance(node, expr.Num):
+        return [float(node.value)]
+    if isinstance(node, tuple):
+        return [n for item in node for n in _constants(item)]
+    if dataclasses.is_dataclass(node):
+        return [n for f in dataclasses.fields(node) for n in _constants(getattr(node, f.name))]
+    return []
+
+
 def _levels(rules: list[AnyRule]) -> list[int]:
     """Values around every number the rules compare with, so the file rules do fire."""
     numbers = {0}
@@ -75,8 +88,10 @@ def _levels(rules: list[AnyRule]) -> list[int]:
             numbers |= {int(rule.rise or rule.fall or 0)}
         elif isinstance(rule, SignFlipRule):
             numbers |= {int(rule.min_abs)}
+        elif isinstance(rule, ExprRule):
+            numbers |= {int(n) for n in _constants(rule.expression.tree)}
         else:
-            numbers |= {int(rule.threshold)}
+            numbers |= {int(rule.threshold or 0)}
     return sorted({s * (n + d) for n in numbers for d in (-1, 0, 1) for s in (1, -1)})
 
 
@@ -113,7 +128,7 @@ def rule_test_file(path: Path) -> tuple[RuleSet, list[tuple[str, list[Tick]]]]:
 
 def test_the_rule_files_hold_every_type() -> None:
     types = {rule.type for path in TEST_FILES for rule in rule_test_file(path)[0].rules}
-    assert types == {"threshold", "sign_flip", "change"}
+    assert types == {"threshold", "sign_flip", "change", "expr"}
 
 
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda path: path.name)
@@ -214,7 +229,10 @@ def test_the_encoded_form_is_json_with_each_definition_written_once() -> None:
     assert plain["tickers"][0] == {
         "ticker": "000000",
         "day": "2026-11-23",
-        "rules": [[0, None, 0, [[32400], [0], 32400, 0, None, False]], [1, None, 0, [0]]],
+        "rules": [
+            [0, None, 0, [[32400], [0], 32400, 0, None, False], None, 0],
+            [1, None, 0, [0], None, 0],
+        ],
     }
 
 
@@ -225,7 +243,9 @@ def _encoded(**changes: Any) -> bytes:
     plain: dict[str, Any] = {
         "layout": LAYOUT,
         "rules": ["k"],
-        "tickers": [{"ticker": "005930", "day": "2026-11-23", "rules": [[0, None, 0, [1]]]}],
+        "tickers": [
+            {"ticker": "005930", "day": "2026-11-23", "rules": [[0, None, 0, [1], None, 0]]}
+        ],
     }
     plain.update(changes)
     return json.dumps(plain).encode()
@@ -234,19 +254,32 @@ def _encoded(**changes: Any) -> bytes:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"", "not a snapshot of layout 1"),
-        (b'{"layout": 1, "rules": [], "tick', "not a snapshot of layout 1"),
-        (_encoded(layout=2), "snapshot layout 2, this bot reads layout 1"),
-        (_encoded(layout=2, tickers="other"), "snapshot layout 2, this bot reads layout 1"),
+        (b"", "not a snapshot of layout 2"),
+        (b'{"layout": 2, "rules": [], "tick', "not a snapshot of layout 2"),
+        (_encoded(layout=1), "snapshot layout 1, this bot reads layout 2"),
+        (_encoded(layout=1, tickers="other"), "snapshot layout 1, this bot reads layout 2"),
         (_encoded(rules=[]), "rule index 0 is unknown"),
-        (_encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, ["x"]]]}]), "tickers.0.rules.0.3.0"),
-        (_encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, [1.5]]]}]), "tickers.0.rules.0.3.0"),
+        (
+            _encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, ["x"], None, 0]]}]),
+            "tickers.0.rules.0.3.0",
+        ),
+        (
+            _encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, [1.5], None, 0]]}]),
+            "tickers.0.rules.0.3.0",
+        ),
+        (_encoded(tickers=[{**TICKER, "rules": [[0, 1, 0, [1]]]}]), "tickers.0.rules.0"),
+        (
+            _encoded(
+                tickers=[{**TICKER, "rules": [[0, 1, 0, [{"open": {"rule": "r"}}], None, 0]]}]
+            ),
+            "tickers.0.rules.0.3.0",
+        ),
         (_encoded(tickers=[{**TICKER, "x": 1}]), "tickers.0.x"),
         (_encoded(tickers=[{**TICKER, "day": "23.11."}]), "tickers.0.day"),
         (_encoded(tickers=[TICKER, TICKER]), "ticker '005930' appears twice"),
-        (b"[" * 100_000, "not a snapshot of layout 1"),
-        (b"[1, 2]", "not a snapshot of layout 1"),
-        (b'{"layout": true}', "not a snapshot of layout 1"),
+        (b"[" * 100_000, "not a snapshot of layout 2"),
+        (b"[1, 2]", "not a snapshot of layout 2"),
+        (b'{"layout": true}', "not a snapshot of layout 2"),
     ],
 )
 def test_bad_snapshots_are_refused_with_the_reason(data: bytes, reason: str) -> None:

@@ -17,10 +17,9 @@ from bot.charts.render import render_day
 from bot.charts.series import DayFigures, Series
 from bot.checkpoint import recorded_ticks
 from bot.codes import stock_code
+from bot.config import command_rules
 from bot.engine.evaluate import Engine
 from bot.engine.rule_types import RuleSet
-from bot.engine.spec import load_rules
-from bot.problems import loaded_or_reported
 
 
 def chart_of_recording(
@@ -54,7 +53,7 @@ def chart_command(args: argparse.Namespace) -> int:
         return 2
     ruleset = None
     if args.rules is not None:
-        ruleset = loaded_or_reported(lambda: load_rules(args.rules), "the rules have errors")
+        ruleset = command_rules(args.rules, args.config)
         if ruleset is None:
             return 2
     try:

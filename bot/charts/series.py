@@ -291,7 +291,10 @@ class StoredAlerts(Protocol):
 
 def rebuild_series(store: StoredAlerts, recording: Path, day: date, *, end: int) -> Series:
     """A restart's series: the recording's rows up to ``end`` and the day's alerts the store
-    holds (those fired before the restart too). In a worker thread."""
+    holds (those fired before the restart too). In a worker thread. No recording yet (the
+    day's first start): nothing to rebuild."""
+    if end == 0 or not recording.exists():
+        return Series()
     series = read_series(recording, end=end, day=day)
     for ticker in series.tickers():
         stored = store.recent_alerts(ticker=ticker, limit=MAX_ALERTS)

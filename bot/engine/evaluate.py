@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
 from bot.alerts import Alert
@@ -27,19 +27,37 @@ from bot.engine.compiler import (
 )
 from bot.engine.rule_types import AnyRule, RuleSet
 from bot.engine.snapshot import EngineSnapshot, TickerSnapshot, thaw
-from bot.engine.templates import render
+from bot.engine.templates import render, render_resolved
 from bot.ticks import Tick
+
+Names = Callable[[str], str]
+
+
+def bare_code(ticker: str) -> str:
+    """A stock's label when no directory of names is given: its code."""
+    return ticker
 
 
 class Firing:
-    """Cooldown and the alert's ``seq`` for one (rule, ticker): turns a candidate into an Alert."""
+    """Cooldown and the events' ``seq`` for one (rule, ticker): turns a candidate into an Alert,
+    and an open alert into its resolved event."""
 
-    __slots__ = ("last", "rule", "seq")
+    __slots__ = ("last", "names", "resolved_last", "resolved_seq", "rule", "seq")
 
-    def __init__(self, rule: AnyRule, last: int | None = None, seq: int = 0) -> None:
+    def __init__(
+        self,
+        rule: AnyRule,
+        last: int | None = None,
+        seq: int = 0,
+        resolved: tuple[int | None, int] = (None, 0),
+        names: Names = bare_code,
+    ) -> None:
         self.rule = rule  # replaced on reload when only the message or description changed
         self.last = last  # tick second of the last alert
         self.seq = seq
+        # The same for resolved events (their own numbering: they are stored by kind too).
+        self.resolved_last, self.resolved_seq = resolved
+        self.names = names
 
     def fire(self, tick: Tick, value: int, extra: Mapping[str, float | None]) -> Alert | None:
         """An Alert, or None when the candidate falls within the cooldown (dropped)."""
@@ -49,8 +67,26 @@ class Firing:
             return None
         self.seq = self.seq + 1 if last == t else 0
         self.last = t
-        message = render(self.rule, tick, value, extra)
+        message = render(self.rule, tick, value, extra, self.names(tick.ticker))
         return Alert(self.rule.id, tick.ticker, tick, value, message, self.seq)
+
+    def resolve(
+        self, tick: Tick, value: int, fired: Alert, extra: Mapping[str, float | None]
+    ) -> Alert:
+        """The resolved event of ``fired`` on ``tick`` (no cooldown holds it back)."""
+        t = tick.seconds
+        self.resolved_seq = self.resolved_seq + 1 if self.resolved_last == t else 0
+        self.resolved_last = t
+        stock = self.names(tick.ticker)
+        message = render_resolved(self.rule, tick, value, extra, fired, stock)
+        return Alert(
+            self.rule.id, tick.ticker, tick, value, message, self.resolved_seq, "resolved", fired
+        )
+
+    @property
+    def counters(self) -> tuple[int | None, int, int | None, int]:
+        """What a snapshot keeps of it: (last, seq) of alerts and of resolved events."""
+        return (self.last, self.seq, self.resolved_last, self.resolved_seq)
 
 
 def definition_key(rule: AnyRule) -> str:
@@ -88,15 +124,19 @@ class _Ticker:
 
     def snapshot(self) -> TickerSnapshot:
         """A copy of each rule's state and cooldown."""
-        cooldowns = tuple([(firing.last, firing.seq) for firing in self.firings])
+        cooldowns = tuple([firing.counters for firing in self.firings])
         return TickerSnapshot(self.day, self.keys, self.freeze(), cooldowns)
 
 
 class Engine:
-    """Evaluates rules on ticks: ``on_tick(tick) -> list[Alert]``, in firing order."""
+    """Evaluates rules on ticks: ``on_tick(tick) -> list[Alert]``, in firing order.
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    ``names`` gives a stock's label for messages (``{stock}``: 삼성전자(005930)); default: the
+    code."""
+
+    def __init__(self, ruleset: RuleSet, names: Names | None = None) -> None:
         self._tickers: dict[str, _Ticker] = {}
+        self._names = names or bare_code
         self._set_rules(ruleset)
 
     def _set_rules(self, ruleset: RuleSet) -> None:
@@ -120,12 +160,14 @@ class Engine:
         states: list[State] = []
         firings: list[Firing] = []
         for key, rule in applicable:
-            state, firing = kept.get(key) or (fresh_state(rule), Firing(rule))
+            state, firing = kept.get(key) or (fresh_state(rule), Firing(rule, names=self._names))
             firing.rule = rule  # same behaviour; maybe a new message or description
             states.append(state)
             firings.append(firing)
         rules = [rule for _, rule in applicable]
-        compiled = compile_rules(rules)([f.fire for f in firings], states)
+        compiled = compile_rules(rules)(
+            [f.fire for f in firings], states, [f.resolve for f in firings]
+        )
         return _Ticker(day, tuple(key for key, _ in applicable), firings, compiled)
 
     def on_tick(self, tick: Tick) -> list[Alert]:
@@ -174,6 +216,8 @@ class Engine:
                 found = rules.get(key)
                 if found is not None:
                     state = thaw(found.state, fresh_state(rule))
-                    kept[key] = (state, Firing(rule, found.last, found.seq))
+                    counters = (found.resolved_last, found.resolved_seq)
+                    firing = Firing(rule, found.last, found.seq, counters, self._names)
+                    kept[key] = (state, firing)
             tickers[ticker] = self._build(ticker, saved.day, kept)
         self._tickers = tickers

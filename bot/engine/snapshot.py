@@ -1,7 +1,8 @@
 """Engine snapshots: every ticker's rule states at one moment, as plain values, and their bytes.
 
 ``Engine.snapshot()`` copies what the engine holds (per ticker: the trading date; per rule, by its
-definition key: the compiled state and the cooldown's ``last`` and ``seq``) into immutable values,
+definition key: the compiled state, with the alert that waits for its resolved event if any, and
+the ``last`` and ``seq`` of its alerts and of its resolved events) into immutable values,
 so the engine may run on while the copy is written out. ``encode``/``decode`` turn a snapshot into
 JSON and back; ``decode`` validates every value (a file may be damaged or from another version)
 and raises SnapshotError with the reason. Pure: no I/O (bot/checkpoint.py writes the files).
@@ -19,13 +20,15 @@ from typing import NamedTuple
 import pydantic
 import pydantic_core
 
+from bot.alerts import Alert
 from bot.engine.compiler import Frozen, State
+from bot.ticks import Tick
 
 #: Layout of the encoded form and of the rules' states in it: bump it when either changes (a
 #: compiler change to a rule's state variables changes the layout), so old snapshots are refused.
-LAYOUT = 1
+LAYOUT = 2
 
-Scalar = bool | int | None  # what a state holds besides its windows (deques of ints)
+Scalar = bool | int | None  # what a state holds besides its windows and an open alert
 
 
 class SnapshotError(ValueError):
@@ -33,11 +36,17 @@ class SnapshotError(ValueError):
 
 
 class RuleSnapshot(NamedTuple):
-    """One rule's state for one ticker, and its cooldown: the second of its last alert, its seq."""
+    """One rule's state for one ticker, and its cooldown: the second of its last alert, its seq
+    (and the same for its resolved events)."""
 
     state: Frozen
     last: int | None
     seq: int
+    resolved_last: int | None = None
+    resolved_seq: int = 0
+
+
+Counters = tuple[int | None, int, int | None, int]  # last, seq, resolved_last, resolved_seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +56,13 @@ class TickerSnapshot:
     day: date
     keys: tuple[str, ...]  # the rules' definition keys
     states: tuple[Frozen, ...]
-    cooldowns: tuple[tuple[int | None, int], ...]  # (last, seq)
+    cooldowns: tuple[Counters, ...]
 
     def rules(self) -> dict[str, RuleSnapshot]:
         """Each rule's state and cooldown, by definition key."""
         return {
-            key: RuleSnapshot(state, last, seq)
-            for key, state, (last, seq) in zip(self.keys, self.states, self.cooldowns, strict=True)
+            key: RuleSnapshot(state, *counters)
+            for key, state, counters in zip(self.keys, self.states, self.cooldowns, strict=True)
         }
 
     @classmethod
@@ -62,7 +71,10 @@ class TickerSnapshot:
             day,
             tuple(rules),
             tuple(rule.state for rule in rules.values()),
-            tuple((rule.last, rule.seq) for rule in rules.values()),
+            tuple(
+                (rule.last, rule.seq, rule.resolved_last, rule.resolved_seq)
+                for rule in rules.values()
+            ),
         )
 
 
@@ -80,7 +92,9 @@ def thaw(frozen: Frozen, fresh: State) -> State:
         raise SnapshotError(f"a state of {len(frozen)} values where {len(fresh)} belong")
     thawed: list[object] = []
     for saved, like in zip(frozen, fresh, strict=True):
-        if isinstance(like, deque) != isinstance(saved, deque):
+        if isinstance(like, deque) != isinstance(saved, deque) or (
+            isinstance(saved, Alert) and like is not None
+        ):
             raise SnapshotError(f"state value {saved!r:.40} does not fit {like!r:.40}")
         thawed.append(deque(saved) if isinstance(saved, deque) else saved)
     return tuple(thawed)
@@ -90,13 +104,47 @@ def thaw(frozen: Frozen, fresh: State) -> State:
 _STRICT = pydantic.ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+class _OpenAlert(pydantic.BaseModel):
+    """An alert that waits for its resolved event: its tick, value, message and seq."""
+
+    model_config = _STRICT
+
+    rule: str
+    tick: tuple[str, date, str, int, int, int, int, int, int, int, int, int, int]
+    value: int
+    message: str
+    seq: int
+
+    @classmethod
+    def of(cls, alert: Alert) -> dict[str, object]:
+        return {
+            "open": {
+                "rule": alert.rule,
+                "tick": [*alert.tick[:1], alert.tick.day.isoformat(), *alert.tick[2:]],
+                "value": alert.value,
+                "message": alert.message,
+                "seq": alert.seq,
+            }
+        }
+
+    def alert(self) -> Alert:
+        tick = Tick(*self.tick)
+        return Alert(self.rule, tick.ticker, tick, self.value, self.message, self.seq)
+
+
+class _Open(pydantic.BaseModel):
+    model_config = _STRICT
+
+    open: _OpenAlert
+
+
 class _Ticker(pydantic.BaseModel):
     model_config = _STRICT
 
     ticker: str
     day: date
-    # (index into rules, last, seq, state)
-    rules: list[tuple[int, int | None, int, list[Scalar | list[int]]]]
+    # (index into rules, last, seq, state, resolved_last, resolved_seq)
+    rules: list[tuple[int, int | None, int, list[Scalar | list[int] | _Open], int | None, int]]
 
 
 class _Snapshot(pydantic.BaseModel):
@@ -121,8 +169,10 @@ def encode(snapshot: EngineSnapshot) -> bytes:
 
 def _ticker_json(ticker: str, saved: TickerSnapshot, index: dict[str, int]) -> str:
     rules = [
-        [index.setdefault(key, len(index)), last, seq, state]
-        for key, state, (last, seq) in zip(saved.keys, saved.states, saved.cooldowns, strict=True)
+        [index.setdefault(key, len(index)), last, seq, state, resolved_last, resolved_seq]
+        for key, state, (last, seq, resolved_last, resolved_seq) in zip(
+            saved.keys, saved.states, saved.cooldowns, strict=True
+        )
     ]
     return _json({"ticker": ticker, "day": saved.day.isoformat(), "rules": rules})
 
@@ -131,10 +181,12 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_window)
 
 
-def _window(value: object) -> list[object]:
-    """JSON for what json does not know: a window (deque) is a list."""
+def _window(value: object) -> object:
+    """JSON for what json does not know: a window (deque) is a list, an open alert an object."""
     if isinstance(value, deque):
         return list(value)
+    if isinstance(value, Alert):
+        return _OpenAlert.of(value)
     raise TypeError(f"no JSON form for a state value of type {type(value).__name__}")
 
 
@@ -173,10 +225,23 @@ def _snapshot(parsed: _Snapshot) -> EngineSnapshot:
         if saved.ticker in tickers:
             raise SnapshotError(f"tickers.{n}: ticker {saved.ticker!r} appears twice")
         rules: dict[str, RuleSnapshot] = {}
-        for index, last, seq, state in saved.rules:
+        for index, last, seq, state, resolved_last, resolved_seq in saved.rules:
             if not 0 <= index < len(keys) or keys[index] in rules:
                 raise SnapshotError(f"tickers.{n}: rule index {index} is unknown or repeated")
-            frozen = tuple(deque(v) if isinstance(v, list) else v for v in state)
-            rules[keys[index]] = RuleSnapshot(frozen, last, seq)
+            frozen: Frozen = tuple(_thawed_value(v, saved) for v in state)  # type: ignore[misc]
+            rules[keys[index]] = RuleSnapshot(frozen, last, seq, resolved_last, resolved_seq)
         tickers[saved.ticker] = TickerSnapshot.of(saved.day, rules)
     return EngineSnapshot(tickers)
+
+
+def _thawed_value(value: Scalar | list[int] | _Open, ticker: _Ticker) -> object:
+    """A state value as the engine holds it: a window a deque, an open alert an Alert (of the
+    ticker and day it is saved under: anything else is damage)."""
+    if isinstance(value, list):
+        return deque(value)
+    if isinstance(value, _Open):
+        tick = value.open.tick
+        if tick[0] != ticker.ticker or tick[1] != ticker.day:
+            raise SnapshotError(f"an open alert of {tick[0]} {tick[1]} saved under another stock")
+        return value.open.alert()
+    return value

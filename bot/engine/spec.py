@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from bot import yamlpos
 from bot.engine.rule_types import MODELS, RULE, TYPES, AnyRule, KeyProblem, RuleSet, as_text
-from bot.engine.templates import TemplateError, check_placeholders, check_template
+from bot.engine.templates import (
+    RESOLVED_EXTRAS,
+    TemplateError,
+    check_placeholders,
+    check_template,
+)
+from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
 from bot.problems import ProblemsError
 
 
@@ -26,15 +32,18 @@ class RulesError(ProblemsError):
     """Rule files that cannot be used."""
 
 
+_TYPE_LIST = ", ".join(TYPES[:-1]) + " or " + TYPES[-1]
 _RULE_WORDS = {
-    "union_tag_not_found": "every rule needs a type: threshold, sign_flip or change",
-    "union_tag_invalid": "unknown rule type: use threshold, sign_flip or change",
+    "union_tag_not_found": f"every rule needs a type: {_TYPE_LIST}",
+    "union_tag_invalid": f"unknown rule type: use {_TYPE_LIST}",
     "model_type": "a rule is a set of keys (id: …, type: …, field: …), one per line",
     "model_attributes_type": "a rule is a set of keys (id: …, type: …, field: …), one per line",
 }
 
 
-def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...]) -> list[str]:
+def _messages(
+    error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, ...], text: str | None
+) -> list[str]:
     """``file:line:column: rule 'id': key: what is wrong`` for each error of one rule."""
     raw = doc.data
     for part in prefix:
@@ -55,10 +64,39 @@ def _messages(error: ValidationError, doc: yamlpos.Document, prefix: tuple[Any, 
         at_value = isinstance(cause, KeyProblem) and cause.at_value
         by_key = kind == "extra_forbidden" or (key is not None and not at_value)
         at = doc.key_position(path) if by_key else doc.position(path)
+        offset = getattr(cause, "offset", None)
+        if offset is not None and text is not None:
+            at = inside_value(at, text, offset)
         lines.append(
             f"{at}: {name}: {where + ': ' if where else ''}{yamlpos.wording(item, _RULE_WORDS)}"
         )
     return lines
+
+
+def inside_value(at: yamlpos.Position, text: str, offset: int) -> yamlpos.Position:
+    """The position of character ``offset`` of a text value written at ``at``: on its line
+    when the value is a plain or quoted scalar that holds it there (``when: "X > 1억"``), the
+    line of a ``|`` block's content, else ``at`` itself."""
+    lines = text.splitlines()
+    if not 0 < at.line <= len(lines):
+        return at
+    line = lines[at.line - 1]
+    start = at.column - 1
+    lead = line[start : start + 1]
+    if lead in ("'", '"'):
+        start += 1
+    elif lead == "|":  # a literal block: the value's lines follow, each as written
+        block = lines[at.line :]
+        indent = len(block[0]) - len(block[0].lstrip()) if block else 0
+        before = [len(part) + 1 for part in block]
+        row = 0
+        while row < len(block) - 1 and offset >= before[row] - indent:
+            offset -= before[row] - indent
+            row += 1
+        return yamlpos.Position(at.file, at.line + 1 + row, indent + offset + 1)
+    if start + offset >= len(line):  # folded over lines: the start of the value will do
+        return at
+    return yamlpos.Position(at.file, at.line, start + offset + 1)
 
 
 def overlooked_files(path: Path | str) -> list[Path]:
@@ -117,7 +155,9 @@ def read_yaml(file: Path) -> tuple[yamlpos.Document, str]:
         raise RulesError([str(exc)]) from None
 
 
-def _file_rules(file: Path, problems: list[str]) -> list[Located]:
+def _file_rules(
+    file: Path, problems: list[str], sessions: Mapping[str, MinuteRange] | None
+) -> list[Located]:
     """Parse one file; return each valid rule with where it is, noting problems."""
     try:
         doc, text = read_yaml(file)
@@ -135,17 +175,26 @@ def _file_rules(file: Path, problems: list[str]) -> list[Located]:
         at = doc.key_position((extra[0],)) if extra else doc.position(())
         problems.append(f"{at}: a rule file holds one key, 'rules', a list of rules")
         return []
-    return document_rules(doc, problems)
+    return document_rules(doc, problems, sessions, text)
 
 
 Located = tuple[Any | None, yamlpos.Document, int]
 
 
-def document_rules(doc: yamlpos.Document, problems: list[str]) -> list[Located]:
+def document_rules(
+    doc: yamlpos.Document,
+    problems: list[str],
+    sessions: Mapping[str, MinuteRange] | None = None,
+    text: str | None = None,
+) -> list[Located]:
     """Validate the ``rules`` list of a loaded document (a rule file or a rule test file).
 
-    A rule with errors comes back as ``(None, doc, index)``: its id still counts for duplicates.
+    ``sessions`` are what ``hours`` names mean (default: bot.market.sessions.DEFAULT_SESSIONS;
+    a config's ``market.sessions`` may redefine them); ``text``, the document's text, lets an
+    error inside an expression point at its part. A rule with errors comes back as
+    ``(None, doc, index)``: its id still counts for duplicates.
     """
+    context = {"sessions": sessions if sessions is not None else DEFAULT_SESSIONS}
     items = doc.data.get("rules") if isinstance(doc.data, dict) else None
     if not isinstance(items, list):
         problems.append(f"{doc.position(('rules',))}: 'rules' must be a list of rules")
@@ -153,9 +202,9 @@ def document_rules(doc: yamlpos.Document, problems: list[str]) -> list[Located]:
     found: list[Located] = []
     for index, raw in enumerate(items):
         try:
-            rule = RULE.validate_python(raw)
+            rule = RULE.validate_python(raw, context=context)
         except ValidationError as exc:
-            problems.extend(_messages(exc, doc, ("rules", index)))
+            problems.extend(_messages(exc, doc, ("rules", index), text))
             problems.extend(_shape_problems(raw, exc, doc, index))
             problems.extend(_template_problems(raw, doc, index, None))
             found.append((None, doc, index))
@@ -197,21 +246,27 @@ def _rule_name(raw: Any) -> str:
 def _template_problems(
     raw: Any, doc: yamlpos.Document, index: int, rule: AnyRule | None
 ) -> list[str]:
-    """The message's problem, if any. For a rule with other errors, only placeholders that no
-    rule of its type has (what else it may use depends on what is wrong)."""
-    message = raw.get("message") if isinstance(raw, dict) else None
-    model = _model_of(raw)
-    if not isinstance(message, str) or (rule is None and model is None):
-        return []
-    try:
-        if rule is not None:
-            check_template(rule)
-        else:
-            assert model is not None
-            check_placeholders(message, model.type_placeholders(), raw["type"])
-    except TemplateError as exc:
-        return [f"{doc.position(('rules', index, 'message'))}: {_rule_name(raw)}: message: {exc}"]
-    return []
+    """The messages' problems (``message``, ``resolve_message``). For a rule with other errors,
+    only placeholders that no rule of its type has (what else it may use depends on what is
+    wrong)."""
+    found = []
+    for key in ("message", "resolve_message"):
+        message = raw.get(key) if isinstance(raw, dict) else None
+        model = _model_of(raw)
+        if not isinstance(message, str) or (rule is None and model is None):
+            continue
+        try:
+            if rule is not None:
+                check_template(rule, message if key == "resolve_message" else None)
+            else:
+                assert model is not None
+                allowed = model.type_placeholders()
+                allowed += RESOLVED_EXTRAS if key == "resolve_message" else ()
+                check_placeholders(message, allowed, raw["type"])
+        except TemplateError as exc:
+            at = doc.position(("rules", index, key))
+            found.append(f"{at}: {_rule_name(raw)}: {key}: {exc}")
+    return found
 
 
 def _raw_id(doc: yamlpos.Document, index: int) -> str | None:
@@ -264,9 +319,10 @@ def _missing(path: Path) -> str:
     return f"{_real(path)}: no such rules file or directory"
 
 
-def load_rules(*paths: Path | str) -> RuleSet:
+def load_rules(*paths: Path | str, sessions: Mapping[str, MinuteRange] | None = None) -> RuleSet:
     """Load every ``*.yaml`` of each directory (or each file) as one rule set: ids are unique
-    across all of them. RulesError lists every problem."""
+    across all of them. ``sessions``: what the names in ``hours`` mean (default: the
+    defaults of bot.market.sessions). RulesError lists every problem."""
     missing = [_missing(Path(path)) for path in paths if not Path(path).exists()]
     if missing:
         raise RulesError(missing)
@@ -275,7 +331,7 @@ def load_rules(*paths: Path | str) -> RuleSet:
         once.setdefault(_real(file), file)
     chosen = list(once.values())
     problems: list[str] = []
-    located = [item for file in chosen for item in _file_rules(file, problems)]
+    located = [item for file in chosen for item in _file_rules(file, problems, sessions)]
     try:
         ruleset = build_ruleset(located, chosen)
     except RulesError as exc:

@@ -13,16 +13,44 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
 from bot.amounts import format_field
 from bot.durations import format_duration
-from bot.ticks import COLUMNS, NUMERIC_FIELDS, Tick
+from bot.ticks import COLUMNS, FIELD_INDEX, Tick
 
-#: Placeholders every rule's message may use (besides those of its type and parameters).
-COMMON = ("rule", "ticker", "time", "date", "value", "field", "description", "threshold", *COLUMNS)
+#: Placeholders every rule's message may use (besides those of its type and parameters):
+#: ``stock`` is the stock's label (삼성전자(005930)), ``name`` its name (the code when unknown).
+COMMON = ("rule", "ticker", "stock", "name", "time", "date", "value", "field", "description",
+          "threshold", *COLUMNS)  # fmt: skip
+#: What a resolve_message may use besides the alert's placeholders: the fired alert's value and
+#: time (``value`` and ``time`` are those of the tick that resolved it).
+RESOLVED_EXTRAS = ("fired_value", "fired_time")
+
+#: The columns in a Korean trader's words, for default messages.
+FIELD_LABELS = {
+    "SELN_CNQN": "매도수량",
+    "SELN_TR_PBMN": "매도금액",
+    "SHNU_CNQN": "매수수량",
+    "SHNU_TR_PBMN": "매수금액",
+    "NTBY_CNQN": "순매수수량",
+    "NTBY_TR_PBMN": "순매수",
+    "SELN_RSQN": "매도잔량",
+    "SHNU_RSQN": "매수잔량",
+    "WHOL_NTBY_QTY": "순매수잔량",
+}
+
+
+def field_label(field: str) -> str:
+    """``NTBY_TR_PBMN`` -> ``순매수``."""
+    return FIELD_LABELS.get(field, field)
+
+
+def stock_name(label: str, ticker: str) -> str:
+    """The name in a label ``삼성전자(005930)``; the code when the label is the code alone."""
+    return label.removesuffix(f"({ticker})") or ticker
 
 
 #: The longest message an alert may have, in characters (Telegram allows 4,096 for a message that
@@ -128,15 +156,19 @@ def check_placeholders(template: str, allowed: Iterable[str], rule_type: str) ->
         )
 
 
-def check_template(rule: Any) -> None:
-    """Raise TemplateError if the rule's message uses a placeholder its rule does not have, or
-    cannot render (a format spec that does not fit, e.g. ``{time:,}``)."""
-    template: str = rule.message
-    check_placeholders(template, rule.placeholders(), rule.type)
+def check_template(rule: Any, template: str | None = None) -> None:
+    """Raise TemplateError if the rule's message (or ``template``, its resolve_message) uses a
+    placeholder its rule does not have, or cannot render (a format spec that does not fit, e.g.
+    ``{time:,}``)."""
+    resolved = template is not None
+    template = template if template is not None else rule.message
+    assert template is not None
+    allowed = rule.resolved_placeholders() if resolved else rule.placeholders()
+    check_placeholders(template, allowed, rule.type)
     # The types an alert has: the rule's own threshold; the tick's values are whole numbers.
     extra = {"threshold": rule.threshold, "prev": 0, "baseline": 0, "change": 0}
     try:
-        text = template.format_map(context(rule, _SAMPLE, 0, extra))
+        text = template.format_map(_sample_context(rule, _SAMPLE, 0, extra))
     except (ValueError, TypeError) as exc:
         raise TemplateError(f"bad format in template: {exc}") from None
     if not text.isascii():
@@ -169,52 +201,128 @@ def _widest(rule: Any, template: str) -> str:
     """The template rendered with the widest numbers an alert can have: as long as it gets."""
     extra = {"threshold": rule.threshold, "prev": _WIDEST, "baseline": _WIDEST, "change": _WIDEST}
     try:
-        return template.format_map(context(rule, _WIDE_SAMPLE, _WIDEST, extra))
+        return template.format_map(_sample_context(rule, _WIDE_SAMPLE, _WIDEST, extra, wide=True))
     except (ValueError, TypeError, OverflowError):
         return ""  # a spec that fits only some values ({value:c}): one character, or the default
 
 
-def context(
-    rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None]
+#: The longest label a stock has, for the bound on a message's length (names are short).
+_WIDE_LABEL = "가" * 40 + "(005930)"
+
+
+def _sample_context(
+    rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], wide: bool = False
 ) -> dict[str, object]:
-    """Everything a template may show for an alert of ``rule`` on ``tick``."""
-    field = rule.field
-    values: dict[str, object] = {
-        "rule": rule.id,
-        "ticker": tick.ticker,
-        "time": f"{tick.hhmmss[:2]}:{tick.hhmmss[2:4]}:{tick.hhmmss[4:]}",
-        "date": tick.day.isoformat(),
-        "value": Number(value, field),
-        "field": field,
-        "description": rule.description or "",
-        "MKSC_SHRN_ISCD": tick.ticker,
-        "STCK_CNTG_HOUR": tick.hhmmss,
-    }
-    for name in NUMERIC_FIELDS:
-        values[name] = Number(tick.value(name), name)
-    for name, param in rule.param_values().items():
-        if name in ("for", "window", "cooldown"):
-            values[name] = format_duration(param)
-        elif isinstance(param, int | float):
-            values[name] = Number(param, field)
-        else:
-            values[name] = "" if param is None else param
-    for name in ("threshold", "prev", "baseline", "change"):
-        number = extra.get(name)
-        kind = Signed if name == "change" else Number
-        values[name] = "" if number is None else kind(number, field)
+    """A context with every placeholder a rule's messages may use, resolved ones included."""
+    values = context(rule, tick, value, extra, _WIDE_LABEL if wide else tick.ticker).filled()
+    values["fired_value"] = values["value"]
+    values["fired_time"] = values["time"]
     return values
 
 
-def render(rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None]) -> str:
+class Values(dict[str, object]):
+    """Everything a template may show for an event, each value made when a template first asks
+    for it (an alert's message names a few of some thirty)."""
+
+    __slots__ = ("extra", "rule", "stock", "tick", "value")
+
+    def __init__(
+        self, rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], stock: str
+    ) -> None:
+        super().__init__()
+        self.rule, self.tick, self.value, self.extra = rule, tick, value, extra
+        self.stock = stock or tick.ticker
+
+    def __missing__(self, name: str) -> object:
+        made = self._make(name)
+        self[name] = made
+        return made
+
+    def _make(self, name: str) -> object:
+        rule, tick = self.rule, self.tick
+        if name in _MADE:
+            return _MADE[name](self)
+        if name in FIELD_INDEX:
+            return Number(tick.value(name), name)
+        if name in _EXTRAS:
+            number = self.extra.get(name)
+            kind = Signed if name == "change" else Number
+            return "" if number is None else kind(number, rule.field)
+        if name in rule.params:
+            param = rule.param_values()[name]
+            if name in ("for", "window", "cooldown"):
+                return format_duration(param)
+            if isinstance(param, int | float):
+                return Number(param, rule.field)
+            return "" if param is None else param
+        raise KeyError(name)
+
+    def filled(self) -> Values:
+        """Every value made (for a check that all of them render)."""
+        for name in (*_MADE, *FIELD_INDEX, *_EXTRAS, *self.rule.params):
+            self[name]
+        return self
+
+
+def _hhmmss(tick: Tick) -> str:
+    return f"{tick.hhmmss[:2]}:{tick.hhmmss[2:4]}:{tick.hhmmss[4:]}"
+
+
+_EXTRAS = ("threshold", "prev", "baseline", "change")
+_MADE: dict[str, Callable[[Values], object]] = {
+    "rule": lambda v: v.rule.id,
+    "ticker": lambda v: v.tick.ticker,
+    "stock": lambda v: v.stock,
+    "name": lambda v: stock_name(v.stock, v.tick.ticker),
+    "time": lambda v: _hhmmss(v.tick),
+    "date": lambda v: v.tick.day.isoformat(),
+    "value": lambda v: Number(v.value, v.rule.field),
+    "field": lambda v: v.rule.field,
+    "description": lambda v: v.rule.description or "",
+    "MKSC_SHRN_ISCD": lambda v: v.tick.ticker,
+    "STCK_CNTG_HOUR": lambda v: v.tick.hhmmss,
+}
+
+
+def context(
+    rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], stock: str = ""
+) -> Values:
+    """Everything a template may show for an alert of ``rule`` on ``tick``; ``stock`` is the
+    stock's label (default: its code)."""
+    return Values(rule, tick, value, extra, stock)
+
+
+def render(
+    rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], stock: str = ""
+) -> str:
     """The alert's text: the rule's template, or the default message."""
-    values = context(rule, tick, value, extra)
-    if rule.message:
+    values = context(rule, tick, value, extra, stock)
+    return _formatted(rule.message, rule.default_message(), values)
+
+
+def render_resolved(
+    rule: Any,
+    tick: Tick,
+    value: float,
+    extra: Mapping[str, float | None],
+    fired: Any,
+    stock: str = "",
+) -> str:
+    """A resolved event's text: ``resolve_message`` or the default, with the resolving tick's
+    values and the fired alert's (``fired_value``, ``fired_time``)."""
+    values = context(rule, tick, value, extra, stock)
+    values["fired_value"] = Number(fired.value, rule.field)
+    values["fired_time"] = _hhmmss(fired.tick)
+    return _formatted(rule.resolve_message, rule.default_resolved_message(), values)
+
+
+def _formatted(template: str | None, default: str, values: Mapping[str, object]) -> str:
+    if template:
         try:
-            return _bounded(str(rule.message.format_map(values)))
+            return _bounded(str(template.format_map(values)))
         except Exception:
             pass  # a format that fits only some values ({value:c}): never lose an alert to it
-    return _bounded(default_template(rule).format_map(values))
+    return _bounded(default.format_map(values))
 
 
 def _bounded(text: str) -> str:
@@ -223,28 +331,7 @@ def _bounded(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
-_THRESHOLD_WORDS = {
-    "crosses_above": "{threshold} 상향 돌파",
-    "crosses_below": "{threshold} 하향 돌파",
-    "above": "{threshold} 초과",
-    "below": "{threshold} 미만",
-}
-
-
 def default_template(rule: Any) -> str:
-    """What fired, on which ticker, with which value against which threshold."""
-    lasting = " {for} 지속" if getattr(rule, "for_", 0) else ""
-    if rule.type == "threshold":
-        what = _THRESHOLD_WORDS[rule.kind] + lasting
-    elif rule.type == "sign_flip":
-        what = {
-            "any": "부호 전환",
-            "to_positive": "양(+) 전환",
-            "to_negative": "음(-) 전환",
-        }[rule.direction]
-        what += " (|값| ≥ {min_abs})" if rule.min_abs else ""
-    else:
-        word = "증가" if rule.rise is not None else "감소"
-        limit = "{rise}" if rule.rise is not None else "{fall}"
-        what = f"{{window}} 내 {limit} 이상 {word}{lasting}: {{change}} (기준 {{baseline}})"
-    return "{ticker} {field} " + what + " → 현재 {value} ({time})"
+    """What fired, on which stock, with which value against which threshold (the rule's type
+    words it)."""
+    return str(rule.default_message())

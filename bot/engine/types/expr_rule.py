@@ -1,0 +1,154 @@
+"""``type: expr``: a state rule whose condition is an expression over the tick's columns (the
+language: bot.engine.expr), with ``for``, ``hours``, ``resolve`` and cooldown as for ``above``.
+
+The expression becomes Python code in the step function, built by bot.engine.expr from its parsed,
+whitelisted tree (never ``eval`` of user text). What it reads besides the tick is state of the
+rule, bounded like the other types': the previous value of each column read with ``prev``, a
+window per ``delta(COL, W)`` (as a change rule's), a running ``day_max``/``day_min``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bot.durations import format_duration
+from bot.engine import codegen
+
+# The expression language imports the column names from bot.engine.rule_types, which imports
+# this module: the module, not its names, so that either may be imported first.
+from bot.engine import expr as language
+from bot.engine.codegen import Part, State
+from bot.engine.rule_base import Duration, KeyProblem, RuleBase, Text, register
+from bot.engine.templates import field_label
+from bot.engine.types.change import fresh_window, window_lines
+from bot.ticks import FIELD_INDEX
+
+
+@lru_cache(maxsize=1024)  # an Expression is immutable: rules of the same text share one
+def _parsed(text: str) -> language.Expression:
+    try:
+        return language.parse_expression(text)
+    except language.ExprError as exc:
+        raise KeyProblem(exc.message, None, offset=exc.offset) from None
+
+
+@register
+class ExprRule(RuleBase):
+    type: Literal["expr"]
+    when: Text
+    for_: Duration = Field(0, alias="for")
+
+    params: ClassVar[tuple[str, ...]] = ("when", "for")
+    spoken: ClassVar[str] = "an expression rule"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _field_from_when(cls, data: Any) -> Any:
+        """No ``field``: the first column ``when`` names (a ``when`` with a mistake says so
+        itself, so the field is not missing too)."""
+        if not isinstance(data, dict) or data.get("field") is not None:
+            return data
+        try:
+            first = language.parse_expression(data.get("when")).columns[0]  # type: ignore[arg-type]
+        except (language.ExprError, TypeError):
+            first = "NTBY_TR_PBMN"  # only a rule with an error gets here
+        return {**data, "field": first}
+
+    @field_validator("when")
+    @classmethod
+    def _valid_when(cls, text: str) -> str:
+        _parsed(text)
+        return text
+
+    @property
+    def expression(self) -> language.Expression:
+        return _parsed(self.when)
+
+    @property
+    def threshold(self) -> float | None:
+        return None  # an expression has no one threshold: ``{threshold}`` shows nothing
+
+    def param_values(self) -> dict[str, Any]:
+        return {"when": self.expression.readable(), "for": self.for_}
+
+    def reads(self) -> tuple[int, ...]:
+        return tuple(
+            dict.fromkeys([self.column, *(FIELD_INDEX[c] for c in self.expression.columns)])
+        )
+
+    def condition(self) -> str:
+        return self.expression.readable() + (
+            f" for {format_duration(self.for_)}" if self.for_ else ""
+        )
+
+    def headline(self) -> str:
+        return f"{self.condition()}  → {self.field}"
+
+    def what(self) -> str:
+        return "{when}" + (" {for} 지속" if self.for_ else "")
+
+    def default_message(self) -> str:
+        label = field_label(self.field)
+        return "{stock} " + self.what() + f" → {label} " + "{value} ({time})"
+
+    def default_resolved_message(self) -> str:
+        label = field_label(self.field)
+        return "해제 · {stock} {when}" + f" → 현재 {label} " + "{value} ({time})"
+
+    # The state: prev per column, a window per delta, running extremes, then the run's.
+
+    def _names(self) -> tuple[list[str], list[str]]:
+        """The state variables besides the run's, and the windows among them."""
+        e = self.expression
+        names = [f"prev{FIELD_INDEX[c]}_" for c in sorted(e.prevs)]
+        windows: list[str] = []
+        for k, _delta in enumerate(e.deltas):
+            tag = f"d{k}_"
+            names += [f"times{tag}", f"values{tag}", f"last{tag}", f"base{tag}"]
+            windows += [f"times{tag}", f"values{tag}"]
+        names += [f"{kind}{FIELD_INDEX[c]}_" for kind, c in e.extremes]
+        return names, windows
+
+    def fresh_state(self) -> State:
+        e = self.expression
+        state: list[object] = [None] * len(e.prevs)
+        for _delta in e.deltas:
+            state += fresh_window()
+        state += [None] * len(e.extremes)
+        return (*state, None, False, *((None,) if self.resolve else ()))
+
+    def part(self, n: int) -> Part:
+        codegen.GLOBALS.update(language.NAMESPACE)  # what its code calls: Fraction, abs, min, max
+        e = self.expression
+        deltas = {delta: k for k, delta in enumerate(e.deltas)}
+
+        def leaf(one: language.Leaf) -> str:
+            i = FIELD_INDEX[one.column]
+            if one.kind == "value":
+                return f"v{i}"
+            if one.kind == "prev":
+                return f"prev{i}_{n}"
+            if one.kind == "delta":
+                return f"(v{i} - based{deltas[one.column, one.window]}_{n})"
+            return f"{one.kind.removeprefix('day_')}{i}_{n}"
+
+        lines: list[str] = []
+        for (column, window), k in deltas.items():
+            lines += window_lines(n, f"v{FIELD_INDEX[column]}", window, f"d{k}_")
+        for kind, column in e.extremes:
+            v, best = f"v{FIELD_INDEX[column]}", f"{kind}{FIELD_INDEX[column]}_{n}"
+            beyond = ">" if kind == "max" else "<"
+            lines.append(f"if {best} is None or {v} {beyond} {best}:")
+            lines.append(f"    {best} = {v}")
+        v = f"v{self.column}"
+        then = [f"open{n} = a"] if self.resolve else []
+        resolve = codegen.resolved(n, v, "") if self.resolve else None
+        holds = codegen.both(e.python(leaf), self.hours_test)
+        lines += codegen.run(n, holds, self.for_, codegen.fire(n, v, "", then), resolve)
+        lines += [f"prev{FIELD_INDEX[c]}_{n} = v{FIELD_INDEX[c]}" for c in sorted(e.prevs)]
+        names, windows = self._names()
+        opened = ("open",) if self.resolve else ()
+        return Part((*names, "start", "spent", *opened), lines, tuple(windows))
