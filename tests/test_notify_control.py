@@ -111,7 +111,13 @@ class Running:
 
 @asynccontextmanager
 async def running_bot(
-    api: FakeBotApi, store: Store, clock: Clock, allowed: list[int] | None = None
+    api: FakeBotApi,
+    store: Store,
+    clock: Clock,
+    allowed: list[int] | None = None,
+    *,
+    silent: frozenset[str] = frozenset(),
+    settings_: SenderSettings = FAST,
 ) -> AsyncIterator[Running]:
     allowed = allowed if allowed is not None else [CHAT, OTHER]
     settings = TelegramSettings(
@@ -124,7 +130,9 @@ async def running_bot(
     voice = Voice(clock=clock)
     bot = TelegramBot(settings, service, poll_timeout=0.2, request_timeout=2, voice=voice)
     await bot.start()
-    sender = Sender(aio, bot.transport, FAST, clock=clock, voice=voice)
+    sender = Sender(
+        aio, bot.transport, settings_, clock=clock, voice=voice, silent_rules=lambda: silent
+    )
     task = asyncio.create_task(sender.run())
     try:
         yield Running(api, store, bot, sender)
@@ -359,3 +367,52 @@ async def test_a_command_for_another_bot_gets_no_reply(tg: Running, api: FakeBot
 )
 def test_addressed_elsewhere(text: str, elsewhere: bool) -> None:
     assert addressed_elsewhere(text, "pgmbot_test_bot") is elsewhere
+
+
+# -- silent rules, routing -----------------------------------------------------------------------
+
+
+async def test_a_silent_rule_arrives_without_sound_and_a_loud_one_with(
+    api: FakeBotApi, store: Store, clock: Clock
+) -> None:
+    async with running_bot(api, store, clock, silent=frozenset({"surge"})) as tg:
+        store.add_alerts([alert(1, rule="surge"), alert(2, rule="net-buy")], NOW)
+        tg.sender.wake()
+        assert (await arrives(api, CHAT, 1)).silent
+        assert not (await arrives(api, CHAT, 2)).silent
+        call = next(c for c in api.calls_to("sendMessage") if "#1#" in c.params["text"])
+        assert str(call.params["disable_notification"]).lower() == "true"
+
+
+async def test_a_grouped_message_is_silent_only_if_all_its_alerts_are(
+    api: FakeBotApi, store: Store, clock: Clock
+) -> None:
+    grouping = SenderSettings(group_window=5.0, poll_interval=0.05, chat_interval=0.01)
+    async with running_bot(
+        api, store, clock, [CHAT], silent=frozenset({"surge"}), settings_=grouping
+    ) as tg:
+        store.add_alerts([alert(1, rule="surge"), alert(2, rule="surge")], NOW)
+        tg.sender.wake()
+        both = await arrives(api, CHAT, 2)
+        assert "#1#" in both.text and both.silent
+        assert both.buttons[0][1].endswith(":1")  # the buttons of its first alert
+        start = len(api.sent)
+        store.add_alerts([alert(10, rule="surge"), alert(11, rule="net-buy")], NOW)
+        tg.sender.wake()
+        mixed = await arrives(api, CHAT, 11, start)
+        assert "#10#" in mixed.text and not mixed.silent
+
+
+async def test_a_routed_rule_goes_to_its_chats_only(
+    api: FakeBotApi, store: Store, clock: Clock
+) -> None:
+    store.remove_watches(OTHER, [STOCK])  # OTHER gets the routed rule without watching
+    store.routes = lambda: {"surge": frozenset({OTHER, STRANGER})}  # STRANGER: not allowed
+    async with running_bot(api, store, clock) as tg:
+        store.add_alerts([alert(1, rule="surge"), alert(2, rule="net-buy")], NOW)
+        tg.sender.wake()
+        await arrives(api, OTHER, 1)
+        await arrives(api, CHAT, 2)
+        await settled(api, store)
+    got = {(m.chat_id, n) for m in api.sent for n in (1, 2) if f"#{n}#" in m.text}
+    assert got == {(OTHER, 1), (CHAT, 2)}

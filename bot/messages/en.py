@@ -269,7 +269,5 @@ MESSAGES: dict[str, str] = {
     "notify.settings.watches": "Watched stocks: {watches}",
     "notify.settings.rules": "Rules received: {rules}",
     "notify.settings.none": "none",
-    "notify.rules.to": "  → {chats}",
-    "notify.rules.to_watchers": "  → every chat watching the stock",
     "notify.admin_only": "Only an admin may use this command.",
 }

@@ -280,7 +280,5 @@ MESSAGES: dict[str, str] = {
     "notify.settings.watches": "감시 종목: {watches}",
     "notify.settings.rules": "받는 규칙: {rules}",
     "notify.settings.none": "없음",
-    "notify.rules.to": "  → {chats}",
-    "notify.rules.to_watchers": "  → 종목을 감시하는 모든 채팅",
     "notify.admin_only": "관리자만 쓸 수 있는 명령입니다.",
 }

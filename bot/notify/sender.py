@@ -42,7 +42,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -145,8 +145,10 @@ class Sender:
         name: str = "sender",
         on_problem: Callable[[str], object] | None = None,
         voice: Voice = PLAIN,
+        silent_rules: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._store = store
+        self._silent_rules = silent_rules  # the rules with `notify: silent`, as loaded now
         self.voice = voice  # names, dates, the demo's tag: how alert messages read
         self._transport = transport
         self.settings = settings or SenderSettings()
@@ -296,14 +298,23 @@ class Sender:
             if alone:
                 break
         count, html = alert_message(group, self.voice)
-        # A group carries the buttons of its first alert (bot/notify/buttons.py).
-        extras = Extras(buttons=alert_buttons(self.voice, group[0].alert_id))
+        # A group carries the buttons of its first alert (bot/notify/buttons.py), and is
+        # silent only when every alert in it is.
+        extras = Extras(
+            silent=self._silent(group[:count]),
+            buttons=alert_buttons(self.voice, group[0].alert_id),
+        )
         return Message(group[:count], html, extras=extras)
+
+    def _silent(self, rows: Sequence[PendingDelivery]) -> bool:
+        silent = self._silent_rules()
+        return bool(silent) and all(row.rule in silent for row in rows)
 
     def _reply(self, row: PendingDelivery) -> Message:
         """A resolved event, replying to its alert's message in this chat when it went."""
         html = resolved_message(row, self.voice)
-        return Message([row], html, reply_to=self._alert_message(row))
+        extras = Extras(silent=self._silent([row]))
+        return Message([row], html, reply_to=self._alert_message(row), extras=extras)
 
     def _alert_message(self, row: PendingDelivery) -> int | None:
         """The id of the message that carried this resolved event's alert to its chat: just

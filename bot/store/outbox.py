@@ -16,7 +16,7 @@ stored with no deliveries.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import takewhile
@@ -60,6 +60,7 @@ _KEY = ("rule", "ticker", "day", "seconds", "seq", "kind")
 _NUMERIC = tuple(name.lower() for name in NUMERIC_FIELDS)
 _ERROR_MAX = 500  # characters of a delivery error kept
 
+Routes = Mapping[str, frozenset[int]]  # rule id -> the chats its `to` names
 AlertKey = tuple[str, str, date, int, int, str]  # rule, ticker, day, seconds, seq, kind
 _KEY_CHUNK = CHUNK // len(_KEY)  # keys per IN ((…), …) list
 # The deliveries of its alert that make a chat a recipient of a resolved event.
@@ -125,8 +126,17 @@ _ALERT_COLUMNS = [
 ]
 
 
+def _no_routes() -> Routes:
+    return {}
+
+
 class Outbox(Database):
-    """Alerts and deliveries (one half of ``Store``)."""
+    """Alerts and deliveries (one half of ``Store``).
+
+    ``routes``: the rules that name their chats (``to``), rule id -> chat ids, asked at every
+    insert (the bot sets it to follow the loaded rules: bot/notify/routing.py)."""
+
+    routes: Callable[[], Routes] = staticmethod(_no_routes)
 
     def add_alerts(self, alerts: Sequence[Alert], now: datetime | None = None) -> list[int]:
         """Store new alerts and their deliveries; return the ids of the alerts inserted.
@@ -259,21 +269,11 @@ class Outbox(Database):
         # Recovered events are history: they pair with whatever their alert had, recovered too.
         pairing = (*_PAIRED_STATES, "recovered") if state == "recovered" else _PAIRED_STATES
         paired = self._paired_chats(conn, targets.values(), pairing)
-        tickers = sorted({alert.ticker for _, alert in inserted})
-        watchers: dict[str, list[int]] = {}
-        for chunk in chunks(tickers):
-            found = conn.execute(
-                select(watches_t.c.ticker, watches_t.c.chat_id)
-                .where(watches_t.c.ticker.in_(chunk))
-                .where(watches_t.c.chat_id.in_(self._allowed))
-                .where(watches_t.c.chat_id.not_in(select(blocked_t.c.chat_id)))
-                .order_by(watches_t.c.chat_id)
-            )
-            for ticker, chat_id in found:
-                watchers.setdefault(ticker, []).append(chat_id)
-        if not watchers:
+        routes = self.routes()
+        audience = self._audience(conn, inserted, routes)
+        if not audience:
             return []
-        chats = sorted({chat for chat_ids in watchers.values() for chat in chat_ids})
+        chats = sorted({chat for chat_ids in audience.values() for chat in chat_ids})
         muted = {
             (chat_id, kind, target)
             for chat_id, kind, target in conn.execute(
@@ -286,7 +286,8 @@ class Outbox(Database):
         # Fired alerts first: a resolved event of the same batch goes where they go.
         for alert_id, alert in sorted(inserted, key=lambda pair: pair[1].kind == "resolved"):
             only = _pair_chats(alert, targets, paired)
-            for chat_id in watchers.get(alert.ticker, ()):
+            key = ("rule", alert.rule) if alert.rule in routes else ("ticker", alert.ticker)
+            for chat_id in audience.get(key, ()):
                 if only is not None and chat_id not in only:
                     continue
                 if (chat_id, "rule", alert.rule) in muted:
@@ -305,6 +306,30 @@ class Outbox(Database):
                 if state in pairing:
                     paired.setdefault(alert_id, set()).add(chat_id)
         return rows
+
+    def _audience(
+        self, conn: Connection, inserted: list[tuple[int, Alert]], routes: Routes
+    ) -> dict[tuple[str, str], list[int]]:
+        """The routing decision, made here only: ``("rule", id)`` -> the chats a routed rule
+        names (``to``), ``("ticker", code)`` -> every chat watching the stock; allowed chats
+        that did not block the bot, by id."""
+        blocked = set(conn.execute(select(blocked_t.c.chat_id)).scalars())
+        audience: dict[tuple[str, str], list[int]] = {}
+        for rule in sorted({alert.rule for _, alert in inserted if alert.rule in routes}):
+            chats = sorted(routes[rule] & self.allowed_chat_ids - blocked)
+            audience[("rule", rule)] = chats
+        tickers = sorted({a.ticker for _, a in inserted if a.rule not in routes})
+        for chunk in chunks(tickers):
+            found = conn.execute(
+                select(watches_t.c.ticker, watches_t.c.chat_id)
+                .where(watches_t.c.ticker.in_(chunk))
+                .where(watches_t.c.chat_id.in_(self._allowed))
+                .order_by(watches_t.c.chat_id)
+            )
+            for ticker, chat_id in found:
+                if chat_id not in blocked:
+                    audience.setdefault(("ticker", ticker), []).append(chat_id)
+        return {key: chats for key, chats in audience.items() if chats}
 
     def _paired_chats(
         self, conn: Connection, alert_ids: Collection[int], states: Collection[str]
@@ -396,8 +421,9 @@ class Outbox(Database):
         now = aware(now or utc_now(), "now")
         if chat_id not in self.allowed_chat_ids or limit <= 0:
             return [], []
+        routed_here = sorted(rule for rule, chats in self.routes().items() if chat_id in chats)
         query = (
-            _PENDING_ROWS.add_columns(_held(now))
+            _PENDING_ROWS.add_columns(_held(now, routed_here))
             .where(deliveries_t.c.state == "pending")
             .where(deliveries_t.c.chat_id == chat_id)
             .order_by(deliveries_t.c.alert_id)
@@ -675,9 +701,10 @@ _PENDING_ROWS = (
 )
 
 
-def _held(now: datetime) -> Any:
+def _held(now: datetime, routed_here: Collection[str] = ()) -> Any:
     """True for a pending row its chat no longer wants at ``now``: rule or stock muted, stock
-    not watched, or a resolved event whose alert was held (muted) in that chat."""
+    not watched (unless the rule is routed to the chat: ``routed_here``), or a resolved event
+    whose alert was held (muted) in that chat."""
     mute = mutes_t.alias("send_mute")
     muted = exists().where(
         mute.c.chat_id == deliveries_t.c.chat_id,
@@ -688,9 +715,11 @@ def _held(now: datetime) -> Any:
         ),
     )
     watch = watches_t.alias("send_watch")
-    watched = exists().where(
+    watched: Any = exists().where(
         watch.c.chat_id == deliveries_t.c.chat_id, watch.c.ticker == alerts_t.c.ticker
     )
+    if routed_here:
+        watched = watched | alerts_t.c.rule.in_(list(routed_here))
     alert_held = func.coalesce(_alert_delivery.c.state, "") == "muted"
     return case((muted | ~watched | alert_held, True), else_=False).label("held")
 
