@@ -323,6 +323,7 @@ class App:
             directory=lambda: self.names.directory,  # swapped when a new master file loads
             market=self.calendar.state,
             calendar=self.calendar,
+            routes=self.routing.routes,
         )
         self.service.charts = self._charts(state_dir)
         await self.service.refresh_feed()

@@ -13,7 +13,7 @@ wait ends is kept and subscribes when it can. The config's ``watch`` codes are a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -139,6 +139,16 @@ class StatusReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """/settings: what decides which alerts reach this chat, and how."""
+
+    quiet: QuietHours | None
+    mutes: list[Mute]
+    watches: list[str]
+    rules: list[tuple[str, bool]]  # (rule id, routed here by its `to`), those the chat receives
+
+
+@dataclass(frozen=True, slots=True)
 class Pressed:
     """What a button press did: the alert's stock, and the mute it made (None: the chart)."""
 
@@ -206,6 +216,7 @@ class BotService:
         directory: Callable[[], Directory] = Directory,
         market: Callable[[datetime], MarketState] | None = None,
         calendar: MarketCalendar | None = None,
+        routes: Callable[[], Mapping[str, frozenset[int]]] | None = None,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -220,6 +231,7 @@ class BotService:
         self.directory = directory
         self.market = market
         self.calendar = calendar  # "오늘" ends with its trading day (None: the default sessions)
+        self.routes = routes or dict  # rule id -> the chats its `to` names (bot/notify/routing)
         self.wanted_count = 0  # stocks the feed was last asked for (the dead-man watch asks)
 
     async def wanted(self) -> set[str]:
@@ -419,6 +431,24 @@ class BotService:
             raise CommandError("notify.quiet.bad", word=shown(setting)) from None
         await self.store.set_quiet(chat_id, str(hours))
         return hours
+
+    async def settings(self, chat_id: int) -> ChatSettings:
+        """/settings: quiet hours, mutes, watches, and the rules this chat receives: those
+        routed to it, and (when it watches a stock) those without ``to``."""
+        await self._chat(chat_id)
+        watches = await self.store.watches(chat_id)
+        routes = self.routes()
+        received = [
+            (rule, rule in routes)
+            for rule in sorted(self.rules_view.ids)
+            if (chat_id in routes[rule] if rule in routes else bool(watches))
+        ]
+        return ChatSettings(
+            quiet_hours(await self.store.quiet(chat_id)),
+            await self.store.mutes(chat_id, self._clock()),
+            watches,
+            received,
+        )
 
     async def unmute(self, chat_id: int, target: str | None = None) -> int:
         """End this chat's mute of a rule or code, or all of them; return how many ended."""

@@ -416,3 +416,23 @@ async def test_a_routed_rule_goes_to_its_chats_only(
         await settled(api, store)
     got = {(m.chat_id, n) for m in api.sent for n in (1, 2) if f"#{n}#" in m.text}
     assert got == {(OTHER, 1), (CHAT, 2)}
+
+
+async def test_settings_show_the_chat_at_a_glance(
+    api: FakeBotApi, store: Store, clock: Clock
+) -> None:
+    store.routes = lambda: {"surge": frozenset({OTHER})}
+    async with running_bot(api, store, clock) as tg:
+        tg.bot.app.bot_data.service.routes = store.routes
+        await ask(api, "/quiet 22:00-07:00")
+        await ask(api, "/mute 005930 1h")
+        text = await ask(api, "/settings")
+        assert text.splitlines() == [
+            "⚙️ 이 채팅의 설정",
+            "언어: 한국어 (ko)",
+            "조용한 시간: 22:00-07:00 KST",
+            "음소거: 005930 ~10:30 KST",
+            "감시 종목: 000660, 005930",
+            "받는 규칙: net-buy",  # surge goes to OTHER only
+        ]
+        assert "받는 규칙: net-buy, surge →" in await ask(api, "/settings", OTHER)

@@ -268,6 +268,7 @@ MESSAGES: dict[str, str] = {
     "notify.settings.mutes": "Mutes: {mutes}",
     "notify.settings.watches": "Watched stocks: {watches}",
     "notify.settings.rules": "Rules received: {rules}",
+    "notify.settings.language": "English",
     "notify.settings.none": "none",
     "notify.admin_only": "Only an admin may use this command.",
 }

@@ -279,6 +279,7 @@ MESSAGES: dict[str, str] = {
     "notify.settings.mutes": "음소거: {mutes}",
     "notify.settings.watches": "감시 종목: {watches}",
     "notify.settings.rules": "받는 규칙: {rules}",
+    "notify.settings.language": "한국어",
     "notify.settings.none": "없음",
     "notify.admin_only": "관리자만 쓸 수 있는 명령입니다.",
 }

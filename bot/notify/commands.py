@@ -340,6 +340,14 @@ async def cmd_quiet(update: Update, context: Context) -> None:
     await answer(update, context, [text])
 
 
+@command("settings", "notify.cmd.settings.args", "notify.cmd.settings.summary")
+async def cmd_settings(update: Update, context: Context) -> None:
+    """This chat's settings at a glance."""
+    no_arguments(context)
+    settings = await service_of(context).settings(chat_id_of(update))
+    await answer(update, context, replies.chat_settings(voice_of(context), settings))
+
+
 @command("status")
 async def cmd_status(update: Update, context: Context) -> None:
     """Show the bot's health."""
