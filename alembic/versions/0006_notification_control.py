@@ -17,8 +17,10 @@ _NEW = "state IN ('pending', 'sent', 'blocked', 'failed', 'recovered', 'muted')"
 
 
 def _state_check(condition: str) -> None:
-    # SQLite cannot alter a constraint: batch mode copies the table (recreate="always").
-    with op.batch_alter_table("deliveries", recreate="always") as batch_op:
+    # SQLite cannot alter a constraint: batch mode copies the table there (recreate="always").
+    # PostgreSQL alters it in place: a copy would restart the id sequence under existing rows.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    with op.batch_alter_table("deliveries", recreate="always" if sqlite else "auto") as batch_op:
         batch_op.drop_constraint(batch_op.f("ck_deliveries_state"), type_="check")
         batch_op.create_check_constraint(batch_op.f("ck_deliveries_state"), condition)
 
