@@ -89,3 +89,13 @@ def test_routing_follows_a_reload() -> None:
     assert routing.describe("a") == "desk" and routing.describe("b") is None
     current[0] = (Rule("a", None, "silent"),)
     assert routing.routes() == {} and routing.silent() == {"a"}
+
+
+def test_delivery_options_keep_the_rules_state_across_a_reload(tmp_path: Path) -> None:
+    from bot.engine.evaluate import definition_key
+
+    body = BODIES["threshold"]
+    (plain,) = load_rules(write(tmp_path, body)).rules
+    (routed,) = load_rules(write(tmp_path, body + "    notify: silent\n    to: [42]\n")).rules
+    assert definition_key(plain) == definition_key(routed)
+    assert "notify" not in definition_key(plain)  # the key older checkpoints were saved under

@@ -339,8 +339,11 @@ class RuleBase(BaseModel):
     # What decides firing, and what a type must provide.
 
     def definition(self) -> dict[str, Any]:
-        """What decides firing: equal definitions keep their state across a reload."""
-        return self.model_dump(exclude={"message", "description", "resolve_message"})
+        """What decides firing: equal definitions keep their state across a reload. How an
+        alert is delivered (``notify``, ``to``) decides nothing of it."""
+        return self.model_dump(
+            exclude={"message", "description", "resolve_message", "notify", "to"}
+        )
 
     @classmethod
     def shape_problem(cls, values: Mapping[str, Any]) -> KeyProblem | None:
