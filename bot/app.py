@@ -78,6 +78,7 @@ from bot.messages import Catalogue
 from bot.metrics import MeteredTransport, Metrics, MetricsServer, Sample
 from bot.notices import AdminNotices
 from bot.notify.console import ConsoleTransport, print_alerts
+from bot.notify.routing import Routing
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.transport import Tee, Transport
 from bot.notify.voice import Voice
@@ -244,8 +245,14 @@ class App:
     async def _start(self) -> None:
         settings = self.settings
         self.rules = LoadedRules(
-            load_rules(settings.rules.path, sessions=settings.market.session_ranges)
+            load_rules(
+                settings.rules.path,
+                sessions=settings.market.session_ranges,
+                chats=settings.chats,
+            )
         )
+        # Where each rule goes (`to`) and which are silent, following reloads.
+        self.routing = Routing(lambda: self.rules.ruleset.rules, settings.chats)
         for file in overlooked_files(settings.rules.path):
             log.warning("rules file not read (rule files end in .yaml) file=%s", file)
         for warning in config_warnings(settings):
@@ -260,6 +267,7 @@ class App:
 
         await self._leadership()
         store = await asyncio.to_thread(self._open_store)
+        store.routes = self.routing.routes  # the outbox decides who gets what, with these
         self.store = AsyncStore(store)
         self._stack.push_async_callback(asyncio.to_thread, self.store.close)
         for admin in settings.telegram.admin_chat_ids:
@@ -313,6 +321,8 @@ class App:
             static_watch=static_watch,
             directory=lambda: self.names.directory,  # swapped when a new master file loads
             market=self.calendar.state,
+            calendar=self.calendar,
+            routes=self.routing.routes,
         )
         self.service.charts = self._charts(state_dir)
         await self.service.refresh_feed()
@@ -345,6 +355,7 @@ class App:
             controller.on_rules,
             controller.on_error,
             sessions=settings.market.session_ranges,
+            chats=settings.chats,
         )
         self.watcher = watcher
         self._spawn(watcher.run(), "rules-watcher", stop=watcher.stop)
@@ -629,6 +640,7 @@ class App:
             SenderSettings(group_window=settings.telegram.group_window),
             on_problem=self.notices.tell,
             voice=self.voice,
+            silent_rules=self.routing.silent,
         )
         self._spawn(sender.run(), "sender", stop=sender.close)
         self.writer.on_commit(lambda _alerts: sender.wake())

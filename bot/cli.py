@@ -128,7 +128,9 @@ def config_check_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.file)
         # what `pgmbot run` would load
-        rules = load_rules(settings.rules.path, sessions=settings.market.session_ranges)
+        rules = load_rules(
+            settings.rules.path, sessions=settings.market.session_ranges, chats=settings.chats
+        )
     except (ConfigError, RulesError) as exc:
         exc.report()
         return 1

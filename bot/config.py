@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -283,6 +284,9 @@ class StandbySettings(_Model):
         return self
 
 
+ChatName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")]
+
+
 class Settings(_Model):
     kis: KisSettings = Field(default_factory=KisSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
@@ -305,6 +309,8 @@ class Settings(_Model):
     log_format: Literal["text", "json"] = "text"  # json: one object per line (journald, Loki)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     standby: StandbySettings = Field(default_factory=StandbySettings)
+    # Names for chats, which rules' ``to`` may use: ``chats: {desk: -1001234, me: 42}``.
+    chats: dict[ChatName, int] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _admins_are_allowed(self) -> Settings:
@@ -404,14 +410,16 @@ def command_rules(rules: Path, config: Path | None) -> RuleSet | None:
     ``config``'s sessions when given; None once the problems are printed (exit 2)."""
     from bot.engine.spec import load_rules
 
+    chats: dict[str, int] | None = None
     if config is not None:
         sessions = loaded_or_reported(lambda: rule_sessions(config), "the config has errors")
         if sessions is None:
             return None
+        chats = load_settings(config).chats
     else:
         sessions = None
     return loaded_or_reported(
-        lambda: load_rules(rules, sessions=sessions), "the rules have errors"
+        lambda: load_rules(rules, sessions=sessions, chats=chats), "the rules have errors"
     )
 
 

@@ -1,6 +1,9 @@
 """Durations, one grammar for rule files and chat commands: ``90`` (seconds), ``30s``, ``5m``,
 ``2h``, ``1d``, ``1h30m``, and the Korean units ``30초``, ``5분``, ``2시간``, ``1일``.
 
+A chat's mute may also last ``오늘`` (``today``): until the end of the trading day, which the
+caller works out from the market calendar (``is_today`` tells the word).
+
 Parts go from big to small, each unit once. Numbers are bounded before they are multiplied, so
 ``9999999999d`` is refused as text, not overflowed.
 """
@@ -13,6 +16,7 @@ _UNITS = {"d": 86400, "일": 86400, "h": 3600, "시간": 3600, "m": 60, "분": 6
 _ORDER = {"d": 0, "일": 0, "h": 1, "시간": 1, "m": 2, "분": 2, "s": 3, "초": 3}
 _PART = re.compile(r"(\d{1,9})(시간|[dhms일분초])")
 MAX_SECONDS = 10 * 365 * 86400  # no duration of pgmbot's needs more than ten years
+TODAY_WORDS = frozenset({"오늘", "today"})  # "until the end of the trading day"
 USAGE = "write seconds (90) or 30s, 5m, 2h, 1d, 1h30m (30분, 2시간, 1일)"
 
 
@@ -57,10 +61,21 @@ def _shown(value: str) -> str:
     return repr(value) if len(value) <= 40 else repr(value[:39] + "…")
 
 
-def format_duration(seconds: int) -> str:
-    """``5400`` -> ``1h30m``; ``90000`` -> ``1d1h``; ``0`` -> ``0s``."""
+def is_today(text: str) -> bool:
+    """``오늘`` / ``today``: not a length, a moment (the end of the trading day)."""
+    return text.strip().lower() in TODAY_WORDS
+
+
+_LATIN = {"d": "d", "h": "h", "m": "m", "s": "s"}
+_KOREAN = {"d": "일", "h": "시간", "m": "분", "s": "초"}
+
+
+def format_duration(seconds: int, *, korean: bool = False) -> str:
+    """``5400`` -> ``1h30m`` (``1시간30분`` in Korean); ``90000`` -> ``1d1h``; ``0`` -> ``0s``.
+    What it prints, ``parse_duration`` reads back to the same seconds."""
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     units = ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s"))
-    return "".join(f"{n}{unit}" for n, unit in units if n) or "0s"
+    names = _KOREAN if korean else _LATIN
+    return "".join(f"{n}{names[unit]}" for n, unit in units if n) or f"0{names['s']}"

@@ -33,8 +33,10 @@ from prometheus_client.registry import Collector
 from bot.engine.rule_types import RuleSet
 from bot.kis.status import ConnectionStatus
 from bot.notify.transport import (
+    PLAIN_MESSAGE,
     ChatBlocked,
     DeliveryError,
+    Extras,
     Rejected,
     RetryLater,
     Transport,
@@ -291,11 +293,18 @@ class MeteredTransport:
     async def alive(self) -> bool:
         return await self._inner.alive()
 
-    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int | None:
+    async def send(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        reply_to: int | None = None,
+        extras: Extras = PLAIN_MESSAGE,
+    ) -> int | None:
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            return await self._inner.send(chat_id, html, reply_to=reply_to)
+            return await self._inner.send(chat_id, html, reply_to=reply_to, extras=extras)
         except DeliveryError as exc:
             error = exc
             raise

@@ -46,9 +46,11 @@ class RulesWatcher:
         settle_ms: int = 500,
         recheck_ms: int = 2000,
         sessions: Mapping[str, MinuteRange] | None = None,
+        chats: Mapping[str, int] | None = None,
     ) -> None:
         self.path = Path(path)
         self.sessions = sessions  # what rules' `hours` names mean (the config's sessions)
+        self.chats = chats  # the names rules' `to` may use (the config's chats)
         self._on_rules = on_rules
         self._on_error = on_error
         self._settle_ms = settle_ms
@@ -150,7 +152,9 @@ class RulesWatcher:
     async def reload(self) -> None:
         """Re-read the rules now and report the outcome to the callbacks."""
         try:
-            ruleset = await asyncio.to_thread(load_rules, self.path, sessions=self.sessions)
+            ruleset = await asyncio.to_thread(
+                load_rules, self.path, sessions=self.sessions, chats=self.chats
+            )
         except RulesError as exc:
             self.failures += 1
             await self._on_error(exc.problems)

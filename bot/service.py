@@ -13,21 +13,29 @@ wait ends is kept and subscribes when it can. The config's ``watch`` codes are a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from bot.clock import utc_now
 from bot.codes import as_stock_code, stock_code
-from bot.durations import MAX_SECONDS, DurationTooLong, DurationUnitOrder, parse_duration
+from bot.durations import (
+    MAX_SECONDS,
+    DurationTooLong,
+    DurationUnitOrder,
+    is_today,
+    parse_duration,
+)
 from bot.kis.status import FeedStats, SubState, SubStatus
-from bot.market.calendar import MarketState
+from bot.market.calendar import MarketCalendar, MarketState
 from bot.market.names import Directory, Found, Listing, Resolution
 from bot.market.texts import label
+from bot.notify.quiet import QuietHours, quiet_hours
 from bot.store.chats import Mute
 from bot.store.facade import AsyncStore
 from bot.store.outbox import Failure, StoredAlert
+from bot.ticks import KST
 
 if TYPE_CHECKING:
     from bot.charts.service import ChartService
@@ -36,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MAX_ALERTS = 50  # most alerts one /alerts shows
 MAX_CODES = 50  # most codes one /watch or /unwatch takes
-MAX_MUTE = timedelta(days=365)
+MAX_MUTE = timedelta(days=30)  # a longer silence is an /unwatch
 _SHOWN = 40  # characters of a user's word quoted back in an error
 
 
@@ -130,6 +138,24 @@ class StatusReport:
     market: MarketState | None = None  # where the market stands (None: no calendar given)
 
 
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """/settings: what decides which alerts reach this chat, and how."""
+
+    quiet: QuietHours | None
+    mutes: list[Mute]
+    watches: list[str]
+    rules: list[tuple[str, bool]]  # (rule id, routed here by its `to`), those the chat receives
+
+
+@dataclass(frozen=True, slots=True)
+class Pressed:
+    """What a button press did: the alert's stock, and the mute it made (None: the chart)."""
+
+    ticker: str
+    mute: Mute | None
+
+
 def mute_length(text: str) -> timedelta:
     """How long a /mute lasts: the rules' duration grammar (``30m``, ``2h``, ``1d``, ``1h30m``,
     ``2시간``), but a bare number needs a unit here (minutes? hours?). CommandError saying why."""
@@ -143,12 +169,26 @@ def mute_length(text: str) -> timedelta:
     except DurationUnitOrder:
         raise CommandError("error.duration_order", word=shown(text)) from None
     except ValueError:
-        raise CommandError("error.duration", word=shown(text)) from None
+        raise CommandError("notify.duration", word=shown(text)) from None
     if seconds <= 0:
         raise CommandError("error.duration_zero")
     if seconds > MAX_MUTE.total_seconds():
         raise CommandError("error.duration_max", days=MAX_MUTE.days)
     return timedelta(seconds=seconds)
+
+
+def trading_day_end(calendar: MarketCalendar, moment: datetime) -> datetime:
+    """The end of ``moment``'s trading day (KST): the last session's end on a day that trades,
+    while it is not over; else the next midnight (a mute "for today" on a closed evening or a
+    holiday ends with the calendar day, never takes the next trading day too)."""
+    local = moment.astimezone(KST)
+    day = local.date()
+    if calendar.is_trading_day(day) and calendar.sessions:
+        last = max(minutes.end_seconds for minutes in calendar.sessions.values())
+        end = datetime.combine(day, datetime.min.time(), tzinfo=KST) + timedelta(seconds=last)
+        if end > local:
+            return end
+    return datetime.combine(day, datetime.min.time(), tzinfo=KST) + timedelta(days=1)
 
 
 def parse_code(code: str) -> str:
@@ -175,6 +215,8 @@ class BotService:
         clock: Callable[[], datetime] = utc_now,
         directory: Callable[[], Directory] = Directory,
         market: Callable[[datetime], MarketState] | None = None,
+        calendar: MarketCalendar | None = None,
+        routes: Callable[[], Mapping[str, frozenset[int]]] | None = None,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -188,6 +230,8 @@ class BotService:
         # The current directory: the bot swaps in a new one when a fresh master file loads.
         self.directory = directory
         self.market = market
+        self.calendar = calendar  # "오늘" ends with its trading day (None: the default sessions)
+        self.routes = routes or dict  # rule id -> the chats its `to` names (bot/notify/routing)
         self.wanted_count = 0  # stocks the feed was last asked for (the dead-man watch asks)
 
     async def wanted(self) -> set[str]:
@@ -337,15 +381,74 @@ class BotService:
         return self.rules_view.summary_lines(), self.rules_view.last_error
 
     async def mute(self, chat_id: int, target: str, duration: str) -> Mute:
-        """Silence a rule id or a code in this chat for ``duration`` (30m, 2h, 1d, 1h30m).
+        """Silence a rule id or a code in this chat for ``duration`` (30m, 2h, 1d, 1h30m,
+        30분, 2시간, or 오늘: until the end of the trading day).
 
         A word that is both a rule id and a code means the rule.
         """
         await self._chat(chat_id)
-        length = mute_length(duration)
         kind, resolved = self._target(target)
+        return await self.mute_until(chat_id, kind, resolved, duration)
+
+    async def mute_until(self, chat_id: int, kind: str, target: str, duration: str) -> Mute:
+        """Mute an already resolved target (``kind`` "rule" or "ticker") for ``duration``."""
+        await self._chat(chat_id)
         now = self._clock()
-        return await self.store.mute(chat_id, resolved, now + length, kind=kind, now=now)
+        if is_today(duration):
+            until = trading_day_end(self.calendar or _default_calendar(), now)
+        else:
+            until = now + mute_length(duration)
+        return await self.store.mute(chat_id, target, until, kind=kind, now=now)
+
+    async def press(self, chat_id: int, action: str, alert_id: int) -> Pressed | None:
+        """A button under an alert message (bot/notify/buttons.py): mute its stock for an hour
+        (``s``), its rule for today (``r``), or name its stock for a chart (``c``). None, and
+        nothing changed, when that alert was never addressed to this chat (forged or stale)."""
+        await self._chat(chat_id)
+        found = await self.store.alert_in_chat(chat_id, alert_id)
+        if found is None:
+            log.info("button refused, no such alert here chat=%s alert=%s", chat_id, alert_id)
+            return None
+        rule, ticker = found
+        if action == "s":
+            return Pressed(ticker, await self.mute_until(chat_id, "ticker", ticker, "1h"))
+        if action == "r":
+            return Pressed(ticker, await self.mute_until(chat_id, "rule", rule, "오늘"))
+        return Pressed(ticker, None)
+
+    async def quiet(self, chat_id: int, setting: str | None = None) -> QuietHours | None:
+        """/quiet: set this chat's quiet hours (``22:00-07:00``, KST, may cross midnight), turn
+        them ``off``, or (no argument) tell them. Returns the hours in force after it."""
+        await self._chat(chat_id)
+        if setting is None:
+            return quiet_hours(await self.store.quiet(chat_id))
+        if setting.strip().lower() in ("off", "끄기", "해제"):
+            await self.store.set_quiet(chat_id, None)
+            return None
+        try:
+            hours = QuietHours.parse(setting)
+        except ValueError:
+            raise CommandError("notify.quiet.bad", word=shown(setting)) from None
+        await self.store.set_quiet(chat_id, str(hours))
+        return hours
+
+    async def settings(self, chat_id: int) -> ChatSettings:
+        """/settings: quiet hours, mutes, watches, and the rules this chat receives: those
+        routed to it, and (when it watches a stock) those without ``to``."""
+        await self._chat(chat_id)
+        watches = await self.store.watches(chat_id)
+        routes = self.routes()
+        received = [
+            (rule, rule in routes)
+            for rule in sorted(self.rules_view.ids)
+            if (chat_id in routes[rule] if rule in routes else bool(watches))
+        ]
+        return ChatSettings(
+            quiet_hours(await self.store.quiet(chat_id)),
+            await self.store.mutes(chat_id, self._clock()),
+            watches,
+            received,
+        )
 
     async def unmute(self, chat_id: int, target: str | None = None) -> int:
         """End this chat's mute of a rule or code, or all of them; return how many ended."""
@@ -412,6 +515,16 @@ class BotService:
         if code is not None:
             return "ticker", code
         raise CommandError("error.not_target", word=shown(target))
+
+
+_CALENDAR: list[MarketCalendar] = []
+
+
+def _default_calendar() -> MarketCalendar:
+    """The default sessions and KRX holidays, made once (the holidays tables take a moment)."""
+    if not _CALENDAR:
+        _CALENDAR.append(MarketCalendar())
+    return _CALENDAR[0]
 
 
 def _unwatch_code(resolution: Resolution, watched: Collection[str]) -> str | None:

@@ -88,6 +88,14 @@ class SentMessage:
     at: float  # time.monotonic() when received
     reply_to: int | None = None  # the message of the chat it replies to (None: not a reply)
     photo: bytes | None = None  # sendPhoto: the uploaded file (``text`` is its caption)
+    reply_markup: dict[str, Any] | None = None  # an inline keyboard, as sent
+    silent: bool = False  # sent with disable_notification
+
+    @property
+    def buttons(self) -> list[tuple[str, str]]:
+        """``(text, callback_data)`` of each inline button, row after row."""
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +187,8 @@ class FakeBotApi:
         self.sent: list[SentMessage] = []
         self.calls: list[ApiCall] = []
         self.my_commands: list[dict[str, Any]] = []
+        self.callback_answers: list[dict[str, Any]] = []  # answerCallbackQuery calls, in order
+        self._callback_ids = itertools.count(1)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -272,6 +282,36 @@ class FakeBotApi:
             length = utf16_len(command.group(0))
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self.push_update({"message": message})
+
+    def push_callback(
+        self,
+        chat_id: int,
+        data: str,
+        *,
+        message_id: int | None = None,
+        user_id: int | None = None,
+    ) -> str:
+        """Queue a button press (a ``callback_query``) on a message of this chat (by default
+        the bot's last message there); returns the query's id, which ``callback_answers``
+        name as ``callback_query_id``."""
+        if message_id is None:
+            mine = self.messages_for(chat_id)
+            message_id = mine[-1].message_id if mine else next(self._message_ids)
+        user = {"id": user_id if user_id is not None else chat_id, "is_bot": False}
+        user["first_name"] = "Tester"  # type: ignore[assignment]
+        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
+        message = {"message_id": message_id, "date": int(time.time()), "chat": chat,
+                   "from": BOT_USER, "text": "…"}  # fmt: skip
+        query_id = f"cq{next(self._callback_ids)}"
+        query = {"id": query_id, "from": user, "message": message, "chat_instance": "1"}
+        self.push_update({"callback_query": {**query, "data": data}})
+        return query_id
+
+    def answer_to(self, query_id: str) -> dict[str, Any] | None:
+        """The answerCallbackQuery call for that press, if it came."""
+        return next(
+            (a for a in self.callback_answers if a.get("callback_query_id") == query_id), None
+        )
 
     def push_update(self, update: dict[str, Any]) -> int:
         """Queue any update (``update_id`` is assigned); returns its update_id."""
@@ -608,7 +648,17 @@ class FakeBotApi:
             return _error(400, replied)
         reply_to = replied.message_id if replied is not None else None
         message_id = next(self._message_ids)
-        message = SentMessage(chat_id, text, parse_mode, message_id, time.monotonic(), reply_to)
+        markup = params.get("reply_markup")
+        message = SentMessage(
+            chat_id,
+            text,
+            parse_mode,
+            message_id,
+            time.monotonic(),
+            reply_to,
+            reply_markup=markup if isinstance(markup, dict) else None,
+            silent=_true(params.get("disable_notification")),
+        )
         self.sent.append(message)
         self._notify()
         answer = _message_json(message, plain)
@@ -652,6 +702,17 @@ class FakeBotApi:
                   "from": BOT_USER, "photo": [size], "caption": plain}  # fmt: skip
         return _ok(result)
 
+    async def _api_answercallbackquery(self, params: dict[str, Any]) -> web.Response:
+        query_id = params.get("callback_query_id")
+        if not isinstance(query_id, str) or not query_id:
+            return _error(400, "Bad Request: query is too old and response timeout expired")
+        text = params.get("text")
+        if text is not None and utf16_len(str(text)) > 200:
+            return _error(400, "Bad Request: MESSAGE_TOO_LONG")
+        self.callback_answers.append(params)
+        self._notify()
+        return _ok(True)
+
     async def _api_setmycommands(self, params: dict[str, Any]) -> web.Response:
         commands = params.get("commands")
         if not isinstance(commands, list):
@@ -673,6 +734,11 @@ class FakeBotApi:
 
     async def _api_logout(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)
+
+
+def _true(value: object) -> bool:
+    """A boolean parameter, sent as JSON true or as the form text "true"."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def _message_json(message: SentMessage, text: str) -> dict[str, Any]:

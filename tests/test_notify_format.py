@@ -31,7 +31,8 @@ from bot.notify.format import (
     resolved_message,
     to_plain,
 )
-from bot.notify.transport import Tee, TransientError
+from bot.notify.transport import PLAIN_MESSAGE as PLAIN
+from bot.notify.transport import Extras, Tee, TransientError
 from bot.notify.voice import Voice
 from bot.ticks import KST, Tick
 
@@ -265,7 +266,9 @@ class Refusing:
     async def alive(self) -> bool:
         return False
 
-    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> None:
+    async def send(
+        self, chat_id: int, html: str, *, reply_to: int | None = None, extras: Extras = PLAIN
+    ) -> None:
         raise TransientError("down")
 
 

@@ -24,6 +24,8 @@ from telegram.request import HTTPXRequest
 from bot.alerts import Alert
 from bot.notify.sender import Sender, SenderSettings
 from bot.notify.telegram_bot import TelegramTransport
+from bot.notify.transport import PLAIN_MESSAGE as PLAIN
+from bot.notify.transport import Extras
 from bot.store import Store, upgrade
 from bot.store.facade import AsyncStore
 from bot.ticks import KST, Tick
@@ -242,9 +244,11 @@ class Timed:
     async def alive(self) -> bool:
         return await self.inner.alive()
 
-    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int:
+    async def send(
+        self, chat_id: int, html: str, *, reply_to: int | None = None, extras: Extras = PLAIN
+    ) -> int:
         self.starts.append((chat_id, time.monotonic()))
-        return await self.inner.send(chat_id, html, reply_to=reply_to)
+        return await self.inner.send(chat_id, html, reply_to=reply_to, extras=extras)
 
 
 async def test_global_pace_and_per_chat_interval_are_kept(
@@ -282,10 +286,14 @@ async def test_close_waits_for_the_send_in_flight_and_marks_it(
         async def alive(self) -> bool:
             return True
 
-        async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int:
+        async def send(
+            self, chat_id: int, html: str, *, reply_to: int | None = None, extras: Extras = PLAIN
+        ) -> int:
             self.started.set()
             await asyncio.sleep(0.2)
-            return await TelegramTransport(bot).send(chat_id, html, reply_to=reply_to)
+            return await TelegramTransport(bot).send(
+                chat_id, html, reply_to=reply_to, extras=extras
+            )
 
     slow = Slow()
     db.add_alert(1, chats=[8], second=0)

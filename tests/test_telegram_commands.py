@@ -353,3 +353,19 @@ async def test_replies_name_the_stocks_the_directory_knows(
     assert "삼성전자(005930) 음소거를 해제했습니다" in await ask(api, "/unmute 005930")
     text = await ask(api, "/unwatch 005930 000660")
     assert "감시 해제: 삼성전자(005930)" in text and "않던 종목: SK하이닉스(000660)" in text
+
+
+async def test_mutes_lists_what_is_muted_and_until_when(
+    tg: TelegramBot, api: FakeBotApi, store: Store
+) -> None:
+    assert "켜진 음소거가 없습니다" in await ask(api, "/mutes")
+    await ask(api, "/mute 005930 2시간")
+    await ask(api, "/mute net-buy 오늘")
+    text = await ask(api, "/mutes")
+    lines = text.splitlines()
+    assert lines[0].startswith("🔕 음소거 2개")
+    assert any(re.search(r"종목 005930 · .*\d\d:\d\d KST까지", line) for line in lines)
+    assert any(re.search(r"규칙 net-buy · .*\d\d:\d\d KST까지", line) for line in lines)
+    assert "최대 30일" in await ask(api, "/mute 005930 31d")
+    assert "음소거 2개를 해제했습니다" in await ask(api, "/unmute")
+    assert "켜진 음소거가 없습니다" in await ask(api, "/mutes")

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -163,6 +163,36 @@ def _sessions(info: ValidationInfo) -> Mapping[str, MinuteRange]:
     return sessions if isinstance(sessions, Mapping) else DEFAULT_SESSIONS
 
 
+_CHAT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
+
+
+def _chat_ref(value: object, info: ValidationInfo) -> int | str:
+    """One entry of ``to``: a chat id (a whole number) or a name of the config's ``chats``.
+    With the config's names in the context (the bot, ``config check``), an unknown name is an
+    error here, at its place in the file."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not _CHAT_NAME.fullmatch(value):
+        raise ValueError("give a chat id (a number) or a name from the config's chats")
+    context = info.context if isinstance(info.context, Mapping) else {}
+    chats = context.get("chats")
+    if isinstance(chats, Mapping) and value not in chats:
+        known = ", ".join(sorted(chats)) or "none defined"
+        raise ValueError(f"{value!r} is no chat of the config's chats ({known})")
+    return value
+
+
+def _chat_list(value: object) -> object:
+    """``to: desk`` is ``to: [desk]``; an empty list would send the rule nowhere."""
+    if isinstance(value, list | tuple) and not value:
+        raise ValueError("list at least one chat, or leave to out for every watching chat")
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+ChatRef = Annotated[int | str, BeforeValidator(_chat_ref)]
+ChatList = Annotated[tuple[ChatRef, ...], BeforeValidator(_chat_list)]
+
+
 def _hours_item(value: object, info: ValidationInfo) -> Hours:
     return parse_hours_part(value, _sessions(info))
 
@@ -208,6 +238,8 @@ class RuleBase(BaseModel):
     rearm: Amount | None = None  # only where the type takes it (takes_rearm)
     resolve: bool = False
     resolve_message: Text | None = None
+    notify: Literal["loud", "silent"] = "loud"  # silent: sent without sound
+    to: ChatList | None = None  # None: every allowed chat watching the stock
 
     #: Parameters a message template may use, besides the common placeholders.
     params: ClassVar[tuple[str, ...]] = ()
@@ -307,8 +339,11 @@ class RuleBase(BaseModel):
     # What decides firing, and what a type must provide.
 
     def definition(self) -> dict[str, Any]:
-        """What decides firing: equal definitions keep their state across a reload."""
-        return self.model_dump(exclude={"message", "description", "resolve_message"})
+        """What decides firing: equal definitions keep their state across a reload. How an
+        alert is delivered (``notify``, ``to``) decides nothing of it."""
+        return self.model_dump(
+            exclude={"message", "description", "resolve_message", "notify", "to"}
+        )
 
     @classmethod
     def shape_problem(cls, values: Mapping[str, Any]) -> KeyProblem | None:
@@ -374,6 +409,10 @@ class RuleBase(BaseModel):
             parts.append(f"cooldown {format_duration(self.cooldown)}")
         if self.resolve:
             parts.append("resolve")
+        if self.notify == "silent":
+            parts.append("silent")
+        if self.to:
+            parts.append(f"to {','.join(map(str, self.to))}")
         if not self.enabled:
             parts.append("(disabled)")
         return "  ".join(parts)

@@ -156,7 +156,10 @@ def read_yaml(file: Path) -> tuple[yamlpos.Document, str]:
 
 
 def _file_rules(
-    file: Path, problems: list[str], sessions: Mapping[str, MinuteRange] | None
+    file: Path,
+    problems: list[str],
+    sessions: Mapping[str, MinuteRange] | None,
+    chats: Mapping[str, int] | None = None,
 ) -> list[Located]:
     """Parse one file; return each valid rule with where it is, noting problems."""
     try:
@@ -175,7 +178,7 @@ def _file_rules(
         at = doc.key_position((extra[0],)) if extra else doc.position(())
         problems.append(f"{at}: a rule file holds one key, 'rules', a list of rules")
         return []
-    return document_rules(doc, problems, sessions, text)
+    return document_rules(doc, problems, sessions, text, chats)
 
 
 Located = tuple[Any | None, yamlpos.Document, int]
@@ -186,6 +189,7 @@ def document_rules(
     problems: list[str],
     sessions: Mapping[str, MinuteRange] | None = None,
     text: str | None = None,
+    chats: Mapping[str, int] | None = None,
 ) -> list[Located]:
     """Validate the ``rules`` list of a loaded document (a rule file or a rule test file).
 
@@ -194,7 +198,8 @@ def document_rules(
     error inside an expression point at its part. A rule with errors comes back as
     ``(None, doc, index)``: its id still counts for duplicates.
     """
-    context = {"sessions": sessions if sessions is not None else DEFAULT_SESSIONS}
+    # ``chats``: the config's chat names, which ``to`` may use (None: not checked, no config).
+    context = {"sessions": sessions if sessions is not None else DEFAULT_SESSIONS, "chats": chats}
     items = doc.data.get("rules") if isinstance(doc.data, dict) else None
     if not isinstance(items, list):
         problems.append(f"{doc.position(('rules',))}: 'rules' must be a list of rules")
@@ -319,7 +324,11 @@ def _missing(path: Path) -> str:
     return f"{_real(path)}: no such rules file or directory"
 
 
-def load_rules(*paths: Path | str, sessions: Mapping[str, MinuteRange] | None = None) -> RuleSet:
+def load_rules(
+    *paths: Path | str,
+    sessions: Mapping[str, MinuteRange] | None = None,
+    chats: Mapping[str, int] | None = None,
+) -> RuleSet:
     """Load every ``*.yaml`` of each directory (or each file) as one rule set: ids are unique
     across all of them. ``sessions``: what the names in ``hours`` mean (default: the
     defaults of bot.market.sessions). RulesError lists every problem."""
@@ -331,7 +340,7 @@ def load_rules(*paths: Path | str, sessions: Mapping[str, MinuteRange] | None = 
         once.setdefault(_real(file), file)
     chosen = list(once.values())
     problems: list[str] = []
-    located = [item for file in chosen for item in _file_rules(file, problems, sessions)]
+    located = [item for file in chosen for item in _file_rules(file, problems, sessions, chats)]
     try:
         ruleset = build_ruleset(located, chosen)
     except RulesError as exc:

@@ -23,11 +23,12 @@ from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     CallbackContext,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     ExtBot,
@@ -39,9 +40,11 @@ from bot.charts import replies as chart_replies
 from bot.charts.levels import NoData
 from bot.charts.service import DEFAULT_TOP, MAX_TOP, ChartService
 from bot.notify import replies
-from bot.notify.format import MAX_MESSAGE, esc, esc_clipped, join, pack
+from bot.notify.buttons import MAX_DATA, parse_press
+from bot.notify.format import MAX_MESSAGE, esc, esc_clipped, join, pack, to_plain
 from bot.notify.voice import PLAIN, Voice
 from bot.service import BotService, CommandError, shown
+from bot.store.chats import Mute
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class Command:
     args_key: str  # the catalogue's key of the usage line's arguments (cmd.NAME.args)
     summary_key: str  # … of the line for /help and Telegram's menu (cmd.NAME.summary)
     callback: Handler | None = None  # guarded (None: only its texts, e.g. for the guard)
+    admin_only: bool = False  # only a user listed in telegram.admin_chat_ids may run it
 
 
 REGISTRY: list[Command] = []
@@ -135,6 +139,8 @@ def guard(handler: Handler, info: Command) -> Handler:
         chat, message = update.effective_chat, update.effective_message
         if chat is None or message is None:
             return
+        if addressed_elsewhere(message.text, context.bot.username):
+            return  # "/status@other_bot" in a group: another bot's, not ours to answer
         data = context.bot_data
         voice = data.voice
         if not data.access.allows(chat.id):
@@ -143,6 +149,11 @@ def guard(handler: Handler, info: Command) -> Handler:
                 await message.reply_html(voice.tagged(replies.refusal(voice, chat.id)))
             return
         await heard_from(data, chat.id)
+        if info.admin_only and not is_admin(update, data.admins):
+            user = update.effective_user.id if update.effective_user else None
+            log.info("admin command refused chat=%s user=%s command=%s", chat.id, user, info.name)
+            await message.reply_html(voice.tagged(voice.say("notify.admin_only")))
+            return
         try:
             await handler(update, context)
         except CommandError as exc:
@@ -153,14 +164,37 @@ def guard(handler: Handler, info: Command) -> Handler:
     return guarded
 
 
+def addressed_elsewhere(text: str | None, username: str | None) -> bool:
+    """``/cmd@name`` where ``name`` is not this bot: in a group, a command for another bot."""
+    if not text or not text.startswith("/"):
+        return False
+    head = text.split(maxsplit=1)[0]
+    _, at, name = head.partition("@")
+    return bool(at) and (username is None or name.lower() != username.lower())
+
+
+def is_admin(update: Update, admins: Sequence[int]) -> bool:
+    """The user who wrote is an admin (their id listed in ``telegram.admin_chat_ids``): in a
+    group, being in an allowed (or admin) chat is not enough."""
+    user = update.effective_user
+    return user is not None and user.id in admins
+
+
 def command(
-    name: str, args_key: str | None = None, summary_key: str | None = None
+    name: str,
+    args_key: str | None = None,
+    summary_key: str | None = None,
+    *,
+    admin_only: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a command handler, guarded (see ``guard``); the catalogue holds its usage
-    arguments and summary, under ``cmd.NAME.args`` and ``cmd.NAME.summary`` unless given."""
+    arguments and summary, under ``cmd.NAME.args`` and ``cmd.NAME.summary`` unless given.
+    ``admin_only``: only an admin user may run it, whatever chat it is written in."""
 
     def register(handler: Handler) -> Handler:
-        info = Command(name, args_key or f"cmd.{name}.args", summary_key or f"cmd.{name}.summary")
+        args = args_key or f"cmd.{name}.args"
+        summary = summary_key or f"cmd.{name}.summary"
+        info = Command(name, args, summary, admin_only=admin_only)
         REGISTRY.append(replace(info, callback=guard(handler, info)))
         return handler
 
@@ -281,6 +315,39 @@ async def cmd_unmute(update: Update, context: Context) -> None:
     await answer(update, context, replies.unmuted(voice_of(context), target, ended))
 
 
+@command("mutes", "notify.cmd.mutes.args", "notify.cmd.mutes.summary")
+async def cmd_mutes(update: Update, context: Context) -> None:
+    """List this chat's active mutes with their end times."""
+    no_arguments(context)
+    mutes = await service_of(context).mutes(chat_id_of(update))
+    await answer(update, context, replies.mute_list(voice_of(context), mutes))
+
+
+@command("quiet", "notify.cmd.quiet.args", "notify.cmd.quiet.summary")
+async def cmd_quiet(update: Update, context: Context) -> None:
+    """Set, turn off or show this chat's quiet hours (alerts then come without sound)."""
+    args = words(context)
+    if len(args) > 1:
+        raise CommandError("notify.quiet.bad", word=shown(" ".join(args)))
+    service, voice = service_of(context), voice_of(context)
+    hours = await service.quiet(chat_id_of(update), args[0] if args else None)
+    if hours is not None:
+        text = voice.say("notify.quiet.on", range=esc(str(hours)))
+    elif args:
+        text = voice.say("notify.quiet.turned_off")
+    else:
+        text = voice.say("notify.quiet.none")
+    await answer(update, context, [text])
+
+
+@command("settings", "notify.cmd.settings.args", "notify.cmd.settings.summary")
+async def cmd_settings(update: Update, context: Context) -> None:
+    """This chat's settings at a glance."""
+    no_arguments(context)
+    settings = await service_of(context).settings(chat_id_of(update))
+    await answer(update, context, replies.chat_settings(voice_of(context), settings))
+
+
 @command("status")
 async def cmd_status(update: Update, context: Context) -> None:
     """Show the bot's health."""
@@ -390,6 +457,64 @@ def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
     return code, n
 
 
+# -- buttons under alert messages (bot/notify/buttons.py) ---------------------------------------
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """A button pressed under an alert message: do what it says and answer the press (a short
+    confirmation, or a refusal when the chat is not allowed or the data is not ours)."""
+    query = update.callback_query
+    if query is None:
+        return
+    data, voice = context.bot_data, voice_of(context)
+    chat_id = query.message.chat.id if query.message is not None else None
+    if chat_id is None or not data.access.allows(chat_id):
+        log.info("button refused chat=%s reason=not_allowed", chat_id)
+        await query.answer(voice.say("notify.button.refused"))
+        return
+    press = parse_press(query.data)
+    pressed = None
+    if press is not None:
+        await heard_from(data, chat_id)
+        pressed = await data.service.press(chat_id, press.action, press.alert_id)
+    if pressed is None:
+        log.info("button refused chat=%s data=%r", chat_id, str(query.data)[:MAX_DATA])
+        await query.answer(voice.say("notify.button.stale"))
+        return
+    if pressed.mute is not None:
+        await query.answer(_muted_answer(voice, pressed.mute))
+        return
+    await _chart_pressed(context, query, chat_id, pressed.ticker)
+
+
+def _muted_answer(voice: Voice, mute: Mute) -> str:
+    until = voice.moment(mute.until, zone=True, seconds=False)
+    if mute.kind == "rule":
+        return voice.say("notify.button.muted_rule", rule=mute.target, until=until)
+    return voice.say("notify.button.muted_stock", stock=voice.label(mute.target), until=until)
+
+
+async def _chart_pressed(
+    context: Context, query: CallbackQuery, chat_id: int, ticker: str
+) -> None:
+    """The chart button: the stock's chart of today as a picture in the chat, as /chart."""
+    voice = voice_of(context)
+    charts = service_of(context).charts
+    if charts is None:
+        await query.answer(to_plain(voice.say("charts.off")))
+        return
+    await query.answer(voice.say("notify.button.chart_sent"))
+    try:
+        chart = await charts.chart(ticker, None)
+    except NoData as exc:
+        await context.bot.send_message(
+            chat_id, voice.tagged(esc(str(exc))), parse_mode=ParseMode.HTML
+        )
+        return
+    caption = voice.tagged(chart_replies.caption(chart, charts.say))
+    await context.bot.send_photo(chat_id, chart.png, caption=caption, parse_mode=ParseMode.HTML)
+
+
 # -- wiring --------------------------------------------------------------------------------------
 
 
@@ -456,6 +581,7 @@ def install(
     for entry in REGISTRY:
         assert entry.callback is not None
         app.add_handler(CommandHandler(entry.name, entry.callback))
+    app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(MessageHandler(filters.COMMAND, guard(unknown_command, _HELP)))
     app.add_handler(MessageHandler(~filters.COMMAND, any_message))
     app.add_error_handler(on_error)

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from bot.alerts import Alert
 from bot.notify.format import RESOLVED_MARK, to_plain
+from bot.notify.transport import PLAIN_MESSAGE, Extras
 from bot.notify.voice import PLAIN, Voice
 
 
@@ -24,7 +25,14 @@ class ConsoleTransport:
     async def alive(self) -> bool:
         return True
 
-    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> None:
+    async def send(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        reply_to: int | None = None,
+        extras: Extras = PLAIN_MESSAGE,
+    ) -> None:
         stream = self._stream or sys.stdout  # looked up late: tests and the CLI swap stdout
         stream.write(f"── chat {chat_id} ──\n{to_plain(html)}\n")
         stream.flush()

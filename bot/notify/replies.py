@@ -9,6 +9,7 @@ between messages.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 from bot.codes import as_stock_code
@@ -16,7 +17,14 @@ from bot.kis.status import ConnectionStatus, SubState, SubStatus
 from bot.market.texts import label, listing_state, market_line
 from bot.notify.format import alert_block, esc, esc_clipped, hhmmss
 from bot.notify.voice import Voice
-from bot.service import CommandError, FindResult, StatusReport, WatchedStock, WatchResult
+from bot.service import (
+    ChatSettings,
+    CommandError,
+    FindResult,
+    StatusReport,
+    WatchedStock,
+    WatchResult,
+)
 from bot.store.chats import Mute
 from bot.store.outbox import StoredAlert
 from bot.ticks import KST
@@ -209,6 +217,50 @@ def muted(voice: Voice, mute: Mute) -> list[str]:
     if mute.kind == "rule":
         return [voice.say("mute.rule", rule=esc(mute.target), until=until)]
     return [voice.say("mute.stock", stock=esc(voice.label(mute.target)), until=until)]
+
+
+def mute_list(voice: Voice, mutes: Sequence[Mute]) -> list[str]:
+    """/mutes: each active mute, what it covers and when it ends (KST), soonest first."""
+    if not mutes:
+        return [voice.say("notify.mutes.none")]
+    return [
+        voice.say("notify.mutes.header", count=len(mutes)),
+        *map(partial(mute_line, voice), mutes),
+    ]
+
+
+def mute_line(voice: Voice, mute: Mute) -> str:
+    until = esc(voice.moment(mute.until, zone=True, seconds=False))
+    if mute.kind == "rule":
+        return voice.say("notify.mutes.rule", rule=esc(mute.target), until=until)
+    return voice.say("notify.mutes.stock", stock=esc(voice.label(mute.target)), until=until)
+
+
+def chat_settings(voice: Voice, settings: ChatSettings) -> list[str]:
+    """/settings: the chat's language, quiet hours, mutes, watches and the rules it receives
+    (a rule routed to it by ``to`` marked →)."""
+    none = voice.say("notify.settings.none")
+    language = f"{voice.say('notify.settings.language')} ({voice.say.locale})"
+    quiet = esc(str(settings.quiet)) + " KST" if settings.quiet is not None else none
+    mutes = ", ".join(_mute_words(voice, m) for m in settings.mutes) or none
+    watches = ", ".join(esc(voice.label(code)) for code in settings.watches) or none
+    rules = ", ".join(
+        f"<code>{esc(r)}</code>{' →' if routed else ''}" for r, routed in settings.rules
+    )
+    return [
+        voice.say("notify.settings.header"),
+        voice.say("notify.settings.locale", locale=language),
+        voice.say("notify.settings.quiet", quiet=quiet),
+        voice.say("notify.settings.mutes", mutes=mutes),
+        voice.say("notify.settings.watches", watches=watches),
+        voice.say("notify.settings.rules", rules=rules or none),
+    ]
+
+
+def _mute_words(voice: Voice, mute: Mute) -> str:
+    until = esc(voice.moment(mute.until, zone=True, seconds=False))
+    target = esc(mute.target if mute.kind == "rule" else voice.label(mute.target))
+    return f"{target} ~{until}"
 
 
 def unmuted(voice: Voice, target: str | None, ended: int) -> list[str]:

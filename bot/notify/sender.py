@@ -42,16 +42,20 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.backoff import backoff_delay
 from bot.clock import utc_now
+from bot.notify.buttons import alert_buttons
 from bot.notify.format import alert_message, resolved_message
+from bot.notify.quiet import quiet_hours
 from bot.notify.transport import (
+    PLAIN_MESSAGE,
     ChatBlocked,
     ChatMoved,
+    Extras,
     Rejected,
     RetryLater,
     TransientError,
@@ -111,11 +115,13 @@ class Pace:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """The next message of a chat: its rows, its HTML, and the message it replies to."""
+    """The next message of a chat: its rows, its HTML, the message it replies to, and how it
+    goes out (silent or not, its buttons)."""
 
     rows: list[PendingDelivery]
     html: str
     reply_to: int | None = None
+    extras: Extras = PLAIN_MESSAGE
 
     @property
     def ids(self) -> list[int]:
@@ -139,8 +145,10 @@ class Sender:
         name: str = "sender",
         on_problem: Callable[[str], object] | None = None,
         voice: Voice = PLAIN,
+        silent_rules: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._store = store
+        self._silent_rules = silent_rules  # the rules with `notify: silent`, as loaded now
         self.voice = voice  # names, dates, the demo's tag: how alert messages read
         self._transport = transport
         self.settings = settings or SenderSettings()
@@ -244,7 +252,10 @@ class Sender:
                 rows = [row for row in rows if row.id not in self._confirmed]
                 if not rows:
                     return
-                await self._send(chat_id, self.next_message(rows), rows)
+                message = self.next_message(rows)
+                if await self._quiet_now(chat_id):
+                    message = replace(message, extras=replace(message.extras, silent=True))
+                await self._send(chat_id, message, rows)
         except Exception as exc:  # the store failed: the rows stay pending, tried again later
             log.warning(
                 "delivery bookkeeping failed name=%s chat=%s error=%r",
@@ -255,6 +266,11 @@ class Sender:
             self._ready_at[chat_id] = time.monotonic() + self.settings.backoff_min
         finally:
             self._chats.pop(chat_id, None)
+
+    async def _quiet_now(self, chat_id: int) -> bool:
+        """The chat's quiet hours (/quiet) cover the wall clock now: send without sound."""
+        hours = quiet_hours(await self._store.quiet(chat_id))
+        return hours is not None and hours.holds(self._clock())
 
     async def _wait_ready(self, chat_id: int) -> bool:
         """Sleep until the chat may be sent to; False when closing meanwhile."""
@@ -282,12 +298,23 @@ class Sender:
             if alone:
                 break
         count, html = alert_message(group, self.voice)
-        return Message(group[:count], html)
+        # A group carries the buttons of its first alert (bot/notify/buttons.py), and is
+        # silent only when every alert in it is.
+        extras = Extras(
+            silent=self._silent(group[:count]),
+            buttons=alert_buttons(self.voice, group[0].alert_id),
+        )
+        return Message(group[:count], html, extras=extras)
+
+    def _silent(self, rows: Sequence[PendingDelivery]) -> bool:
+        silent = self._silent_rules()
+        return bool(silent) and all(row.rule in silent for row in rows)
 
     def _reply(self, row: PendingDelivery) -> Message:
         """A resolved event, replying to its alert's message in this chat when it went."""
         html = resolved_message(row, self.voice)
-        return Message([row], html, reply_to=self._alert_message(row))
+        extras = Extras(silent=self._silent([row]))
+        return Message([row], html, reply_to=self._alert_message(row), extras=extras)
 
     def _alert_message(self, row: PendingDelivery) -> int | None:
         """The id of the message that carried this resolved event's alert to its chat: just
@@ -303,7 +330,7 @@ class Sender:
         await self._pace.wait()
         try:
             message_id = await self._transport.send(
-                chat_id, message.html, reply_to=message.reply_to
+                chat_id, message.html, reply_to=message.reply_to, extras=message.extras
             )
         except RetryLater as exc:
             self._retry_later(chat_id, exc)

@@ -31,7 +31,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import Bot, LinkPreviewOptions, ReplyParameters, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -51,9 +58,11 @@ from bot.config import TelegramSettings
 from bot.notify.commands import CONTEXT_TYPES, Access, BotData, install, menu
 from bot.notify.format import esc_clipped, to_plain
 from bot.notify.transport import (
+    PLAIN_MESSAGE,
     ChatBlocked,
     ChatMoved,
     DeliveryError,
+    Extras,
     Rejected,
     RetryLater,
     TransientError,
@@ -73,7 +82,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _GONE = ("chat not found", "user is deactivated", "bot was kicked", "group chat was deactivated")
 _MAX_ADMIN_TEXT = 1000
-_ALLOWED_UPDATES = [Update.MESSAGE]  # commands, and the service messages of a migrating group
+# Commands, the service messages of a migrating group, and presses of an alert's buttons.
+_ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 _MIGRATION_GROUP = -1  # PTB handler group: apart from the commands, so both see an update
 _STOP_TIMEOUT = 2.0  # seconds for the last getUpdates at stop (confirming what was taken)
 
@@ -146,9 +156,17 @@ class TelegramTransport:
             return False
         return True
 
-    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int:
+    async def send(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        reply_to: int | None = None,
+        extras: Extras = PLAIN_MESSAGE,
+    ) -> int:
         """Send; return the message's id. A reply whose message is gone is sent all the same
-        (``allow_sending_without_reply``): a resolved event must not fail for a deleted alert."""
+        (``allow_sending_without_reply``): a resolved event must not fail for a deleted alert.
+        ``extras``: without sound (``disable_notification``), with a row of inline buttons."""
         if not self._ready():
             raise TransientError("telegram not connected yet")
         reply = (
@@ -156,6 +174,7 @@ class TelegramTransport:
             if reply_to is not None
             else None
         )
+        keyboard = keyboard_of(extras)
         try:
             try:
                 sent = await self._bot.send_message(
@@ -164,6 +183,8 @@ class TelegramTransport:
                     parse_mode=ParseMode.HTML,
                     link_preview_options=_NO_PREVIEW,
                     reply_parameters=reply,
+                    disable_notification=extras.silent,
+                    reply_markup=keyboard,
                 )
             except BadRequest as exc:
                 if "can't parse entities" not in str(exc).lower():
@@ -171,7 +192,12 @@ class TelegramTransport:
                 # A formatting bug must not hold an alert back: send it as plain text.
                 log.error("telegram html refused chat=%s error=%r", chat_id, str(exc))
                 sent = await self._bot.send_message(
-                    chat_id, to_plain(html), parse_mode=None, reply_parameters=reply
+                    chat_id,
+                    to_plain(html),
+                    parse_mode=None,
+                    reply_parameters=reply,
+                    disable_notification=extras.silent,
+                    reply_markup=keyboard,
                 )
         except ChatMigrated as exc:
             if self._on_migrate is not None:
@@ -195,6 +221,14 @@ class TelegramTransport:
             raise ChatMoved(exc.new_chat_id) from exc
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+
+
+def keyboard_of(extras: Extras) -> InlineKeyboardMarkup | None:
+    """The message's buttons as one row of an inline keyboard (None: no buttons)."""
+    if not extras.buttons:
+        return None
+    row = [InlineKeyboardButton(b.text, callback_data=b.data) for b in extras.buttons]
+    return InlineKeyboardMarkup([row])
 
 
 class Migrations:

@@ -7,6 +7,7 @@ The sender knows nothing of Telegram; a transport turns its service's failures i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,39 @@ class Uncertain(TransientError):
     copy, so the sender bounds how often it does."""
 
 
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button under a message: its label, and the callback data it sends back (at
+    most 64 bytes: Telegram's limit; bot/notify/buttons.py makes and checks them)."""
+
+    text: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """How a message goes out besides its text: without sound (``silent``: Telegram's
+    ``disable_notification``), with a row of ``buttons``. A transport without either ignores
+    them (the console)."""
+
+    silent: bool = False
+    buttons: tuple[Button, ...] = ()
+
+
+PLAIN_MESSAGE = Extras()
+
+
 class Transport(Protocol):
     """Sends one message (HTML, at most 4096 characters) to one chat."""
 
-    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int | None:
+    async def send(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        reply_to: int | None = None,
+        extras: Extras = PLAIN_MESSAGE,
+    ) -> int | None:
         """Return only once the message was accepted, with its id in the chat (None: the
         service has none); raise a DeliveryError otherwise. ``reply_to``: the id of an earlier
         message of the chat this one answers (sent anyway, as a plain message, if that one is
@@ -87,8 +117,15 @@ class Tee:
     async def alive(self) -> bool:
         return await self._primary.alive()
 
-    async def send(self, chat_id: int, html: str, *, reply_to: int | None = None) -> int | None:
-        message_id = await self._primary.send(chat_id, html, reply_to=reply_to)
+    async def send(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        reply_to: int | None = None,
+        extras: Extras = PLAIN_MESSAGE,
+    ) -> int | None:
+        message_id = await self._primary.send(chat_id, html, reply_to=reply_to, extras=extras)
         for echo in self._echoes:
             try:
                 await echo.send(chat_id, html, reply_to=reply_to)

@@ -15,6 +15,7 @@ from bot.store.tables import (
     Database,
     aware,
     blocked_t,
+    chat_settings_t,
     deliveries_t,
     insert_on_conflict,
     mutes_t,
@@ -177,6 +178,24 @@ class ChatPreferences(Database):
             log.info("unmuted chat=%s target=%s count=%d", chat_id, target or "*", active)
         return active
 
+    # -- quiet hours -------------------------------------------------------------------------
+
+    def set_quiet(self, chat_id: int, quiet: str | None) -> None:
+        """This chat's quiet hours (``"22:00-07:00"``, checked by the caller), or none."""
+        row = {"chat_id": chat_id, "quiet": quiet, "updated_at": utc_now()}
+        with self._writer.begin() as conn:
+            upsert = insert_on_conflict(
+                conn, chat_settings_t, ["chat_id"], ["quiet", "updated_at"]
+            )
+            conn.execute(upsert, row)
+        log.info("quiet hours set chat=%s quiet=%s", chat_id, quiet or "-")
+
+    def quiet(self, chat_id: int) -> str | None:
+        """This chat's quiet hours as stored, None when it has none."""
+        query = select(chat_settings_t.c.quiet).where(chat_settings_t.c.chat_id == chat_id)
+        with self._engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     def allow(self, chat_id: int) -> None:
         """Let one more chat receive alerts (a group that became a supergroup)."""
         self.allowed_chat_ids = self.allowed_chat_ids | {chat_id}
@@ -186,6 +205,13 @@ class ChatPreferences(Database):
         """A group became a supergroup with a new id: its watches, mutes and pending deliveries
         follow it (the history of what was sent stays under the old id), and it is allowed."""
         with self._writer.begin() as conn:
+            moved = select(chat_settings_t.c.chat_id).where(chat_settings_t.c.chat_id == new)
+            if conn.execute(moved).first() is None:  # the new id's own settings win
+                conn.execute(
+                    update(chat_settings_t)
+                    .where(chat_settings_t.c.chat_id == old)
+                    .values(chat_id=new)
+                )
             for table in (watches_t, mutes_t):
                 conn.execute(update(table).where(table.c.chat_id == old).values(chat_id=new))
             conn.execute(

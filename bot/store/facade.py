@@ -56,7 +56,12 @@ class AsyncStore:
     async def due_deliveries(
         self, chat_id: int, limit: int, now: datetime
     ) -> list[PendingDelivery]:
-        return await self._run(self._reads, self.sync.due_deliveries, chat_id, limit, now)
+        """Read on a reader thread; the rows the chat no longer wants (muted, unwatched) are
+        closed as muted on the write thread, and not returned."""
+        due, held = await self._run(self._reads, self.sync.due_rows, chat_id, limit, now)
+        if held:
+            await self._run(self._writes, self.sync.mark_muted, held)
+        return due
 
     async def mark_sent(
         self, ids: Collection[int], sent_at: datetime, message_id: int | None = None
@@ -123,6 +128,15 @@ class AsyncStore:
 
     async def unmute(self, chat_id: int, target: str | None, *, now: datetime) -> int:
         return await self._run(self._writes, self.sync.unmute, chat_id, target, now=now)
+
+    async def alert_in_chat(self, chat_id: int, alert_id: int) -> tuple[str, str] | None:
+        return await self._run(self._reads, self.sync.alert_in_chat, chat_id, alert_id)
+
+    async def set_quiet(self, chat_id: int, quiet: str | None) -> None:
+        await self._run(self._writes, self.sync.set_quiet, chat_id, quiet)
+
+    async def quiet(self, chat_id: int) -> str | None:
+        return await self._run(self._reads, self.sync.quiet, chat_id)
 
     async def mutes(self, chat_id: int, now: datetime) -> list[Mute]:
         return await self._run(self._reads, self.sync.mutes, chat_id, now)

@@ -39,7 +39,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-DELIVERY_STATES = ("pending", "sent", "blocked", "failed", "recovered")
+DELIVERY_STATES = ("pending", "sent", "blocked", "failed", "recovered", "muted")
 ALERT_KINDS = ("fired", "resolved")
 MUTE_KINDS = ("rule", "ticker")
 
@@ -160,6 +160,16 @@ class BlockedChatRow(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     error: Mapped[str | None] = mapped_column(Text)
     blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChatSettingsRow(Base):
+    """A chat's own settings: its quiet hours ("22:00-07:00", KST; NULL: none)."""
+
+    __tablename__ = "chat_settings"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    quiet: Mapped[str | None] = mapped_column(String(11))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # -- the daily digest (bot.charts.digest) ---------------------------------------------------------

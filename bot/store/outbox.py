@@ -2,7 +2,9 @@
 
 Who gets an alert (decided once, when it is stored, in the same transaction): every allowed chat
 that watches its ticker, has not muted its rule or its ticker at that wall-clock moment, and has
-not blocked the bot. ``allowed_chat_ids`` empty means no chat at all.
+not blocked the bot. ``allowed_chat_ids`` empty means no chat at all. Mutes and watches are
+looked at again when a delivery is due (``due_rows``): one the chat muted or unwatched since is
+closed as "muted", never sent.
 
 A resolved event (``Alert.kind == "resolved"``) is stored with a reference to the fired alert it
 ends, found by that alert's key, and goes to the chats that have that alert sent or still
@@ -14,7 +16,7 @@ stored with no deliveries.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import takewhile
@@ -23,11 +25,14 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Select,
+    and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -55,6 +60,7 @@ _KEY = ("rule", "ticker", "day", "seconds", "seq", "kind")
 _NUMERIC = tuple(name.lower() for name in NUMERIC_FIELDS)
 _ERROR_MAX = 500  # characters of a delivery error kept
 
+Routes = Mapping[str, frozenset[int]]  # rule id -> the chats its `to` names
 AlertKey = tuple[str, str, date, int, int, str]  # rule, ticker, day, seconds, seq, kind
 _KEY_CHUNK = CHUNK // len(_KEY)  # keys per IN ((…), …) list
 # The deliveries of its alert that make a chat a recipient of a resolved event.
@@ -120,8 +126,17 @@ _ALERT_COLUMNS = [
 ]
 
 
+def _no_routes() -> Routes:
+    return {}
+
+
 class Outbox(Database):
-    """Alerts and deliveries (one half of ``Store``)."""
+    """Alerts and deliveries (one half of ``Store``).
+
+    ``routes``: the rules that name their chats (``to``), rule id -> chat ids, asked at every
+    insert (the bot sets it to follow the loaded rules: bot/notify/routing.py)."""
+
+    routes: Callable[[], Routes] = staticmethod(_no_routes)
 
     def add_alerts(self, alerts: Sequence[Alert], now: datetime | None = None) -> list[int]:
         """Store new alerts and their deliveries; return the ids of the alerts inserted.
@@ -254,21 +269,11 @@ class Outbox(Database):
         # Recovered events are history: they pair with whatever their alert had, recovered too.
         pairing = (*_PAIRED_STATES, "recovered") if state == "recovered" else _PAIRED_STATES
         paired = self._paired_chats(conn, targets.values(), pairing)
-        tickers = sorted({alert.ticker for _, alert in inserted})
-        watchers: dict[str, list[int]] = {}
-        for chunk in chunks(tickers):
-            found = conn.execute(
-                select(watches_t.c.ticker, watches_t.c.chat_id)
-                .where(watches_t.c.ticker.in_(chunk))
-                .where(watches_t.c.chat_id.in_(self._allowed))
-                .where(watches_t.c.chat_id.not_in(select(blocked_t.c.chat_id)))
-                .order_by(watches_t.c.chat_id)
-            )
-            for ticker, chat_id in found:
-                watchers.setdefault(ticker, []).append(chat_id)
-        if not watchers:
+        routes = self.routes()
+        audience = self._audience(conn, inserted, routes)
+        if not audience:
             return []
-        chats = sorted({chat for chat_ids in watchers.values() for chat in chat_ids})
+        chats = sorted({chat for chat_ids in audience.values() for chat in chat_ids})
         muted = {
             (chat_id, kind, target)
             for chat_id, kind, target in conn.execute(
@@ -281,7 +286,8 @@ class Outbox(Database):
         # Fired alerts first: a resolved event of the same batch goes where they go.
         for alert_id, alert in sorted(inserted, key=lambda pair: pair[1].kind == "resolved"):
             only = _pair_chats(alert, targets, paired)
-            for chat_id in watchers.get(alert.ticker, ()):
+            key = ("rule", alert.rule) if alert.rule in routes else ("ticker", alert.ticker)
+            for chat_id in audience.get(key, ()):
                 if only is not None and chat_id not in only:
                     continue
                 if (chat_id, "rule", alert.rule) in muted:
@@ -300,6 +306,30 @@ class Outbox(Database):
                 if state in pairing:
                     paired.setdefault(alert_id, set()).add(chat_id)
         return rows
+
+    def _audience(
+        self, conn: Connection, inserted: list[tuple[int, Alert]], routes: Routes
+    ) -> dict[tuple[str, str], list[int]]:
+        """The routing decision, made here only: ``("rule", id)`` -> the chats a routed rule
+        names (``to``), ``("ticker", code)`` -> every chat watching the stock; allowed chats
+        that did not block the bot, by id."""
+        blocked = set(conn.execute(select(blocked_t.c.chat_id)).scalars())
+        audience: dict[tuple[str, str], list[int]] = {}
+        for rule in sorted({alert.rule for _, alert in inserted if alert.rule in routes}):
+            chats = sorted(routes[rule] & self.allowed_chat_ids - blocked)
+            audience[("rule", rule)] = chats
+        tickers = sorted({a.ticker for _, a in inserted if a.rule not in routes})
+        for chunk in chunks(tickers):
+            found = conn.execute(
+                select(watches_t.c.ticker, watches_t.c.chat_id)
+                .where(watches_t.c.ticker.in_(chunk))
+                .where(watches_t.c.chat_id.in_(self._allowed))
+                .order_by(watches_t.c.chat_id)
+            )
+            for ticker, chat_id in found:
+                if chat_id not in blocked:
+                    audience.setdefault(("ticker", ticker), []).append(chat_id)
+        return {key: chats for key, chats in audience.items() if chats}
 
     def _paired_chats(
         self, conn: Connection, alert_ids: Collection[int], states: Collection[str]
@@ -340,6 +370,20 @@ class Outbox(Database):
             resolved = _resolved_times(conn, [row.id for row in rows])
         return [_stored_alert(row, resolved.get(row.id)) for row in reversed(rows)]
 
+    def alert_in_chat(self, chat_id: int, alert_id: int) -> tuple[str, str] | None:
+        """``(rule, ticker)`` of the fired alert ``alert_id`` if it was addressed to this chat
+        (a delivery in any state), else None: what a button under an alert message may act on,
+        so a forged or stale id acts on nothing."""
+        query = (
+            select(alerts_t.c.rule, alerts_t.c.ticker)
+            .join(deliveries_t, deliveries_t.c.alert_id == alerts_t.c.id)
+            .where(alerts_t.c.id == alert_id, alerts_t.c.kind == "fired")
+            .where(deliveries_t.c.chat_id == chat_id)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row.rule, row.ticker)
+
     def due_chats(self) -> list[int]:
         """The allowed chats with deliveries pending (due now or later), by id."""
         if not self.allowed_chat_ids:
@@ -358,20 +402,51 @@ class Outbox(Database):
     ) -> list[PendingDelivery]:
         """This chat's oldest pending deliveries due at ``now``, at most ``limit``, in the order
         their alerts were stored. They stop at the first row not due yet: a row waiting for its
-        retry holds back the newer ones, so alerts never overtake each other."""
+        retry holds back the newer ones, so alerts never overtake each other.
+
+        Mutes and watches hold at send time: rows the chat no longer wants (``due_rows``) are
+        closed as muted here, and not returned."""
+        due, held = self.due_rows(chat_id, limit, now)
+        self.mark_muted(held)
+        return due
+
+    def due_rows(
+        self, chat_id: int, limit: int, now: datetime | None = None
+    ) -> tuple[list[PendingDelivery], list[int]]:
+        """A read: ``(due, held)``. ``due`` as ``due_deliveries`` tells; ``held``: the ids of
+        this chat's pending rows (of the same ``limit`` looked at) that must not go out any
+        more: the chat muted their rule or stock at ``now``, or unwatches the stock, or the
+        row is a resolved event whose alert was held in this chat. Close them with
+        ``mark_muted`` (a write, kept apart so the caller can run it on its write thread)."""
         now = aware(now or utc_now(), "now")
         if chat_id not in self.allowed_chat_ids or limit <= 0:
-            return []
+            return [], []
+        routed_here = sorted(rule for rule, chats in self.routes().items() if chat_id in chats)
         query = (
-            _PENDING_ROWS.where(deliveries_t.c.state == "pending")
+            _PENDING_ROWS.add_columns(_held(now, routed_here))
+            .where(deliveries_t.c.state == "pending")
             .where(deliveries_t.c.chat_id == chat_id)
             .order_by(deliveries_t.c.alert_id)
             .limit(limit)
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        due = takewhile(lambda row: row.next_attempt_at <= now, rows)
-        return [_pending(row) for row in due]
+        held = [row[_TICK_WIDTH] for row in rows if row.held]
+        wanted = [row for row in rows if not row.held]
+        due = takewhile(lambda row: row.next_attempt_at <= now, wanted)
+        return [_pending(row) for row in due], held
+
+    def mark_muted(self, delivery_ids: Collection[int]) -> None:
+        """Close these pending deliveries as muted: the chat opted out before they went out
+        (the history stays true: the alert was for it, and was not sent)."""
+        if not delivery_ids:
+            return
+        self._update_deliveries(
+            delivery_ids, {"state": "muted"}, deliveries_t.c.state == "pending"
+        )
+        log.info(
+            "deliveries muted at send time count=%d ids=%s", len(delivery_ids), _ids(delivery_ids)
+        )
 
     def pending_deliveries(
         self, limit: int = 1000, now: datetime | None = None
@@ -626,6 +701,34 @@ _PENDING_ROWS = (
 )
 
 
+def _held(now: datetime, routed_here: Collection[str] = ()) -> Any:
+    """True for a pending row its chat no longer wants at ``now``: rule or stock muted, stock
+    not watched (unless the rule is routed to the chat: ``routed_here``), or a resolved event
+    whose alert was held (muted) in that chat."""
+    mute = mutes_t.alias("send_mute")
+    muted = exists().where(
+        mute.c.chat_id == deliveries_t.c.chat_id,
+        mute.c.until > now,
+        or_(
+            and_(mute.c.kind == "rule", mute.c.target == alerts_t.c.rule),
+            and_(mute.c.kind == "ticker", mute.c.target == alerts_t.c.ticker),
+        ),
+    )
+    watch = watches_t.alias("send_watch")
+    watched: Any = exists().where(
+        watch.c.chat_id == deliveries_t.c.chat_id, watch.c.ticker == alerts_t.c.ticker
+    )
+    if routed_here:
+        watched = watched | alerts_t.c.rule.in_(list(routed_here))
+    alert_held = func.coalesce(_alert_delivery.c.state, "") == "muted"
+    return case((muted | ~watched | alert_held, True), else_=False).label("held")
+
+
+def _ids(ids: Collection[int]) -> str:
+    shown = sorted(ids)
+    return ",".join(map(str, shown[:20])) + ("…" if len(shown) > 20 else "")
+
+
 def _pending(row: Any) -> PendingDelivery:
     (
         delivery_id,
@@ -640,7 +743,7 @@ def _pending(row: Any) -> PendingDelivery:
         resolves_delivery,
         resolves_state,
         reply_to,
-    ) = row[_TICK_WIDTH:]
+    ) = row[_TICK_WIDTH : _TICK_WIDTH + 12]
     tick = Tick._make(row[:_TICK_WIDTH])
     return PendingDelivery(
         delivery_id,

@@ -9,13 +9,21 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Insert
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.store.models import AlertRow, Base, BlockedChatRow, DeliveryRow, MuteRow, WatchRow
+from bot.store.models import (
+    AlertRow,
+    Base,
+    BlockedChatRow,
+    ChatSettingsRow,
+    DeliveryRow,
+    MuteRow,
+    WatchRow,
+)
 
 CHUNK = 400  # rows per IN (...) list: under SQLite's bound-parameter limit with room to spare
 
-alerts_t, deliveries_t, watches_t, mutes_t, blocked_t = (
+alerts_t, deliveries_t, watches_t, mutes_t, blocked_t, chat_settings_t = (
     Base.metadata.tables[row.__tablename__]
-    for row in (AlertRow, DeliveryRow, WatchRow, MuteRow, BlockedChatRow)
+    for row in (AlertRow, DeliveryRow, WatchRow, MuteRow, BlockedChatRow, ChatSettingsRow)
 )
 
 
