@@ -148,3 +148,24 @@ def test_unchanged_rules_carry_their_state_through_a_swap_stock_by_stock() -> No
     fired = [engine.on_tick(tick(code, 10 + n, 5)) for n, code in enumerate(CODES[:3])]
     assert [[a.message for a in alerts] for alerts in fired] == [["now 5주"]] * 3
     assert set(engine.snapshot().tickers) == set(CODES[:3])
+
+
+def test_an_open_alert_is_resolved_across_a_swap_in_a_shared_part_with_the_stocks_name() -> None:
+    # r1 fires for two stocks sharing one compiled part; a reload that changes only the resolve
+    # message keeps the part, so each stock's open alert is resolved by the new rule's text.
+    held = rule(1, resolve=True, resolve_message="{stock} over at {value}")
+    names = {"000000": "삼성전자(000000)"}.get
+    engine = Engine(RuleSet((held,)), names=lambda code: names(code) or code)
+    for code in CODES[:2]:  # a crossing needs a tick below first
+        engine.on_tick(tick(code, 0, 0))
+    fired = [a for code in CODES[:2] for a in engine.on_tick(tick(code, 1, 5))]
+    assert [(a.ticker, a.kind) for a in fired] == [("000000", "fired"), ("000001", "fired")]
+    reworded = held.model_copy(update={"resolve_message": "{stock} done at {value}"})
+    programs = engine.prepare(RuleSet((reworded,)))
+    assert programs.compiled == 0
+    engine.swap(programs)
+    ended = [a for code in CODES[:2] for a in engine.on_tick(tick(code, 2, 0))]
+    assert [(a.kind, a.message, a.resolves) for a in ended] == [
+        ("resolved", "삼성전자(000000) done at 0주", fired[0]),
+        ("resolved", "000001 done at 0주", fired[1]),
+    ]
