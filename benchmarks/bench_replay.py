@@ -82,13 +82,13 @@ RULES24 = (
   - {id: dump-held, type: change, field: NTBY_TR_PBMN, window: 30s, fall: 5억, for: 10s,
      resolve: true}
   - {id: flip-neg, type: sign_flip, field: WHOL_NTBY_QTY, direction: to_negative,
-     min_abs: 1000, hours: regular}
+     min_abs: 5000, hours: regular, cooldown: 5m}
   - {id: expr-both, type: expr, when: "NTBY_TR_PBMN >= 30억 and WHOL_NTBY_QTY > 0", for: 10s,
      resolve: true}
-  - {id: expr-move, type: expr,
-     when: "delta(NTBY_TR_PBMN, 1m) > 5억 or NTBY_TR_PBMN < prev(NTBY_TR_PBMN) - 1억"}
-  - {id: expr-top, type: expr, hours: regular,
-     when: "NTBY_TR_PBMN > day_max(NTBY_TR_PBMN) - 1억 and abs(WHOL_NTBY_QTY) > 1000"}
+  - {id: expr-move, type: expr, cooldown: 1m,
+     when: "delta(NTBY_TR_PBMN, 1m) > 10억 and NTBY_TR_PBMN > prev(NTBY_TR_PBMN)"}
+  - {id: expr-low, type: expr, hours: regular,
+     when: "NTBY_TR_PBMN - day_min(NTBY_TR_PBMN) > 50억 and abs(WHOL_NTBY_QTY) > 1000"}
 """
 )
 
