@@ -1,9 +1,11 @@
-"""Rules compiled to one Python function per ticker: the engine's hot path.
+"""Rules compiled to one Python function: the engine's hot path.
 
-A ticker's applicable rules become the source of one ``step(tick)`` function, the rules' thresholds
-written in as constants and each rule's rolling state held in the function's closure. One call per
-tick then evaluates every rule, which is several times faster than one call per rule; replays of a
-day's recording depend on it. ``source()`` shows the code of a rule list, for debugging.
+A list of rules (a part of a stock's rules, bot.engine.programs) becomes the source of one
+``build(fires, states)`` function, the rules' thresholds written in as constants; each stock binds
+its own rolling state to it by calling it, which makes the ``step(tick)`` closure that holds that
+state. One call per tick then evaluates every rule of the part, which is several times faster than
+one call per rule; replays of a day's recording depend on it. ``source()`` shows the code of a rule
+list, for debugging.
 
 Each rule's state is a tuple of plain values (lists for windows) that ``export()`` hands back, so
 a reload can carry an unchanged rule's state into a newly compiled function; ``freeze()`` hands
