@@ -87,9 +87,7 @@ class ExprRule(RuleBase):
         )
 
     def condition(self) -> str:
-        return _readable(self.when) + (
-            f" for {format_duration(self.for_)}" if self.for_ else ""
-        )
+        return _readable(self.when) + (f" for {format_duration(self.for_)}" if self.for_ else "")
 
     def headline(self) -> str:
         return f"{self.condition()}  → {self.field}"
