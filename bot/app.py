@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 import signal
@@ -60,7 +61,7 @@ from bot.config import (
     listen_address,
     load_settings,
 )
-from bot.engine.evaluate import Engine, rules_key
+from bot.engine.evaluate import Engine
 from bot.engine.snapshot import EngineSnapshot
 from bot.engine.spec import RulesError, load_rules, overlooked_files
 from bot.health import Feeding, Health, keep_health
@@ -283,7 +284,8 @@ class App:
             no_names_text=self.voice.say("market.notice.no_names"),
         )
         await self.master.load_cache()  # names at once; the download follows (background)
-        self.engine = Engine(self.rules.ruleset, names=self.stock_label)
+        # Compiling a desk's rules takes a while: in a thread, so the loop stays free.
+        self.engine = await asyncio.to_thread(Engine, self.rules.ruleset, self.stock_label)
         log.info(
             "rules loaded path=%s count=%d", settings.rules.path, len(self.rules.ruleset.rules)
         )
@@ -330,7 +332,7 @@ class App:
         self._step("feed")
 
         if rebuilding and path is not None:
-            key = rules_key(self.rules.ruleset)
+            key = self.engine.rules_key
             rebuilt = await asyncio.to_thread(
                 rebuild, self.engine, store, path, day, end=end, now=utc_now(), rules_key=key
             )
@@ -344,6 +346,10 @@ class App:
             self._spawn(self._rebuild_series(store, path, day, end), "series", cancel=True)
         held = await self.pipeline.release()
         log.info("live ticks resumed held=%d", held)
+        # What start-up made lives all day (a desk's rules bound to thousands of stocks: over a
+        # million objects): out of the garbage collector's sight, a full collection no longer
+        # walks it, which would stall the loop for hundreds of milliseconds.
+        gc.freeze()
         self._step("rebuild")
 
         await self._start_notifiers()
@@ -702,7 +708,7 @@ class App:
         path = recording_path(state_dir, datetime.now(KST))
         snapshot = self.engine.snapshot()
         offset = self.recorder.end_offset(path)
-        key = rules_key(self.rules.ruleset)
+        key = self.engine.rules_key  # of the rules the state was made under
         await self.writer.flush()
         await asyncio.to_thread(self._write_checkpoint, path, snapshot, offset, key)
 

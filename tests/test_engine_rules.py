@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import shutil
-from collections import deque
 from datetime import date
 from pathlib import Path
 
@@ -281,14 +280,14 @@ def test_change_window_memory_is_bounded(tmp_path: Path) -> None:
         engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60:02d}", second))
     # White box: the window keeps the first tick of each second of the last 10 s, nothing older.
     ((times, values, *_),) = engine._tickers["005930"].export()
-    assert isinstance(times, deque) and isinstance(values, deque)
+    assert isinstance(times, list) and isinstance(values, list)
     assert list(times) == [t - 10 + i for i in range(11)]
     assert len(values) == 11
 
     for second in range(5000):  # times stepping back and forth add nothing
         engine.on_tick(tick(f"{t // 3600:02d}{t // 60 % 60:02d}{t % 60 - second % 2:02d}", 0))
     ((times, values, *_),) = engine._tickers["005930"].export()
-    assert isinstance(times, deque) and isinstance(values, deque)
+    assert isinstance(times, list) and isinstance(values, list)
     assert len(times) == len(values) == 11
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import deque
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -301,14 +300,14 @@ def test_a_state_that_does_not_fit_its_rule_is_refused_and_changes_nothing() -> 
     assert engine.snapshot() == kept
 
 
-def test_windows_come_back_as_deques() -> None:
+def test_windows_come_back_as_lists() -> None:
     engine = Engine(RuleSet((SURGE,)))
     run(engine, [tick("005930", 32400, 1)])
     resumed = Engine(RuleSet((SURGE,)))
     resumed.restore(decode(encode(engine.snapshot())))
     run(resumed, [tick("005930", 32401 + i, i) for i in range(10)])  # windows pop from the left
     (state,) = resumed.snapshot().tickers["005930"].states
-    assert state[0] == deque(range(32405, 32411))  # the last 6 seconds: window 5 + 1
+    assert state[0] == list(range(32405, 32411))  # the last 6 seconds: window 5 + 1
 
 
 def test_the_rules_key_follows_definitions_not_order_or_messages() -> None:

@@ -2,8 +2,9 @@
 
 A rule type writes Python lines for one rule ``n`` of the step: its state variables end in ``n``
 (``prev3``, ``start3``), ``t`` is the tick's second of the day, ``tick`` the tick, ``alerts`` the
-list of events so far. ``fire{n}`` turns a candidate into an Alert (or None: dropped by the
-cooldown), ``resolve{n}`` makes the resolved event of an alert. Numbers are written in as
+list of events so far. ``fire{n}`` is the rule's Firing (bot.engine.evaluate): called, it turns a
+candidate into an Alert (or None: dropped by the cooldown); ``fire{n}.resolve`` makes the resolved
+event of an alert (rare, so no bound method is kept per rule). Numbers are written in as
 constants; nothing of a rule file's text ever becomes code but numbers and names checked here.
 """
 
@@ -18,7 +19,7 @@ from bot.market.sessions import MinuteRange
 #: Names the generated code may use besides its own (a rule type adds what its code calls).
 GLOBALS: dict[str, object] = {}
 
-#: A rule's state: plain values (None, bools, ints, an open Alert) and deques of ints (windows).
+#: A rule's state: plain values (None, bools, ints, an open Alert) and lists of ints (windows).
 State = tuple[object, ...]
 
 
@@ -28,7 +29,7 @@ class Part:
 
     names: tuple[str, ...]  # state variables; the code may rebind them
     lines: list[str]  # the body, indented for the step function
-    windows: tuple[str, ...] = ()  # the names that hold deques, copied by freeze()
+    windows: tuple[str, ...] = ()  # the names that hold lists, copied by freeze()
 
 
 def const(number: float) -> str:
@@ -56,7 +57,7 @@ def fire(n: int, value: str, extra: str, then: Sequence[str] = ()) -> list[str]:
 def resolved(n: int, value: str, extra: str) -> list[str]:
     """The resolved event of rule ``n``'s open alert, at this tick; no alert is open after it."""
     return [
-        f"alerts = [*alerts, resolve{n}(tick, {value}, open{n}, {{{extra}}})]",
+        f"alerts = [*alerts, fire{n}.resolve(tick, {value}, open{n}, {{{extra}}})]",
         f"open{n} = None",
     ]
 

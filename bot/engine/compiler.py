@@ -1,11 +1,13 @@
-"""Rules compiled to one Python function per ticker: the engine's hot path.
+"""Rules compiled to one Python function: the engine's hot path.
 
-A ticker's applicable rules become the source of one ``step(tick)`` function, the rules' thresholds
-written in as constants and each rule's rolling state held in the function's closure. One call per
-tick then evaluates every rule, which is several times faster than one call per rule; replays of a
-day's recording depend on it. ``source()`` shows the code of a rule list, for debugging.
+A list of rules (a part of a stock's rules, bot.engine.programs) becomes the source of one
+``build(fires, states)`` function, the rules' thresholds written in as constants; each stock binds
+its own rolling state to it by calling it, which makes the ``step(tick)`` closure that holds that
+state. One call per tick then evaluates every rule of the part, which is several times faster than
+one call per rule; replays of a day's recording depend on it. ``source()`` shows the code of a rule
+list, for debugging.
 
-Each rule's state is a tuple of plain values (deques for windows) that ``export()`` hands back, so
+Each rule's state is a tuple of plain values (lists for windows) that ``export()`` hands back, so
 a reload can carry an unchanged rule's state into a newly compiled function; ``freeze()`` hands
 back a copy (the windows copied) for a snapshot, quickly enough to take between two ticks. The
 semantics are docs/RULES-SPEC.md's; tests/test_engine_spec.py checks them against a naive
@@ -14,7 +16,6 @@ reading of it.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
@@ -27,13 +28,11 @@ __all__ = ["NO_ALERTS", "Build", "Export", "Freeze", "Frozen", "State", "Step", 
            "fresh_state", "source"]  # fmt: skip
 
 Fire = Callable[[Tick, int, Mapping[str, float | None]], Alert | None]
-#: Makes the resolved event of an open alert: (tick, value, the alert, extra values).
-Resolve = Callable[[Tick, int, Alert, Mapping[str, float | None]], Alert]
 Step = Callable[[Tick], list[Alert]]
 Export = Callable[[], list[State]]
 #: A rule's state as ``freeze()`` copies it: the windows are copies nothing changes afterwards
 #: (an open alert is immutable).
-Frozen = tuple[bool | int | deque[int] | Alert | None, ...]
+Frozen = tuple[bool | int | list[int] | Alert | None, ...]
 Freeze = Callable[[], tuple[Frozen, ...]]
 NO_ALERTS: list[Alert] = []  # returned when nothing fires; callers only read it
 _SECONDS = Tick._fields.index("seconds")
@@ -52,8 +51,9 @@ def _tuple(n: int, part: Part, copy: bool = False) -> str:
 
 
 def source(rules: Sequence[AnyRule]) -> str:
-    """The Python source of ``build(fires, states, resolves) -> (step, export, freeze)`` for
-    these rules: each rule's type writes its share (``AnyRule.part``)."""
+    """The Python source of ``build(fires, states) -> (step, export, freeze)`` for these rules:
+    each rule's type writes its share (``AnyRule.part``). ``fires`` are the rules' Firings (the
+    step calls each one itself, and its ``resolve``)."""
     parts = [rule.part(n) for n, rule in enumerate(rules)]
     state = [f"{name}{n}" for n, part in enumerate(parts) for name in part.names]
     tuples = [_tuple(n, part) for n, part in enumerate(parts)]
@@ -67,10 +67,9 @@ def source(rules: Sequence[AnyRule]) -> str:
     for rule, part in zip(rules, parts, strict=True):
         body += [f"# {rule.id}: {rule.type} {_one_line(rule.headline())}", *part.lines]
     lines = [
-        "def build(fires, states, resolves=()):",
+        "def build(fires, states):",
         *(f"    {t} = states[{n}]" for n, t in enumerate(tuples)),
         *(f"    fire{n} = fires[{n}]" for n in range(len(rules))),
-        *(f"    resolve{n} = resolves[{n}]" for n, rule in enumerate(rules) if rule.resolve),
         "    def step(tick):",
         *([f"        nonlocal {', '.join(state)}"] if state else []),
         *(f"        {line}" for line in body),
@@ -90,7 +89,7 @@ def _one_line(text: str) -> str:
 
 
 Build = Callable[..., tuple[Step, Export, Freeze]]
-"""``build(fires, states, resolves=())``: a rule list's step, export and freeze functions."""
+"""``build(fires, states)``: a rule list's step, export and freeze functions."""
 
 
 @lru_cache(maxsize=256)  # a reload compiles anew; old sources age out

@@ -1,8 +1,11 @@
 """The engine: ticks in, alerts out. Pure and synchronous: no clock, no I/O, no asyncio.
 
-Per ticker and trading date the engine holds one step function compiled from the rules that apply
-to that ticker (bot.engine.compiler), with every rule's rolling state inside it; a new date builds
-a fresh one (values are day-cumulative). Cooldowns and alert numbering live here, in ``Firing``:
+Per ticker and trading date the engine holds the rules that apply to that ticker as compiled
+parts (bot.engine.programs: compiled once per distinct part, shared by every ticker that runs
+it), each bound to the ticker's own rolling state; a new date binds fresh ones (values are
+day-cumulative). A new rule set is compiled off the caller's thread (``prepare``) and swapped in
+between two ticks (``swap``); each ticker moves over on its next tick, unchanged rules with
+their state. Cooldowns and alert numbering live here, in ``Firing``:
 they run only when a rule has a candidate. ``snapshot()`` copies all of it and ``restore()``
 reinstates a copy (bot.engine.snapshot), so a restart can resume from a checkpoint. The semantics
 are docs/RULES-SPEC.md's, restated in docs/RULES.md.
@@ -10,20 +13,18 @@ are docs/RULES-SPEC.md's, restated in docs/RULES.md.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from datetime import date
 
 from bot.alerts import Alert
-from bot.engine.compiler import (
-    NO_ALERTS,
-    Export,
-    Freeze,
-    State,
-    Step,
-    compile_rules,
-    fresh_state,
+from bot.engine.compiler import NO_ALERTS, State, Step, fresh_state
+from bot.engine.programs import (
+    PART_SIZE,
+    Part,
+    Programs,
+    definition_key,
+    no_pause,
+    rules_key,
 )
 from bot.engine.rule_types import AnyRule, RuleSet
 from bot.engine.snapshot import EngineSnapshot, TickerSnapshot, thaw
@@ -83,92 +84,173 @@ class Firing:
             self.rule.id, tick.ticker, tick, value, message, self.resolved_seq, "resolved", fired
         )
 
+    __call__ = fire  # the step function calls the firing itself: no bound method per rule
+
     @property
     def counters(self) -> tuple[int | None, int, int | None, int]:
         """What a snapshot keeps of it: (last, seq) of alerts and of resolved events."""
         return (self.last, self.seq, self.resolved_last, self.resolved_seq)
 
 
-def definition_key(rule: AnyRule) -> str:
-    """Equal keys mean equal firing behaviour (message and description do not count)."""
-    return json.dumps(rule.definition(), sort_keys=True, default=str)
+class _Bound:
+    """One part bound to one ticker's state: its step function and each rule's firing."""
 
-
-def rules_key(ruleset: RuleSet) -> str:
-    """A digest of what the enabled rules fire on: equal keys, equal engine behaviour (a state
-    saved under one key fits a rule set of the same key)."""
-    keys = sorted(definition_key(rule) for rule in ruleset.enabled)
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
-
-
-class _Ticker:
-    """One ticker's compiled step for one trading date, and what a reload carries over."""
-
-    __slots__ = ("day", "export", "firings", "freeze", "keys", "step")
+    __slots__ = ("export", "firings", "freeze", "part", "step")
 
     def __init__(
         self,
-        day: date,
-        keys: tuple[str, ...],
-        firings: list[Firing],
-        compiled: tuple[Step, Export, Freeze],
+        part: Part,
+        rules: list[AnyRule],
+        kept: Mapping[str, tuple[State, Firing]],
+        names: Names,
     ) -> None:
-        self.day = day
-        self.keys = keys  # definition keys of the step's rules, in order
+        """``kept``: states and firings by definition key; the others start fresh."""
+        states: list[State] = []
+        firings: list[Firing] = []
+        for key, rule in zip(part.keys, rules, strict=True):
+            state, firing = kept.get(key) or (fresh_state(rule), Firing(rule, names=names))
+            firing.rule = rule  # same behaviour; maybe a new message or description
+            states.append(state)
+            firings.append(firing)
+        self.part = part
         self.firings = firings
-        self.step, self.export, self.freeze = compiled  # freeze: the states, copied
+        self.step, self.export, self.freeze = part.build(firings, states)
 
-    def kept(self) -> dict[str, tuple[State, Firing]]:
-        """Each rule's state and firing, by definition key."""
-        return dict(zip(self.keys, zip(self.export(), self.firings, strict=True), strict=True))
+    def renamed(self, rules: list[AnyRule]) -> _Bound:
+        """The same part under a new rule set: only messages and descriptions may differ."""
+        for firing, rule in zip(self.firings, rules, strict=True):
+            firing.rule = rule
+        return self
+
+
+def _nothing(tick: Tick) -> list[Alert]:
+    return NO_ALERTS
+
+
+def _chained(steps: tuple[Step, ...], order: Mapping[str, int]) -> Step:
+    """One step running several parts' steps; a tick's alerts in rule-set order."""
+    if not steps:
+        return _nothing
+    if len(steps) == 1:
+        return steps[0]
+    if len(steps) == 2:  # the house rules and a stock's own: the common case, unrolled
+        first, second = steps
+
+        def pair(tick: Tick) -> list[Alert]:
+            alerts, more = first(tick), second(tick)
+            if not more:
+                return alerts
+            return _merged(alerts, more, order) if alerts else more
+
+        return pair
+
+    def step(tick: Tick) -> list[Alert]:
+        alerts = NO_ALERTS
+        for part in steps:
+            fired = part(tick)
+            if fired:
+                alerts = fired if not alerts else _merged(alerts, fired, order)
+        return alerts
+
+    return step
+
+
+def _merged(alerts: list[Alert], more: list[Alert], order: Mapping[str, int]) -> list[Alert]:
+    """Two parts fired on one tick (rare): in the order of the rules in the rule set (a rule's
+    fired and resolved events stay in the order it made them: the sort is stable)."""
+    return sorted([*alerts, *more], key=lambda alert: order[alert.rule])
+
+
+class _Ticker:
+    """One ticker's bound parts for one trading date, run by one step function."""
+
+    __slots__ = ("bound", "day", "programs", "step")
+
+    def __init__(self, day: date, programs: Programs, bound: tuple[_Bound, ...]) -> None:
+        self.day = day
+        self.programs = programs  # the rules it was bound under
+        self.bound = bound
+        self.step = _chained(tuple(b.step for b in bound), programs.order)
+
+    @classmethod
+    def bind(
+        cls,
+        ticker: str,
+        day: date,
+        programs: Programs,
+        names: Names,
+        kept: Mapping[str, tuple[State, Firing]] | None = None,
+        old: _Ticker | None = None,
+    ) -> _Ticker:
+        """``ticker``'s parts under ``programs``: a part ``old`` ran already is kept as it is
+        (renamed), the others are bound to ``kept`` states by definition key, or fresh ones."""
+        parts = programs.parts(ticker)
+        reused = {id(b.part): b for b in old.bound} if old is not None else {}
+        if old is not None and kept is None:  # the states of the parts that changed
+            kept = old.kept(leaving={id(part) for part in parts})
+        bound = []
+        for part in parts:
+            rules = programs.values(part.keys)
+            same = reused.get(id(part))
+            bound.append(same.renamed(rules) if same else _Bound(part, rules, kept or {}, names))
+        return cls(day, programs, tuple(bound))
+
+    def export(self) -> list[State]:
+        """Each rule's live state, part after part."""
+        return [state for b in self.bound for state in b.export()]
+
+    def kept(self, leaving: Set[int] = frozenset()) -> dict[str, tuple[State, Firing]]:
+        """Each rule's state and firing, by definition key; but those of the parts whose ids
+        are in ``leaving`` (they are kept as they are)."""
+        return {
+            key: (state, firing)
+            for b in self.bound
+            if id(b.part) not in leaving
+            for key, state, firing in zip(b.part.keys, b.export(), b.firings, strict=True)
+        }
 
     def snapshot(self) -> TickerSnapshot:
         """A copy of each rule's state and cooldown."""
-        cooldowns = tuple([firing.counters for firing in self.firings])
-        return TickerSnapshot(self.day, self.keys, self.freeze(), cooldowns)
+        keys = tuple(key for b in self.bound for key in b.part.keys)
+        states = tuple(state for b in self.bound for state in b.freeze())
+        cooldowns = tuple(f.counters for b in self.bound for f in b.firings)
+        return TickerSnapshot(self.day, keys, states, cooldowns)
 
 
 class Engine:
     """Evaluates rules on ticks: ``on_tick(tick) -> list[Alert]``, in firing order.
 
     ``names`` gives a stock's label for messages (``{stock}``: 삼성전자(005930)); default: the
-    code."""
+    code. ``shared=False`` compiles every ticker's rules on its own, as before sharing (for
+    tests); ``part_size`` is bot.engine.programs.PART_SIZE unless a test wants small parts.
+    """
 
-    def __init__(self, ruleset: RuleSet, names: Names | None = None) -> None:
-        self._tickers: dict[str, _Ticker] = {}
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        names: Names | None = None,
+        *,
+        shared: bool = True,
+        part_size: int = PART_SIZE,
+    ) -> None:
         self._names = names or bare_code
-        self._set_rules(ruleset)
+        self._shared, self._part_size = shared, part_size
+        self._programs = Programs(ruleset, shared=shared, part_size=part_size)
+        self._tickers: dict[str, _Ticker] = {}
+        self._stale: dict[str, _Ticker] = {}  # bound under earlier rules, not ticked since
 
-    def _set_rules(self, ruleset: RuleSet) -> None:
-        self.ruleset = ruleset
-        self._rules = [(definition_key(rule), rule) for rule in ruleset.enabled]
-        self._for_ticker: dict[str, list[tuple[str, AnyRule]]] = {}
+    @property
+    def ruleset(self) -> RuleSet:
+        return self._programs.ruleset
 
-    def _applicable(self, ticker: str) -> list[tuple[str, AnyRule]]:
-        rules = self._for_ticker.get(ticker)
-        if rules is None:
-            rules = [(k, r) for k, r in self._rules if r.tickers is None or ticker in r.tickers]
-            self._for_ticker[ticker] = rules
-        return rules
+    @property
+    def rules_key(self) -> str:
+        """bot.engine.programs.rules_key of the rules running (computed when compiled)."""
+        return self._programs.key
 
-    def _build(
-        self, ticker: str, day: date, kept: Mapping[str, tuple[State, Firing]] | None = None
-    ) -> _Ticker:
-        """The ticker's step for ``day``: ``kept`` states by definition key, fresh ones else."""
-        kept = kept or {}
-        applicable = self._applicable(ticker)
-        states: list[State] = []
-        firings: list[Firing] = []
-        for key, rule in applicable:
-            state, firing = kept.get(key) or (fresh_state(rule), Firing(rule, names=self._names))
-            firing.rule = rule  # same behaviour; maybe a new message or description
-            states.append(state)
-            firings.append(firing)
-        rules = [rule for _, rule in applicable]
-        compiled = compile_rules(rules)(
-            [f.fire for f in firings], states, [f.resolve for f in firings]
-        )
-        return _Ticker(day, tuple(key for key, _ in applicable), firings, compiled)
+    @property
+    def programs(self) -> Programs:
+        return self._programs
 
     def on_tick(self, tick: Tick) -> list[Alert]:
         return self.on_ticks((tick,))
@@ -180,26 +262,59 @@ class Engine:
         for tick in ticks:
             state = tickers.get(tick.ticker)
             if state is None or state.day != tick.day:
-                state = tickers[tick.ticker] = self._build(tick.ticker, tick.day)
+                state = self._bind(tick.ticker, tick.day, state)
             fired = state.step(tick)
             if fired:
                 alerts = [*alerts, *fired]
         return alerts
 
+    def _bind(self, ticker: str, day: date, current: _Ticker | None) -> _Ticker:
+        """A ticker's first tick, first of a new date, or first since the rules were swapped."""
+        if current is None:
+            current = self._stale.pop(ticker, None)
+        old = current if current is not None and current.day == day else None
+        state = _Ticker.bind(ticker, day, self._programs, self._names, old=old)
+        self._tickers[ticker] = state
+        return state
+
+    def prepare(self, ruleset: RuleSet, pause: Callable[[], None] = no_pause) -> Programs:
+        """``ruleset`` compiled, sharing what it can with the rules running: for ``swap``.
+        Safe in a worker thread while the engine runs (it only reads what is running);
+        ``pause`` is called between two parts compiled (bot.engine.programs.Programs)."""
+        return Programs(
+            ruleset,
+            reuse=self._programs,
+            shared=self._shared,
+            part_size=self._part_size,
+            pause=pause,
+        )
+
+    def swap(self, programs: Programs) -> None:
+        """Run ``programs`` from the next tick on; unchanged rules keep their state.
+
+        Quick whatever the number of tickers: each ticker moves to the new rules on its next
+        tick (until then it has no tick to evaluate, and its state is what it was).
+        """
+        self._stale.update(self._tickers)
+        self._tickers = {}
+        self._programs = programs
+
     def replace_rules(self, ruleset: RuleSet) -> None:
         """Swap in a new rule set between two ticks; unchanged rules keep their state.
 
         A rule whose definition changed (or a new one) starts fresh: a crossing needs a previous
-        tick first, a window fills again, a cooldown starts over.
+        tick first, a window fills again, a cooldown starts over. ``prepare`` then ``swap`` do
+        the same with the compiling off the caller's thread.
         """
-        self._set_rules(ruleset)
-        for ticker, old in list(self._tickers.items()):
-            self._tickers[ticker] = self._build(ticker, old.day, old.kept())
+        self.swap(self.prepare(ruleset))
+
+    def _all(self) -> dict[str, _Ticker]:
+        return {**self._stale, **self._tickers}
 
     def snapshot(self) -> EngineSnapshot:
         """A copy of everything the engine holds, for ``restore``: quick enough to take between
         two ticks, and independent of the engine afterwards (the windows are copied)."""
-        return EngineSnapshot({ticker: t.snapshot() for ticker, t in self._tickers.items()})
+        return EngineSnapshot({ticker: t.snapshot() for ticker, t in self._all().items()})
 
     def restore(self, snapshot: EngineSnapshot) -> None:
         """Continue from ``snapshot`` instead of what the engine holds, under the current rules.
@@ -208,16 +323,21 @@ class Engine:
         snapshot's rule that is not among the current ones is dropped. Raises SnapshotError (and
         changes nothing) when a saved state does not fit its rule.
         """
+        programs = self._programs
         tickers: dict[str, _Ticker] = {}
         for ticker, saved in snapshot.tickers.items():
             kept: dict[str, tuple[State, Firing]] = {}
             rules = saved.rules()
-            for key, rule in self._applicable(ticker):
-                found = rules.get(key)
-                if found is not None:
-                    state = thaw(found.state, fresh_state(rule))
-                    counters = (found.resolved_last, found.resolved_seq)
-                    firing = Firing(rule, found.last, found.seq, counters, self._names)
-                    kept[key] = (state, firing)
-            tickers[ticker] = self._build(ticker, saved.day, kept)
-        self._tickers = tickers
+            for part in programs.parts(ticker):
+                for key, rule in zip(part.keys, programs.values(part.keys), strict=True):
+                    found = rules.get(key)
+                    if found is not None:
+                        state = thaw(found.state, fresh_state(rule))
+                        counters = (found.resolved_last, found.resolved_seq)
+                        firing = Firing(rule, found.last, found.seq, counters, self._names)
+                        kept[key] = (state, firing)
+            tickers[ticker] = _Ticker.bind(ticker, saved.day, programs, self._names, kept)
+        self._tickers, self._stale = tickers, {}
+
+
+__all__ = ["Engine", "Firing", "definition_key", "rules_key"]

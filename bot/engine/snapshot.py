@@ -11,7 +11,6 @@ and raises SnapshotError with the reason. Pure: no I/O (bot/checkpoint.py writes
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -92,11 +91,11 @@ def thaw(frozen: Frozen, fresh: State) -> State:
         raise SnapshotError(f"a state of {len(frozen)} values where {len(fresh)} belong")
     thawed: list[object] = []
     for saved, like in zip(frozen, fresh, strict=True):
-        if isinstance(like, deque) != isinstance(saved, deque) or (
+        if isinstance(like, list) != isinstance(saved, list) or (
             isinstance(saved, Alert) and like is not None
         ):
             raise SnapshotError(f"state value {saved!r:.40} does not fit {like!r:.40}")
-        thawed.append(deque(saved) if isinstance(saved, deque) else saved)
+        thawed.append(list(saved) if isinstance(saved, list) else saved)
     return tuple(thawed)
 
 
@@ -182,9 +181,7 @@ def _json(value: object) -> str:
 
 
 def _window(value: object) -> object:
-    """JSON for what json does not know: a window (deque) is a list, an open alert an object."""
-    if isinstance(value, deque):
-        return list(value)
+    """JSON for what json does not know: an open alert is an object."""
     if isinstance(value, Alert):
         return _OpenAlert.of(value)
     raise TypeError(f"no JSON form for a state value of type {type(value).__name__}")
@@ -235,10 +232,10 @@ def _snapshot(parsed: _Snapshot) -> EngineSnapshot:
 
 
 def _thawed_value(value: Scalar | list[int] | _Open, ticker: _Ticker) -> object:
-    """A state value as the engine holds it: a window a deque, an open alert an Alert (of the
+    """A state value as the engine holds it: a window a list, an open alert an Alert (of the
     ticker and day it is saved under: anything else is damage)."""
     if isinstance(value, list):
-        return deque(value)
+        return value
     if isinstance(value, _Open):
         tick = value.open.tick
         if tick[0] != ticker.ticker or tick[1] != ticker.day:

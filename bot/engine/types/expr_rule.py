@@ -35,6 +35,13 @@ def _parsed(text: str) -> language.Expression:
         raise KeyProblem(exc.message, None, offset=exc.offset) from None
 
 
+@lru_cache(maxsize=1024)
+def _readable(text: str) -> str:
+    """The normalized line of a `when`: every alert's message shows it (``{when}``), and
+    writing it out walks the whole tree."""
+    return _parsed(text).readable()
+
+
 @register
 class ExprRule(RuleBase):
     type: Literal["expr"]
@@ -72,7 +79,7 @@ class ExprRule(RuleBase):
         return None  # an expression has no one threshold: ``{threshold}`` shows nothing
 
     def param_values(self) -> dict[str, Any]:
-        return {"when": self.expression.readable(), "for": self.for_}
+        return {"when": _readable(self.when), "for": self.for_}
 
     def reads(self) -> tuple[int, ...]:
         return tuple(
@@ -80,9 +87,7 @@ class ExprRule(RuleBase):
         )
 
     def condition(self) -> str:
-        return self.expression.readable() + (
-            f" for {format_duration(self.for_)}" if self.for_ else ""
-        )
+        return _readable(self.when) + (f" for {format_duration(self.for_)}" if self.for_ else "")
 
     def headline(self) -> str:
         return f"{self.condition()}  → {self.field}"
