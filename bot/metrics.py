@@ -35,7 +35,6 @@ from bot.kis.status import ConnectionStatus
 from bot.notify.transport import (
     PLAIN_MESSAGE,
     ChatBlocked,
-    DeliveryError,
     Extras,
     Rejected,
     RetryLater,
@@ -305,10 +304,7 @@ class MeteredTransport:
         error: BaseException | None = None
         try:
             return await self._inner.send(chat_id, html, reply_to=reply_to, extras=extras)
-        except DeliveryError as exc:
-            error = exc
-            raise
-        except Exception as exc:
+        except Exception as exc:  # a DeliveryError, or anything else: counted by its kind
             error = exc
             raise
         finally:

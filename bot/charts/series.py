@@ -25,6 +25,7 @@ from typing import Protocol
 
 from bot.alerts import Alert
 from bot.checkpoint import recorded_ticks
+from bot.kis.recording import day_path
 from bot.ticks import NUMERIC_FIELDS, Tick
 
 MAX_ALERTS = 1000  # markers kept per stock and day (a rule firing every tick must not grow it)
@@ -273,9 +274,10 @@ def read_series(
 
 
 def day_recording(directory: Path, day: date) -> Path | None:
-    """The recording of ``day`` in ``directory``: ``DAY.tsv``, else ``DAY.tsv.gz``."""
-    for name in (f"{day.isoformat()}.tsv", f"{day.isoformat()}.tsv.gz"):
-        path = Path(directory) / name
+    """The recording of ``day`` in ``directory``: ``DAY.tsv``, else ``DAY.tsv.gz``. Looks at
+    the disk: in a worker thread."""
+    plain = day_path(directory, day)
+    for path in (plain, plain.with_name(plain.name + ".gz")):
         if path.is_file():
             return path
     return None

@@ -7,6 +7,7 @@ its name (``삼성전자``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -160,7 +161,9 @@ class ChartService:
                 figures, label=label, levels=levels, sessions=self.sessions, locale=self.locale
             )
             return Chart(png, code, label, day)
-        recording = day_recording(self.record_dir, day) if self.record_dir else None
+        recording = None
+        if self.record_dir is not None:
+            recording = await asyncio.to_thread(day_recording, self.record_dir, day)
         if recording is None:
             raise NoData(self.say("charts.no_recording", stock=label, day=day.isoformat()))
         markers = await self._past_alerts(code, day)

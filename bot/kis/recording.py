@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -27,7 +27,13 @@ MAX_UNWRITTEN = 256 << 20  # bytes of frames held while the disk refuses them, t
 
 def recording_path(directory: Path, when: datetime) -> Path:
     """The day file for a receive time: ``DIR/YYYY-MM-DD.tsv`` (KST date)."""
-    return directory / f"{when.astimezone(KST).date().isoformat()}.tsv"
+    return day_path(directory, when.astimezone(KST).date())
+
+
+def day_path(directory: Path, day: date) -> Path:
+    """A trading day's recording while it is written: ``DIR/YYYY-MM-DD.tsv`` (housekeeping
+    gzips it to ``.tsv.gz`` after the day)."""
+    return Path(directory) / f"{day.isoformat()}.tsv"
 
 
 def record_line(frame: str, received: datetime) -> str:
