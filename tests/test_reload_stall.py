@@ -11,6 +11,7 @@ import time
 from datetime import date
 from typing import Any
 
+from clocks import LoopWatch
 from kis_helpers import FAST, eventually, kis_settings, running
 
 from bot.alerts import Alert
@@ -51,30 +52,6 @@ def tick(ticker: str, second: int, net: int) -> Tick:
     return Tick(ticker, DAY, hhmmss, t, 0, 0, 0, 0, 0, net, 0, 0, 0)
 
 
-class LoopWatch:
-    """Beats every 2 ms on the loop and keeps the longest gap: how long the loop was stalled."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _beat(self) -> None:
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.002)
-            now = time.monotonic()
-            self.longest = max(self.longest, now - last)
-            last = now
-
-    def __enter__(self) -> LoopWatch:
-        self._task = asyncio.get_running_loop().create_task(self._beat())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-
 async def test_a_reload_of_many_rules_is_compiled_off_the_loop_and_swapped_between_ticks() -> None:
     old, new = desk("old", 1_000_000), desk("new", 2_000_000)
     engine = Engine(old)
@@ -100,10 +77,12 @@ async def test_a_reload_of_many_rules_is_compiled_off_the_loop_and_swapped_betwe
             await eventually(lambda: len(sim.pingpong_echoes) >= 2)
             trading = asyncio.create_task(trade())
             await eventually(lambda: len(fired) >= 10)
-            with LoopWatch() as quiet:  # the loop's stalls with no reload, on this machine now
+            with LoopWatch(
+                0.002
+            ) as quiet:  # the loop's stalls with no reload, on this machine now
                 await asyncio.sleep(0.5)
             echoes = len(sim.pingpong_echoes)
-            with LoopWatch() as watch:
+            with LoopWatch(0.002) as watch:
                 start = time.monotonic()
                 await controller.on_rules(new)
                 took = time.monotonic() - start

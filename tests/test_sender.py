@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from botapi import FakeBotApi, parse_html, utf16_len
+from clocks import LoopWatch
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
@@ -317,30 +318,6 @@ async def test_a_message_telegram_refuses_fails_alone_and_the_chat_goes_on(
     assert db.store.delivery_counts() == {"failed": 1, "sent": 2}
 
 
-class LoopWatch:
-    """Beats every 5 ms on the loop and keeps the longest gap: how long the loop was stalled."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _beat(self) -> None:
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.005)
-            now = time.monotonic()
-            self.longest = max(self.longest, now - last)
-            last = now
-
-    def __enter__(self) -> LoopWatch:
-        self._task = asyncio.get_running_loop().create_task(self._beat())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-
 async def test_a_locked_database_neither_resends_nor_stalls_the_loop(
     api: FakeBotApi, bot: Bot, tmp_path: Path
 ) -> None:
@@ -352,7 +329,7 @@ async def test_a_locked_database_neither_resends_nor_stalls_the_loop(
     holder = sqlite3.connect(db.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # the write lock, held from another connection
     try:
-        with LoopWatch() as watch:
+        with LoopWatch(0.005) as watch:
             async with running(Sender(db.aio, TelegramTransport(bot), FAST)) as sender:
                 await api.wait_until(lambda: len(delivered(api)) == 8, timeout=10)
                 await api.wait_until(lambda: sender.unrecorded == 8, timeout=10)
