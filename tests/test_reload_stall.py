@@ -77,9 +77,8 @@ async def test_a_reload_of_many_rules_is_compiled_off_the_loop_and_swapped_betwe
             await eventually(lambda: len(sim.pingpong_echoes) >= 2)
             trading = asyncio.create_task(trade())
             await eventually(lambda: len(fired) >= 10)
-            with LoopWatch(
-                0.002
-            ) as quiet:  # the loop's stalls with no reload, on this machine now
+            # The loop's stalls with no reload, on this machine now:
+            with LoopWatch(0.002) as quiet:
                 await asyncio.sleep(0.5)
             echoes = len(sim.pingpong_echoes)
             with LoopWatch(0.002) as watch:
