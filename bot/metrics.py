@@ -113,12 +113,14 @@ class Metrics:
     def evaluated(self, ticks_by_ticker: Mapping[str, int], ruleset: RuleSet) -> None:
         """Ticks the engine evaluated since the last call, by ticker: every enabled rule that
         applies to a ticker was evaluated once per tick of it."""
+        everything = sum(ticks_by_ticker.values())
         for rule in ruleset.enabled:
-            count = sum(
-                n
-                for ticker, n in ticks_by_ticker.items()
-                if rule.tickers is None or ticker in rule.tickers
-            )
+            # Walk a rule's own list, not every ticker: a desk's 1,000 rules on 2,500 stocks
+            # would cost millions of steps on the loop each second.
+            if rule.tickers is None:
+                count = everything
+            else:
+                count = sum(ticks_by_ticker.get(ticker, 0) for ticker in rule.tickers)
             if count:
                 self._evaluations[rule.id] += count
 
