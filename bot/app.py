@@ -364,6 +364,7 @@ class App:
             chats=settings.chats,
         )
         self.watcher = watcher
+        self.service.reload = watcher.reload
         self._spawn(watcher.run(), "rules-watcher", stop=watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
         self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)

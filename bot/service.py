@@ -13,7 +13,7 @@ wait ends is kept and subscribes when it can. The config's ``watch`` codes are a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -227,6 +227,8 @@ class BotService:
         self.settle_timeout = settle_timeout
         self._clock = clock
         self.charts: ChartService | None = None  # /chart, /now, /top (bot.charts), when on
+        # /reload: re-read the rule files now (the app's rules watcher), when there is one.
+        self.reload: Callable[[], Awaitable[None]] | None = None
         # The current directory: the bot swaps in a new one when a fresh master file loads.
         self.directory = directory
         self.market = market
@@ -379,6 +381,15 @@ class BotService:
         """One summary line per loaded rule, and the last reload error (None if it worked)."""
         await self._chat(chat_id)
         return self.rules_view.summary_lines(), self.rules_view.last_error
+
+    async def reload_rules(self, chat_id: int) -> tuple[list[str], str | None]:
+        """/reload (admins): re-read the rule files now, without waiting for the watcher to see
+        an edit; then what /rules shows (an edit refused keeps the last good rules)."""
+        await self._chat(chat_id)
+        if self.reload is None:
+            raise CommandError("notify.reload_off")
+        await self.reload()
+        return await self.rules(chat_id)
 
     async def mute(self, chat_id: int, target: str, duration: str) -> Mute:
         """Silence a rule id or a code in this chat for ``duration`` (30m, 2h, 1d, 1h30m,

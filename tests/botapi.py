@@ -198,6 +198,9 @@ class FakeBotApi:
         self._refused_texts: dict[str, tuple[int, str]] = {}  # substring -> status, description
         self._migrated: dict[int, int] = {}  # old chat id -> new chat id
         self._deleted: set[tuple[int, int]] = set()  # (chat, message id) deleted by a user
+        # Messages users wrote (push_command), by (chat, message id): a reply may quote them,
+        # as python-telegram-bot's reply_html does in groups.
+        self._received: dict[tuple[int, int], SentMessage] = {}
         self._hangs: dict[str | None, float] = {}  # method (None: any) -> hanging until when
         self._unauthorized_until = 0.0  # clock() until which every call answers 401
         self._down_until = 0.0  # clock() until which every call fails
@@ -270,8 +273,12 @@ class FakeBotApi:
             chat["first_name"] = first_name
         else:
             chat["title"] = f"group {chat_id}"
+        message_id = next(self._message_ids)
+        self._received[(chat_id, message_id)] = SentMessage(
+            chat_id, text, None, message_id, time.monotonic()
+        )
         message: dict[str, Any] = {
-            "message_id": next(self._message_ids),
+            "message_id": message_id,
             "date": int(time.time()),
             "chat": chat,
             "from": user,
@@ -539,6 +546,8 @@ class FakeBotApi:
             return None
         key = (chat_id, wanted.get("message_id"))
         found = next((m for m in self.sent if (m.chat_id, m.message_id) == key), None)
+        if found is None and isinstance(key[1], int):
+            found = self._received.get((chat_id, key[1]))
         if found is None or key in self._deleted:
             if wanted.get("allow_sending_without_reply") in (True, "true"):
                 return None

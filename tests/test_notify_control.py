@@ -354,6 +354,30 @@ async def test_a_command_for_another_bot_gets_no_reply(tg: Running, api: FakeBot
     assert len(api.sent) == start + 1
 
 
+async def test_reload_is_for_admins_even_in_an_allowed_group(tg: Running, api: FakeBotApi) -> None:
+    """Every member of an allowed group may use the chat's commands, but not an admin's."""
+    reloads: list[int] = []
+
+    async def reload() -> None:
+        reloads.append(1)
+
+    service = tg.bot.app.bot_data.service
+    service.reload = reload
+    group = -100
+    service.allowed_chat_ids = frozenset({*service.allowed_chat_ids, group})
+    tg.bot.access.allow(group)
+    start = len(api.sent)
+    api.push_command(group, "/reload", user_id=STRANGER, chat_type="supergroup")
+    refused = await api.wait_for_message(lambda m: m.chat_id == group, 5, start=start)
+    assert "관리자만" in parse_html(refused.text) and reloads == []
+    start = len(api.sent)
+    api.push_command(group, "/reload", user_id=ADMIN, chat_type="supergroup")
+    done = parse_html(
+        (await api.wait_for_message(lambda m: m.chat_id == group, 5, start=start)).text
+    )
+    assert "다시 읽었습니다" in done and "net-buy" in done and reloads == [1]
+
+
 @pytest.mark.parametrize(
     ("text", "elsewhere"),
     [

@@ -239,6 +239,10 @@ MESSAGES: dict[str, str] = {
     "market.connected": "{account} connected",
     "market.disconnected": "{account} disconnected",
     # -- notify: notification control (/mutes, buttons, /quiet, /settings, routing) --
+    "cmd.reload.args": "",
+    "cmd.reload.summary": "re-read the rule files now (admins)",
+    "notify.reloaded": "🔄 Rule files read again.",
+    "notify.reload_off": "This bot cannot re-read its rule files.",
     "notify.duration": "{word} is not a duration. Write 30m, 2h, 1d, 30분, 2시간 or today.",
     "notify.cmd.mutes.args": "",
     "notify.cmd.mutes.summary": "this chat's mutes (and when they end)",

@@ -248,6 +248,10 @@ MESSAGES: dict[str, str] = {
     "market.connected": "{account} 연결됨",
     "market.disconnected": "{account} 끊김",
     # -- notify: notification control (/mutes, buttons, /quiet, /settings, routing) --
+    "cmd.reload.args": "",
+    "cmd.reload.summary": "규칙 파일을 지금 다시 읽기 (관리자)",
+    "notify.reloaded": "🔄 규칙 파일을 다시 읽었습니다.",
+    "notify.reload_off": "이 봇은 규칙 파일을 다시 읽을 수 없습니다.",
     "notify.duration": (
         "{word}은(는) 기간이 아닙니다. 30m, 2h, 1d, 30분, 2시간, 오늘처럼 쓰세요."
     ),

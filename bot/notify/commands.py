@@ -294,6 +294,19 @@ async def cmd_rules(update: Update, context: Context) -> None:
     await answer(update, context, replies.rule_list(voice_of(context), lines, last_error))
 
 
+@command("reload", admin_only=True)
+async def cmd_reload(update: Update, context: Context) -> None:
+    """Re-read the rule files now (admins only)."""
+    no_arguments(context)
+    lines, last_error = await service_of(context).reload_rules(chat_id_of(update))
+    voice = voice_of(context)
+    await answer(
+        update,
+        context,
+        [voice.say("notify.reloaded"), *replies.rule_list(voice, lines, last_error)],
+    )
+
+
 @command("mute")
 async def cmd_mute(update: Update, context: Context) -> None:
     """Mute a rule or a code for this chat."""
