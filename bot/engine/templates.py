@@ -234,34 +234,49 @@ class Values(dict[str, object]):
         self.stock = stock or tick.ticker
 
     def __missing__(self, name: str) -> object:
-        made = self._make(name)
+        made = _getter(self.rule, name)(self)
         self[name] = made
         return made
-
-    def _make(self, name: str) -> object:
-        rule, tick = self.rule, self.tick
-        if name in _MADE:
-            return _MADE[name](self)
-        if name in FIELD_INDEX:
-            return Number(tick.value(name), name)
-        if name in _EXTRAS:
-            number = self.extra.get(name)
-            kind = Signed if name == "change" else Number
-            return "" if number is None else kind(number, rule.field)
-        if name in rule.params:
-            param = rule.param_values()[name]
-            if name in ("for", "window", "cooldown"):
-                return format_duration(param)
-            if isinstance(param, int | float):
-                return Number(param, rule.field)
-            return "" if param is None else param
-        raise KeyError(name)
 
     def filled(self) -> Values:
         """Every value made (for a check that all of them render)."""
         for name in (*_MADE, *FIELD_INDEX, *_EXTRAS, *self.rule.params):
             self[name]
         return self
+
+
+#: How an event's value of a placeholder is made from its Values.
+Getter = Callable[[Values], object]
+
+
+def _getter(rule: Any, name: str) -> Getter:
+    """How the value of placeholder ``name`` is made for an event of ``rule``: the one place
+    that says what each placeholder shows. Raises KeyError for a name the rule does not have."""
+    made = _MADE.get(name)
+    if made is not None:
+        return made
+    if name in FIELD_INDEX:
+        column = FIELD_INDEX[name]
+        return lambda v: Number(v.tick[column], name)  # type: ignore[arg-type]  # a number
+    if name in _EXTRAS:
+        kind, field = (Signed if name == "change" else Number), rule.field
+
+        def extra(v: Values) -> object:
+            number = v.extra.get(name)
+            return "" if number is None else kind(number, field)
+
+        return extra
+    if name in rule.params:
+        param = rule.param_values()[name]
+        shown: object
+        if name in ("for", "window", "cooldown"):
+            shown = format_duration(param)
+        elif isinstance(param, int | float):
+            shown = Number(param, rule.field)
+        else:
+            shown = "" if param is None else param
+        return lambda v: shown
+    raise KeyError(name)
 
 
 def _hhmmss(tick: Tick) -> str:
@@ -292,12 +307,128 @@ def context(
     return Values(rule, tick, value, extra, stock)
 
 
+#: What a template shows that depends on the rule alone (its parameters too): written into a
+#: ``Message`` once, not formatted again for every alert.
+_OF_THE_RULE = ("rule", "field", "description", "threshold")
+
+
+class Message:
+    """A rule's message template made ready for its alerts: the rule's own values (its id,
+    threshold, window, ...) written in once, so an alert formats only what its tick and stock
+    give (a desk's rules fire thousands of alerts a minute). A template that cannot render a
+    value of the rule falls back to the default, as one that cannot render an alert's value."""
+
+    __slots__ = ("_default", "_parts")
+
+    def __init__(self, rule: Any, template: str | None, default: str) -> None:
+        self._parts = _ready(rule, template) if template else None
+        self._default = _ready(rule, default)
+
+    def render(
+        self,
+        rule: Any,
+        tick: Tick,
+        value: float,
+        extra: Mapping[str, float | None],
+        stock: str = "",
+        fired: Any = None,
+    ) -> str:
+        """The text of the event on ``tick``; ``fired``: the alert a resolved event ends."""
+        values = context(rule, tick, value, extra, stock)
+        if fired is not None:
+            values["fired_value"] = Number(fired.value, rule.field)
+            values["fired_time"] = _hhmmss(fired.tick)
+        if self._parts is not None:
+            try:
+                return _bounded(_joined(self._parts, values))
+            except Exception:
+                pass  # a format that fits only some values ({value:c}): never lose an alert to it
+        if self._default is None:
+            raise TemplateError("the default message cannot render")  # ours: a bug if it happens
+        return _bounded(_joined(self._default, values))
+
+
+#: A template ready to render: (text, how its placeholder's value is made or None, format spec)
+#: as string.Formatter parses it, with the rule's own placeholders already formatted into the text.
+Ready = list[tuple[str, Getter | None, str]]
+
+
+def _ready(rule: Any, template: str) -> Ready | None:
+    """``template`` with the rule's own values written in; None when one of them cannot render
+    with its spec (the template can render no alert then)."""
+    own = Values(rule, _SAMPLE, 0, {"threshold": rule.threshold}, "")
+    constant = {*_OF_THE_RULE, *(name for name in rule.params if _of_the_rule(name))}
+    parts: Ready = []
+    text = ""
+    for literal, name, spec, _conversion in string.Formatter().parse(template):
+        text += literal
+        if name is None:
+            continue
+        if name in constant:
+            try:
+                text += format(own[name], spec or "")
+            except Exception:
+                return None
+            continue
+        parts.append((text, _dynamic(rule, name), spec or ""))
+        text = ""
+    parts.append((text, None, ""))
+    return parts
+
+
+def _dynamic(rule: Any, name: str) -> Getter:
+    """The getter of a placeholder an event gives; one the rule does not have raises KeyError
+    when an event asks for it, as ``format_map`` would."""
+    if name in RESOLVED_EXTRAS:
+        return lambda v: v[name]  # set by Message.render for a resolved event
+    try:
+        return _getter(rule, name)
+    except KeyError:
+
+        def missing(v: Values) -> object:
+            raise KeyError(name)
+
+        return missing
+
+
+def _of_the_rule(name: str) -> bool:
+    """A parameter's placeholder shows the rule's value unless a name of the tick comes first
+    (``Values._make``'s order)."""
+    return name not in _MADE and name not in FIELD_INDEX and name not in _EXTRAS
+
+
+def _joined(parts: Ready, values: Values) -> str:
+    out = []
+    for text, made, spec in parts:
+        out.append(text)
+        if made is not None:
+            out.append(format(made(values), spec))
+    return "".join(out)
+
+
+#: Each rule's messages, ready, by the rule object's id (the rule is kept with them, so its id
+#: cannot be another's while it is here). Emptied when full: rules of old rule sets age out.
+_MESSAGES: dict[int, tuple[Any, Message, Message]] = {}
+_MESSAGES_KEPT = 8192
+
+
+def messages(rule: Any) -> tuple[Message, Message]:
+    """The rule's alert and resolved messages, ready (made once per rule object)."""
+    entry = _MESSAGES.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        if len(_MESSAGES) >= _MESSAGES_KEPT:
+            _MESSAGES.clear()
+        fired = Message(rule, rule.message, rule.default_message())
+        resolved = Message(rule, rule.resolve_message, rule.default_resolved_message())
+        entry = _MESSAGES[id(rule)] = (rule, fired, resolved)
+    return entry[1], entry[2]
+
+
 def render(
     rule: Any, tick: Tick, value: float, extra: Mapping[str, float | None], stock: str = ""
 ) -> str:
     """The alert's text: the rule's template, or the default message."""
-    values = context(rule, tick, value, extra, stock)
-    return _formatted(rule.message, rule.default_message(), values)
+    return messages(rule)[0].render(rule, tick, value, extra, stock)
 
 
 def render_resolved(
@@ -310,19 +441,7 @@ def render_resolved(
 ) -> str:
     """A resolved event's text: ``resolve_message`` or the default, with the resolving tick's
     values and the fired alert's (``fired_value``, ``fired_time``)."""
-    values = context(rule, tick, value, extra, stock)
-    values["fired_value"] = Number(fired.value, rule.field)
-    values["fired_time"] = _hhmmss(fired.tick)
-    return _formatted(rule.resolve_message, rule.default_resolved_message(), values)
-
-
-def _formatted(template: str | None, default: str, values: Mapping[str, object]) -> str:
-    if template:
-        try:
-            return _bounded(str(template.format_map(values)))
-        except Exception:
-            pass  # a format that fits only some values ({value:c}): never lose an alert to it
-    return _bounded(default.format_map(values))
+    return messages(rule)[1].render(rule, tick, value, extra, stock, fired)
 
 
 def _bounded(text: str) -> str:
