@@ -169,3 +169,24 @@ def test_an_open_alert_is_resolved_across_a_swap_in_a_shared_part_with_the_stock
         ("resolved", "삼성전자(000000) done at 0주", fired[0]),
         ("resolved", "000001 done at 0주", fired[1]),
     ]
+
+
+def test_rules_of_a_part_share_a_series_only_while_their_states_agree() -> None:
+    # Two crossings of one column keep its previous value once, as long as they have run
+    # together. A rule added next to one that has run starts fresh all the same (its crossing
+    # needs a tick first): the part then runs with each rule's own series, until a new day.
+    first = rule(10)
+    engine = Engine(RuleSet((first,)))
+    assert engine.on_tick(tick("005930", 0, 5)) == []
+    engine.replace_rules(RuleSet((first, rule(8))))
+    fired = [(a.rule, a.tick.seconds) for a in engine.on_tick(tick("005930", 1, 12))]
+    assert fired == [("r10", 32401)]  # r8 saw no tick before: 5 -> 12 is no crossing for it
+    later = [tick("005930", 2, 7), tick("005930", 3, 9), tick("005930", 4, 11)]
+    assert [(a.rule, a.tick.seconds) for t in later for a in engine.on_tick(t)] == [
+        ("r8", 32403),
+        ("r10", 32404),
+    ]
+    next_day = Tick("005930", date(2026, 11, 24), "090000", 32400, 0, 0, 0, 0, 5, 0, 0, 0, 0)
+    assert engine.on_tick(next_day) == []
+    crossing = Tick("005930", date(2026, 11, 24), "090001", 32401, 0, 0, 0, 0, 12, 0, 0, 0, 0)
+    assert [a.rule for a in engine.on_tick(crossing)] == ["r10", "r8"]  # both, in rule order

@@ -1,15 +1,19 @@
 """The pieces rule types build their share of a step function from (bot.engine.compiler).
 
-A rule type writes Python lines for one rule ``n`` of the step: its state variables end in ``n``
-(``prev3``, ``start3``), ``t`` is the tick's second of the day, ``tick`` the tick, ``alerts`` the
-list of events so far. ``fire{n}`` is the rule's Firing (bot.engine.evaluate): called, it turns a
-candidate into an Alert (or None: dropped by the cooldown); ``fire{n}.resolve`` makes the resolved
-event of an alert (rare, so no bound method is kept per rule). Numbers are written in as
+A rule type writes Python lines for one rule ``n`` of the step: its own state variables end in
+``n`` (``start3``), ``t`` is the tick's second of the day, ``tick`` the tick, ``alerts`` the list
+of events so far. What several rules of a part may keep once (the previous value of a column, a
+column's window of some length, ...) is a ``Series``: written once per compiled part when its
+rules share it, once per rule when not (bot.engine.compiler). ``fire{n}`` is the rule's Firing
+(bot.engine.evaluate): called, it turns a candidate into an Alert (or None: dropped by the
+cooldown); ``fire{n}.resolve`` makes the resolved event of an alert (rare, so no bound method is
+kept per rule). Numbers are written in as
 constants; nothing of a rule file's text ever becomes code but numbers and names checked here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,12 +28,98 @@ State = tuple[object, ...]
 
 
 @dataclass(frozen=True)
+class Series:
+    """What a rule reads that other rules of its part may read too: kept in ``names``, brought
+    up to date by ``before`` (run before any rule reads it) and ``after`` (after every rule has
+    read it). ``key`` says what it is: rules of a part with equal keys share one."""
+
+    key: str
+    names: tuple[str, ...]
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    windows: tuple[str, ...] = ()  # the names that hold lists
+
+
+@dataclass(frozen=True)
 class Part:
-    """One rule's share of the step function: its state variables and its code."""
+    """One rule's share of the step function: its state variables (in its ``fresh_state``
+    order: its own and those of its series) and its code."""
 
     names: tuple[str, ...]  # state variables; the code may rebind them
     lines: list[str]  # the body, indented for the step function
-    windows: tuple[str, ...] = ()  # the names that hold lists, copied by freeze()
+    windows: tuple[str, ...] = ()  # its own names that hold lists, copied by freeze()
+    series: tuple[Series, ...] = ()
+
+
+def owner(n: int, shared: bool) -> str:
+    """The end of a series' variable names: one per part when shared, rule ``n``'s when not."""
+    return "s" if shared else str(n)
+
+
+def previous(column: int, end: str) -> Series:
+    """The value of ``column`` on the stock's previous tick; None before its first."""
+    name = f"prev_{column}_{end}"
+    return Series(f"prev {column}", (name,), after=(f"{name} = v{column}",))
+
+
+def window(column: int, seconds: int, end: str) -> Series:
+    """``column``'s values over the last ``seconds``; ``base_{column}_{seconds}_{end}`` is the
+    oldest. A tick is kept only if its time is later than every time before it: one of the same
+    second, or of an earlier one (a step back), leaves the window no later than the tick before
+    it, so it could never be the baseline. It holds at most ``seconds + 1`` values. Lists, not
+    deques: an empty deque takes 760 bytes, and a desk's rules hold hundreds of thousands of
+    windows; the front is dropped about once a second, a short list's memmove."""
+    tag = f"{column}_{seconds}_{end}"
+    times, values, last, base = (f"{name}_{tag}" for name in ("times", "values", "last", "base"))
+    return Series(
+        f"window {column} {seconds}",
+        (times, values, last, base),
+        before=(
+            f"if t > {last}:",
+            f"    {last} = t",
+            f"    {times}.append(t)",
+            f"    {values}.append(v{column})",
+            f"    while {times}[0] < t - {seconds}:",
+            f"        del {times}[0]",
+            f"        del {values}[0]",
+            f"    {base} = {values}[0]",
+        ),
+        windows=(times, values),
+    )
+
+
+def extreme(kind: str, column: int, end: str) -> Series:
+    """The day's highest (``max``) or lowest (``min``) value of ``column`` so far, this tick's
+    included; None before the first tick."""
+    name, beyond = f"{kind}_{column}_{end}", ">" if kind == "max" else "<"
+    return Series(
+        f"{kind} {column}",
+        (name,),
+        before=(f"if {name} is None or v{column} {beyond} {name}:", f"    {name} = v{column}"),
+    )
+
+
+def sign(column: int, low: str, end: str) -> Series:
+    """The sign of ``column``'s last value of at least ``low`` either way (values are ints:
+    ``> 0`` is ``>= 1``); 0 before the first."""
+    spelled = low if low.isdigit() else hashlib.sha256(low.encode()).hexdigest()[:12]  # 1.5, 1e+20
+    name, v = f"sign_{column}_{spelled}_{end}", f"v{column}"
+    big, small = (f" and {v} >= {low}", f" and -{v} >= {low}") if low != "0" else ("", "")
+    return Series(
+        f"sign {column} {low}",
+        (name,),
+        after=(
+            f"if {v} > 0{big}:",
+            f"    {name} = 1",
+            f"elif {v} < 0{small}:",
+            f"    {name} = -1",
+        ),
+    )
+
+
+def fresh_window() -> State:
+    """A window's state: times (seconds since midnight), values, the last time, the baseline."""
+    return ([], [], -1, 0)
 
 
 def const(number: float) -> str:

@@ -9,14 +9,21 @@ list, for debugging.
 
 Each rule's state is a tuple of plain values (lists for windows) that ``export()`` hands back, so
 a reload can carry an unchanged rule's state into a newly compiled function; ``freeze()`` hands
-back a copy (the windows copied) for a snapshot, quickly enough to take between two ticks. The
+back a copy (the windows copied) for a snapshot, quickly enough to take between two ticks.
+
+Rules of a part that read the same series (the previous value of a column, a column's window of
+one length, a day's extreme, a sign flip's last sign) keep it once: a desk's house rules hold a
+few windows per stock instead of dozens, and bring each up to date once a tick. A rule's state
+still holds its series (each sharer exports the same values), and a stock whose rules do not
+agree on one (a rule added by a reload next to one that ran all day) runs the part compiled with
+each rule's own (``Compiled.apart``): a reload means what it meant before. The
 semantics are docs/RULES-SPEC.md's; tests/test_engine_spec.py checks them against a naive
 reading of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from functools import lru_cache
 
 from bot.alerts import Alert
@@ -24,8 +31,8 @@ from bot.engine.codegen import GLOBALS, Part, State
 from bot.engine.rule_types import AnyRule
 from bot.ticks import Tick
 
-__all__ = ["NO_ALERTS", "Build", "Export", "Freeze", "Frozen", "State", "Step", "compile_rules",
-           "fresh_state", "source"]  # fmt: skip
+__all__ = ["NO_ALERTS", "Build", "Compiled", "Export", "Freeze", "Frozen", "State", "Step",
+           "compile_rules", "fresh_state", "source"]  # fmt: skip
 
 Fire = Callable[[Tick, int, Mapping[str, float | None]], Alert | None]
 Step = Callable[[Tick], list[Alert]]
@@ -43,29 +50,41 @@ def fresh_state(rule: AnyRule) -> State:
     return rule.fresh_state()
 
 
-def _tuple(n: int, part: Part, copy: bool = False) -> str:
-    """Rule ``n``'s state variables as a tuple expression; ``copy``: its windows copied."""
-    names = [f"{name}{n}.copy()" if copy and name in part.windows else f"{name}{n}"
-             for name in part.names]  # fmt: skip
+def _tuple(part: Part, lists: Set[str], copy: bool = False) -> str:
+    """A rule's state variables as a tuple expression; ``copy``: its lists copied."""
+    names = [f"{name}.copy()" if copy and name in lists else name for name in part.names]
     return f"({''.join(f'{name}, ' for name in names)})"
 
 
-def source(rules: Sequence[AnyRule]) -> str:
+def source(rules: Sequence[AnyRule], share: bool = True) -> str:
     """The Python source of ``build(fires, states) -> (step, export, freeze)`` for these rules:
     each rule's type writes its share (``AnyRule.part``). ``fires`` are the rules' Firings (the
-    step calls each one itself, and its ``resolve``)."""
-    parts = [rule.part(n) for n, rule in enumerate(rules)]
-    state = [f"{name}{n}" for n, part in enumerate(parts) for name in part.names]
-    tuples = [_tuple(n, part) for n, part in enumerate(parts)]
-    copies = [_tuple(n, part, copy=True) for n, part in enumerate(parts)]
+    step calls each one itself, and its ``resolve``). ``share``: the rules' equal series are
+    kept once (``build`` must then be given states that agree on them: ``Compiled.agree``)."""
+    parts = [rule.part(n, share) for n, rule in enumerate(rules)]
+    series = {one.key: one for part in parts for one in part.series}  # once each, in order
+    state = list(dict.fromkeys(name for part in parts for name in part.names))
+    lists = {name for part in parts for name in (*part.windows, *(
+        w for one in part.series for w in one.windows))}  # fmt: skip
+    tuples = [_tuple(part, lists) for part in parts]
+    copies = [_tuple(part, lists, copy=True) for part in parts]
     fields = sorted({i for rule in rules for i in rule.reads()})
     body = [
         "alerts = NO_ALERTS",
         f"t = tick[{_SECONDS}]",
         *(f"v{i} = tick[{i}]" for i in fields),
     ]
+    if share:  # every series brought up to date before any rule reads it, moved on after all
+        body += [line for one in series.values() for line in one.before]
     for rule, part in zip(rules, parts, strict=True):
-        body += [f"# {rule.id}: {rule.type} {_one_line(rule.headline())}", *part.lines]
+        body.append(f"# {rule.id}: {rule.type} {_one_line(rule.headline())}")
+        if not share:
+            body += [line for one in part.series for line in one.before]
+        body += part.lines
+        if not share:
+            body += [line for one in part.series for line in one.after]
+    if share:
+        body += [line for one in series.values() for line in one.after]
     lines = [
         "def build(fires, states):",
         *(f"    {t} = states[{n}]" for n, t in enumerate(tuples)),
@@ -99,6 +118,47 @@ def _compiled(text: str) -> Build:
     return namespace["build"]  # type: ignore[return-value]
 
 
-def compile_rules(rules: Sequence[AnyRule]) -> Build:
-    """The builder of step functions for this rule list (compiled once per distinct source)."""
-    return _compiled(source(rules))
+class Compiled:
+    """A rule list compiled: ``build`` keeps each series the rules share once, which is right
+    for states that agree on them (a new day's, or those of rules that have run together);
+    ``apart()`` keeps every rule's own, for states that do not (a rule added by a reload next
+    to one that has run all day: its crossing needs a tick first, its window fills again)."""
+
+    __slots__ = ("_apart", "_rules", "_shared", "build")
+
+    def __init__(self, rules: Sequence[AnyRule]) -> None:
+        self._rules = tuple(rules)
+        self.build = _compiled(source(rules))
+        names = [rule.part(n, True).names for n, rule in enumerate(rules)]
+        places: dict[str, list[tuple[int, int]]] = {}
+        for k, part_names in enumerate(names):
+            for j, name in enumerate(part_names):
+                places.setdefault(name, []).append((k, j))
+        self._shared = [where for where in places.values() if len(where) > 1]
+        self._apart: Build | None = None if self._shared else self.build
+
+    def agree(self, states: Sequence[State]) -> bool:
+        """Whether the rules that share a series have equal states of it."""
+        for (k, j), *others in self._shared:
+            value = states[k][j]
+            if any(states[m][i] != value for m, i in others):
+                return False
+        return True
+
+    def apart(self) -> Build:
+        """The builder that keeps every rule's series on its own (compiled when first needed)."""
+        if self._apart is None:
+            self._apart = _compiled(source(self._rules, share=False))
+        return self._apart
+
+    def bind(
+        self, fires: Sequence[object], states: Sequence[State]
+    ) -> tuple[Step, Export, Freeze]:
+        """The step, export and freeze functions of these states."""
+        build = self.build if self.agree(states) else self.apart()
+        return build(fires, states)
+
+
+def compile_rules(rules: Sequence[AnyRule]) -> Compiled:
+    """The rules compiled, their series shared (each distinct source compiled once)."""
+    return Compiled(rules)

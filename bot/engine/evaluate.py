@@ -108,13 +108,18 @@ class _Bound:
         states: list[State] = []
         firings: list[Firing] = []
         for key, rule in zip(part.keys, rules, strict=True):
-            state, firing = kept.get(key) or (fresh_state(rule), Firing(rule, names=names))
+            found = kept.get(key)
+            if found is None:
+                state, firing = fresh_state(rule), Firing(rule, names=names)
+            else:  # its lists copied: rules that shared a series may now be in two parts
+                state = tuple(list(x) if isinstance(x, list) else x for x in found[0])
+                firing = found[1]
             firing.rule = rule  # same behaviour; maybe a new message or description
             states.append(state)
             firings.append(firing)
         self.part = part
         self.firings = firings
-        self.step, self.export, self.freeze = part.build(firings, states)
+        self.step, self.export, self.freeze = part.build.bind(firings, states)
 
     def renamed(self, rules: list[AnyRule]) -> _Bound:
         """The same part under a new rule set: only messages and descriptions may differ."""

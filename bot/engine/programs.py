@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.engine.compiler import Build, compile_rules
+from bot.engine.compiler import Compiled, compile_rules
 from bot.engine.rule_types import AnyRule, RuleSet
 
 #: Rules per compiled part: ~8 ms of compiling each (the GIL held), a call per part per tick.
@@ -50,10 +50,10 @@ def rules_key(ruleset: RuleSet) -> str:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Part:
-    """Some rules compiled into one step function's builder: ``build(fires, states)``."""
+    """Some rules compiled into one step function's builder: ``build.bind(fires, states)``."""
 
     keys: tuple[str, ...]  # the rules' definition keys, in the order the step runs them
-    build: Build
+    build: Compiled
 
 
 Parts = tuple[Part, ...]

@@ -360,8 +360,9 @@ class RuleBase(BaseModel):
         """The rule's state at the start of a trading date, in the order of its part's names."""
         raise NotImplementedError
 
-    def part(self, n: int) -> Part:
-        """The rule's share of the step function, as rule ``n`` of it."""
+    def part(self, n: int, share: bool = False) -> Part:
+        """The rule's share of the step function, as rule ``n`` of it; ``share``: its series
+        named so that rules of the part with equal series keep them once."""
         raise NotImplementedError
 
     def condition(self) -> str:

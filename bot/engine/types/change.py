@@ -9,34 +9,8 @@ from pydantic import Field
 
 from bot.durations import format_duration
 from bot.engine import codegen
-from bot.engine.codegen import Part, State, const
+from bot.engine.codegen import Part, State, const, fresh_window
 from bot.engine.rule_base import Amount, Duration, KeyProblem, RuleBase, register
-
-
-def window_lines(n: int, v: str, window: int, tag: str = "") -> list[str]:
-    """Keep the window of ``v`` over the last ``window`` seconds; ``base{tag}{n}`` is its oldest
-    value. The window keeps a tick only if its time is later than every time before it: one of
-    the same second, or of an earlier one (a step back), leaves the window no later than the
-    tick before it, so it could never be the baseline. It holds at most ``window + 1`` values.
-    Lists, not deques: an empty deque takes 760 bytes, and a desk's rules hold hundreds of
-    thousands of windows; the front is dropped about once a second, a short list's memmove.
-    """
-    times, values, last, base = (f"{name}{tag}{n}" for name in ("times", "values", "last", "base"))
-    return [
-        f"if t > {last}:",
-        f"    {last} = t",
-        f"    {times}.append(t)",
-        f"    {values}.append({v})",
-        f"    while {times}[0] < t - {window}:",
-        f"        del {times}[0]",
-        f"        del {values}[0]",
-        f"    {base} = {values}[0]",
-    ]
-
-
-def fresh_window() -> State:
-    """A window's state: times (seconds since midnight), values, the last time, the baseline."""
-    return ([], [], -1, 0)
 
 
 @register
@@ -96,19 +70,20 @@ class ChangeRule(RuleBase):
     def fresh_state(self) -> State:
         return (*fresh_window(), None, False, *((None,) if self.resolve else ()))
 
-    def part(self, n: int) -> Part:
+    def part(self, n: int, share: bool = False) -> Part:
+        """The window (a series other rules may share) gives the baseline; a run holds while
+        the value has moved enough from it."""
+        window = codegen.window(self.column, self.window, codegen.owner(n, share))
+        base = window.names[3]
         v, needed = f"v{self.column}", const(self.threshold)
-        moved = f"{v} - base{n}"
-        holds = f"{moved} >= {needed}" if self.rise is not None else f"base{n} - {v} >= {needed}"
-        extra = f"'threshold': {needed}, 'baseline': base{n}, 'change': {moved}"
+        moved = f"{v} - {base}"
+        holds = f"{moved} >= {needed}" if self.rise is not None else f"{base} - {v} >= {needed}"
+        extra = f"'threshold': {needed}, 'baseline': {base}, 'change': {moved}"
         then = [f"open{n} = a"] if self.resolve else []
         resolve = codegen.resolved(n, v, extra) if self.resolve else None
-        lines = [
-            *window_lines(n, v, self.window),
-            *codegen.run(
-                n, codegen.both(holds, self.hours_test), self.for_,
-                codegen.fire(n, v, extra, then), resolve,
-            ),
-        ]  # fmt: skip
-        names = ("times", "values", "last", "base", "start", "spent")
-        return Part((*names, *(("open",) if self.resolve else ())), lines, ("times", "values"))
+        lines = codegen.run(
+            n, codegen.both(holds, self.hours_test), self.for_,
+            codegen.fire(n, v, extra, then), resolve,
+        )  # fmt: skip
+        own = (f"start{n}", f"spent{n}", *((f"open{n}",) if self.resolve else ()))
+        return Part((*window.names, *own), lines, series=(window,))

@@ -20,10 +20,9 @@ from bot.engine import codegen
 # The expression language imports the column names from bot.engine.rule_types, which imports
 # this module: the module, not its names, so that either may be imported first.
 from bot.engine import expr as language
-from bot.engine.codegen import Part, State
+from bot.engine.codegen import Part, Series, State, fresh_window
 from bot.engine.rule_base import Duration, KeyProblem, RuleBase, Text, register
 from bot.engine.templates import field_label
-from bot.engine.types.change import fresh_window, window_lines
 from bot.ticks import FIELD_INDEX
 
 
@@ -103,19 +102,17 @@ class ExprRule(RuleBase):
         label = field_label(self.field)
         return "해제 · {stock} {when}" + f" → 현재 {label} " + "{value} ({time})"
 
-    # The state: prev per column, a window per delta, running extremes, then the run's.
+    # The state: prev per column, a window per delta, running extremes (series other rules of
+    # the part may share), then the run's.
 
-    def _names(self) -> tuple[list[str], list[str]]:
-        """The state variables besides the run's, and the windows among them."""
+    def _series(self, end: str) -> list[Series]:
+        """In ``fresh_state`` order: a previous value per column read with ``prev``, a window
+        per ``delta``, an extreme per ``day_max``/``day_min``."""
         e = self.expression
-        names = [f"prev{FIELD_INDEX[c]}_" for c in sorted(e.prevs)]
-        windows: list[str] = []
-        for k, _delta in enumerate(e.deltas):
-            tag = f"d{k}_"
-            names += [f"times{tag}", f"values{tag}", f"last{tag}", f"base{tag}"]
-            windows += [f"times{tag}", f"values{tag}"]
-        names += [f"{kind}{FIELD_INDEX[c]}_" for kind, c in e.extremes]
-        return names, windows
+        series = [codegen.previous(FIELD_INDEX[c], end) for c in sorted(e.prevs)]
+        series += [codegen.window(FIELD_INDEX[c], seconds, end) for c, seconds in e.deltas]
+        series += [codegen.extreme(kind, FIELD_INDEX[c], end) for kind, c in e.extremes]
+        return series
 
     def fresh_state(self) -> State:
         e = self.expression
@@ -125,35 +122,26 @@ class ExprRule(RuleBase):
         state += [None] * len(e.extremes)
         return (*state, None, False, *((None,) if self.resolve else ()))
 
-    def part(self, n: int) -> Part:
+    def part(self, n: int, share: bool = False) -> Part:
         codegen.GLOBALS.update(language.NAMESPACE)  # what its code calls: Fraction, abs, min, max
-        e = self.expression
-        deltas = {delta: k for k, delta in enumerate(e.deltas)}
+        series = self._series(codegen.owner(n, share))
+        named = {one.key: one.names for one in series}
 
         def leaf(one: language.Leaf) -> str:
             i = FIELD_INDEX[one.column]
             if one.kind == "value":
                 return f"v{i}"
             if one.kind == "prev":
-                return f"prev{i}_{n}"
+                return named[f"prev {i}"][0]
             if one.kind == "delta":
-                return f"(v{i} - based{deltas[one.column, one.window]}_{n})"
-            return f"{one.kind.removeprefix('day_')}{i}_{n}"
+                return f"(v{i} - {named[f'window {i} {one.window}'][3]})"
+            return named[f"{one.kind.removeprefix('day_')} {i}"][0]
 
-        lines: list[str] = []
-        for (column, window), k in deltas.items():
-            lines += window_lines(n, f"v{FIELD_INDEX[column]}", window, f"d{k}_")
-        for kind, column in e.extremes:
-            v, best = f"v{FIELD_INDEX[column]}", f"{kind}{FIELD_INDEX[column]}_{n}"
-            beyond = ">" if kind == "max" else "<"
-            lines.append(f"if {best} is None or {v} {beyond} {best}:")
-            lines.append(f"    {best} = {v}")
         v = f"v{self.column}"
         then = [f"open{n} = a"] if self.resolve else []
         resolve = codegen.resolved(n, v, "") if self.resolve else None
-        holds = codegen.both(e.python(leaf), self.hours_test)
-        lines += codegen.run(n, holds, self.for_, codegen.fire(n, v, "", then), resolve)
-        lines += [f"prev{FIELD_INDEX[c]}_{n} = v{FIELD_INDEX[c]}" for c in sorted(e.prevs)]
-        names, windows = self._names()
-        opened = ("open",) if self.resolve else ()
-        return Part((*names, "start", "spent", *opened), lines, tuple(windows))
+        holds = codegen.both(self.expression.python(leaf), self.hours_test)
+        lines = codegen.run(n, holds, self.for_, codegen.fire(n, v, "", then), resolve)
+        own = (f"start{n}", f"spent{n}", *((f"open{n}",) if self.resolve else ()))
+        return Part((*(name for one in series for name in one.names), *own), lines,
+                    series=tuple(series))  # fmt: skip

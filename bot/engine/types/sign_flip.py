@@ -38,20 +38,22 @@ class SignFlipRule(RuleBase):
     def fresh_state(self) -> State:
         return (0,)
 
-    def part(self, n: int) -> Part:
-        """``sign`` is the sign of the last qualifying value, 0 before the first; it follows
-        every tick, in the rule's hours or not."""
+    def part(self, n: int, share: bool = False) -> Part:
+        """``sign`` is the sign of the last qualifying value, 0 before the first (a series
+        other rules of the same column and ``min_abs`` may share); it follows every tick, in
+        the rule's hours or not."""
         v, low = f"v{self.column}", const(self.min_abs)
+        series = codegen.sign(self.column, low, codegen.owner(n, share))
+        (sign,) = series.names
         big = f" and {v} >= {low}" if self.min_abs else ""  # values are ints: != 0 means >= 1
         small = f" and -{v} >= {low}" if self.min_abs else ""
         lines: list[str] = []
-        for side, new, opposite, allowed in (
-            (f"{v} > 0{big}", 1, f"sign{n} < 0", self.direction != "to_negative"),
-            (f"{v} < 0{small}", -1, f"sign{n} > 0", self.direction != "to_positive"),
+        for side, opposite, allowed in (
+            (f"{v} > 0{big}", f"{sign} < 0", self.direction != "to_negative"),
+            (f"{v} < 0{small}", f"{sign} > 0", self.direction != "to_positive"),
         ):
-            lines.append(f"{'if' if not lines else 'elif'} {side}:")
             if allowed:
+                lines.append(f"{'if' if not lines else 'elif'} {side}:")
                 lines.append(f"    if {codegen.both(opposite, self.hours_test)}:")
                 lines += codegen.indent(codegen.fire(n, v, f"'threshold': {low}"), 8)
-            lines.append(f"    sign{n} = {new}")
-        return Part(("sign",), lines)
+        return Part((sign,), lines, series=(series,))

@@ -107,33 +107,35 @@ class ThresholdRule(RuleBase):
             return (None, *((True,) if self.rearm is not None else ()), *opened)
         return (None, False, *opened)
 
-    def part(self, n: int) -> Part:
-        return self._crossing(n) if self.crossing else self._level(n)
+    def part(self, n: int, share: bool = False) -> Part:
+        return self._crossing(n, share) if self.crossing else self._level(n)
 
-    def _crossing(self, n: int) -> Part:
-        """``prev`` is the value of the previous tick; ``armed`` (with rearm) says whether an
-        event may fire; ``open`` (with resolve) the alert that waits for its resolved event."""
+    def _crossing(self, n: int, share: bool) -> Part:
+        """``prev`` is the value of the previous tick (a series other rules may share);
+        ``armed`` (with rearm) says whether an event may fire; ``open`` (with resolve) the alert
+        that waits for its resolved event."""
         v, x = f"v{self.column}", const(self.threshold)
+        previous = codegen.previous(self.column, codegen.owner(n, share))
+        (prev,) = previous.names
         up = self.kind == "crosses_above"
-        test = f"prev{n} < {x} <= {v}" if up else f"prev{n} > {x} >= {v}"
+        test = f"{prev} < {x} <= {v}" if up else f"{prev} > {x} >= {v}"
         armed = f"armed{n}" if self.rearm is not None else None
-        then = [f"armed{n} = False"] if armed else []
+        then = [f"{armed} = False"] if armed else []
         then += [f"open{n} = a"] if self.resolve else []
-        event = codegen.both(f"prev{n} is not None", test, armed, self.hours_test)
-        extra = f"'threshold': {x}, 'prev': prev{n}"
+        event = codegen.both(f"{prev} is not None", test, armed, self.hours_test)
+        extra = f"'threshold': {x}, 'prev': {prev}"
         lines = [f"if {event}:", *codegen.indent(codegen.fire(n, v, extra, then))]
         resolved = codegen.resolved(n, v, extra)
         if self.rearm is not None:
             r = const(self.rearm)
-            lines += [f"if {v} <= {r}:" if up else f"if {v} >= {r}:", f"    armed{n} = True"]
+            lines += [f"if {v} <= {r}:" if up else f"if {v} >= {r}:", f"    {armed} = True"]
             if self.resolve:
                 lines += [f"    if open{n} is not None:", *codegen.indent(resolved, 8)]
         elif self.resolve:
             back = f"{v} < {x}" if up else f"{v} > {x}"
             lines += [f"if open{n} is not None and {back}:", *codegen.indent(resolved)]
-        lines.append(f"prev{n} = {v}")
-        names = ("prev", *(("armed",) if armed else ()), *(("open",) if self.resolve else ()))
-        return Part(names, lines)
+        names = (prev, *((armed,) if armed else ()), *((f"open{n}",) if self.resolve else ()))
+        return Part(names, lines, series=(previous,))
 
     def _level(self, n: int) -> Part:
         """A run holds while the value is beyond the threshold (with rearm: it starts beyond
@@ -150,4 +152,4 @@ class ThresholdRule(RuleBase):
             n, codegen.both(holds, self.hours_test), self.for_,
             codegen.fire(n, v, extra, then), resolve,
         )  # fmt: skip
-        return Part(("start", "spent", *(("open",) if self.resolve else ())), lines)
+        return Part((f"start{n}", f"spent{n}", *((f"open{n}",) if self.resolve else ())), lines)
