@@ -13,6 +13,7 @@ constants; nothing of a rule file's text ever becomes code but numbers and names
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
@@ -115,6 +116,32 @@ def sign(column: int, low: str, end: str) -> Series:
             f"    {name} = -1",
         ),
     )
+
+
+def bounds(levels: Sequence[float], value: float) -> tuple[float, float]:
+    """The open interval around ``value`` that holds none of the sorted ``levels`` (empty when
+    ``value`` is one of them)."""
+    i = bisect.bisect_left(levels, value)
+    if i < len(levels) and levels[i] == value:
+        return value, value
+    return (levels[i - 1] if i else -math.inf), (levels[i] if i < len(levels) else math.inf)
+
+
+GLOBALS["bounds"] = bounds
+
+
+def guarded(column: int, levels: Iterable[float], body: list[str]) -> list[str]:
+    """``body`` run only on a tick whose value of ``column`` has left the interval around the
+    previous tick's value that holds none of ``levels``: the code of rules that can do nothing
+    unless the value reaches or passes one of their levels (a crossing, its rearm level, a sign
+    flip's ``min_abs``). Most ticks of a desk move no figure past any of its levels."""
+    lo, hi, v = f"lo_{column}_g", f"hi_{column}_g", f"v{column}"
+    table = "".join(f"{const(x)}, " for x in sorted(set(levels)))
+    return [
+        f"if not {lo} < {v} < {hi}:",
+        *indent(body),
+        f"    {lo}, {hi} = bounds(({table}), {v})",
+    ]
 
 
 def fresh_window() -> State:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from functools import lru_cache
 
 from bot.alerts import Alert
-from bot.engine.codegen import GLOBALS, Part, State
+from bot.engine.codegen import GLOBALS, Part, State, guarded
 from bot.engine.rule_types import AnyRule
 from bot.ticks import Tick
 
@@ -74,20 +74,33 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
         f"t = tick[{_SECONDS}]",
         *(f"v{i} = tick[{i}]" for i in fields),
     ]
+    groups = _groups(rules) if share else {}
     if share:  # every series brought up to date before any rule reads it, moved on after all
         body += [line for one in series.values() for line in one.before]
-    for rule, part in zip(rules, parts, strict=True):
-        body.append(f"# {rule.id}: {rule.type} {_one_line(rule.headline())}")
-        if not share:
-            body += [line for one in part.series for line in one.before]
-        body += part.lines
-        if not share:
-            body += [line for one in part.series for line in one.after]
+    order: list[int] = []  # the rules in the order the step runs them
+    for n, (rule, part) in enumerate(zip(rules, parts, strict=True)):
+        group = groups.get(n)
+        if group is not None:  # the group's rules, at the place of its first
+            lines = [line for m in group for line in [_comment(rules[m]), *parts[m].lines]]
+            levels = [x for m in group for x in rules[m].levels() or ()]
+            body += guarded(rule.column, levels, lines)
+            order += group
+        elif not any(n in group for group in groups.values()):
+            body.append(_comment(rule))
+            body += [line for one in part.series for line in one.before] if not share else []
+            body += part.lines
+            body += [line for one in part.series for line in one.after] if not share else []
+            order.append(n)
     if share:
         body += [line for one in series.values() for line in one.after]
+    if order != sorted(order):  # a tick's alerts in the rules' order all the same
+        body += ["if len(alerts) > 1:", "    alerts.sort(key=rank)"]
+    guards = [f"{bound}_{rules[n].column}_g" for n in groups for bound in ("lo", "hi")]
+    state += guards
     lines = [
-        "def build(fires, states):",
+        "def build(fires, states, rank):",
         *(f"    {t} = states[{n}]" for n, t in enumerate(tuples)),
+        *(f"    {guard} = 0" for guard in guards),  # 0 < v < 0: the first tick runs them all
         *(f"    fire{n} = fires[{n}]" for n in range(len(rules))),
         "    def step(tick):",
         *([f"        nonlocal {', '.join(state)}"] if state else []),
@@ -100,6 +113,21 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
         "    return step, export, freeze",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _groups(rules: Sequence[AnyRule]) -> dict[int, list[int]]:
+    """The rules that can be skipped while their column stays between the same two of their
+    levels, by column, at least two a column (one rule is as quick as its guard), keyed by
+    their first rule's place."""
+    by_column: dict[int, list[int]] = {}
+    for n, rule in enumerate(rules):
+        if rule.levels() is not None:
+            by_column.setdefault(rule.column, []).append(n)
+    return {group[0]: group for group in by_column.values() if len(group) > 1}
+
+
+def _comment(rule: AnyRule) -> str:
+    return f"# {rule.id}: {rule.type} {_one_line(rule.headline())}"
 
 
 def _one_line(text: str) -> str:
@@ -124,10 +152,14 @@ class Compiled:
     ``apart()`` keeps every rule's own, for states that do not (a rule added by a reload next
     to one that has run all day: its crossing needs a tick first, its window fills again)."""
 
-    __slots__ = ("_apart", "_rules", "_shared", "build")
+    __slots__ = ("_apart", "_rank", "_rules", "_shared", "build")
 
-    def __init__(self, rules: Sequence[AnyRule]) -> None:
+    def __init__(self, rules: Sequence[AnyRule], apart: bool = False) -> None:
+        """``apart``: compile ``apart()`` now too (a reload's worker thread does, for parts where
+        new rules join rules that ran: its stocks' first ticks need it)."""
         self._rules = tuple(rules)
+        place = {rule.id: n for n, rule in enumerate(rules)}
+        self._rank: Callable[[Alert], int] = lambda alert: place[alert.rule]  # sorts a tick's
         self.build = _compiled(source(rules))
         names = [rule.part(n, True).names for n, rule in enumerate(rules)]
         places: dict[str, list[tuple[int, int]]] = {}
@@ -136,6 +168,8 @@ class Compiled:
                 places.setdefault(name, []).append((k, j))
         self._shared = [where for where in places.values() if len(where) > 1]
         self._apart: Build | None = None if self._shared else self.build
+        if apart:
+            self.apart()
 
     def agree(self, states: Sequence[State]) -> bool:
         """Whether the rules that share a series have equal states of it."""
@@ -156,9 +190,10 @@ class Compiled:
     ) -> tuple[Step, Export, Freeze]:
         """The step, export and freeze functions of these states."""
         build = self.build if self.agree(states) else self.apart()
-        return build(fires, states)
+        return build(fires, states, self._rank)
 
 
-def compile_rules(rules: Sequence[AnyRule]) -> Compiled:
-    """The rules compiled, their series shared (each distinct source compiled once)."""
-    return Compiled(rules)
+def compile_rules(rules: Sequence[AnyRule], apart: bool = False) -> Compiled:
+    """The rules compiled, their series shared (each distinct source compiled once);
+    ``apart``: their series kept apart too (``Compiled.apart``)."""
+    return Compiled(rules, apart)

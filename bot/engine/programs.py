@@ -11,21 +11,22 @@ new rule set compiles only the parts it does not share with the one before (``re
 Everything is compiled when a ``Programs`` is made, so it can be made in a worker thread while
 the engine runs on under the rules before (bot.live_rules); the engine then swaps it in between
 two ticks. A part holds the GIL while Python compiles it, for about 0.25 ms per rule: ``PART_SIZE``
-keeps each such pause short for the event loop.
+bounds each such pause for the event loop.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from bot.engine.compiler import Compiled, compile_rules
 from bot.engine.rule_types import AnyRule, RuleSet
 
-#: Rules per compiled part: ~8 ms of compiling each (the GIL held), a call per part per tick.
-PART_SIZE = 32
+#: Rules per compiled part: a desk's 100 house rules in one part share their series and guards
+#: (bot.engine.compiler); compiling a part holds the GIL ~30 ms (benchmarks/README.md).
+PART_SIZE = 128
 
 
 def no_pause() -> None:
@@ -91,6 +92,7 @@ class Programs:
         self._size = part_size
         self._pause = pause
         self._known: Mapping[tuple[str, ...], Part] = reuse._parts if reuse is not None else {}
+        self._ran: Set[str] = reuse.rules.keys() if reuse is not None else set()  # carried over
         self._parts: dict[tuple[str, ...], Part] = {}
         self.compiled = 0  # parts compiled here (not reused from ``reuse``)
         self._house: Parts = ()
@@ -98,7 +100,7 @@ class Programs:
         self._whole: dict[str, Parts] = {}  # shared=False: compiled on a ticker's first tick
         if shared:
             self._compile_all()
-        self._known = {}  # what this one does not use may go
+        self._known, self._ran = {}, set()  # what this one does not use may go
 
     def _compile_all(self) -> None:
         rules = self.rules.items()
@@ -123,7 +125,10 @@ class Programs:
     def _part(self, keys: tuple[str, ...]) -> Part:
         part = self._parts.get(keys) or self._known.get(keys)
         if part is None:
-            part = Part(keys, compile_rules(self.values(keys)))
+            # New rules next to rules that ran: the stocks' states will not agree on what they
+            # share, and their first ticks under these rules need the part compiled apart too.
+            mixed = not self._ran.isdisjoint(keys) and not self._ran >= set(keys)
+            part = Part(keys, compile_rules(self.values(keys), apart=mixed))
             self.compiled += 1
             self._pause()
         self._parts[keys] = part

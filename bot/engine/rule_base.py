@@ -369,6 +369,12 @@ class RuleBase(BaseModel):
         """The condition in one readable line (`rules check`, /rules)."""
         raise NotImplementedError
 
+    def levels(self) -> tuple[float, ...] | None:
+        """The levels of ``field`` without which the rule does nothing on a tick: its code may
+        be skipped while the value stays between the same two of them (bot.engine.codegen
+        ``guarded``). None: the rule must see every tick (a run's ``for``, hours, a window)."""
+        return None
+
     def what(self) -> str:
         """The default message's words for what fired (a template: ``{threshold} 상향 돌파``)."""
         raise NotImplementedError

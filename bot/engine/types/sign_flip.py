@@ -38,6 +38,10 @@ class SignFlipRule(RuleBase):
     def fresh_state(self) -> State:
         return (0,)
 
+    def levels(self) -> tuple[float, ...]:
+        """A flip needs the value to go from one side of the qualifying range to the other."""
+        return (-self.min_abs, self.min_abs) if self.min_abs else (0,)
+
     def part(self, n: int, share: bool = False) -> Part:
         """``sign`` is the sign of the last qualifying value, 0 before the first (a series
         other rules of the same column and ``min_abs`` may share); it follows every tick, in

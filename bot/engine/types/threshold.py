@@ -107,6 +107,13 @@ class ThresholdRule(RuleBase):
             return (None, *((True,) if self.rearm is not None else ()), *opened)
         return (None, False, *opened)
 
+    def levels(self) -> tuple[float, ...] | None:
+        """A crossing, its rearm level and its resolved event all wait for the value to reach
+        or pass the threshold or the rearm level; a level held (``above``) runs with time."""
+        if not self.crossing:
+            return None
+        return (self.threshold, *((self.rearm,) if self.rearm is not None else ()))
+
     def part(self, n: int, share: bool = False) -> Part:
         return self._crossing(n, share) if self.crossing else self._level(n)
 
