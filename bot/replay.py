@@ -21,7 +21,7 @@ from bot.alerts import Alert
 from bot.config import command_rules
 from bot.engine.evaluate import Engine
 from bot.kis.recording import open_text
-from bot.ticks import KST, FrameError, parse_records, split_frame, today_kst
+from bot.ticks import KST, FrameError, envelope, parse_records, today_kst
 
 Report = Callable[[str, int, str], None]  # (source, line number, problem)
 PROGRESS_EVERY = 200_000  # lines between two progress lines on a terminal
@@ -82,6 +82,7 @@ def replay_lines(
     # Counted in locals (the hot path: a few attribute writes per line cost more than the
     # engine's check of a rule), written to ``stats`` before each progress line and at the end.
     number = frames = ticks = control = undated = 0
+    dated, day = "", default_day  # the date part of the last KST stamp, and its trading date
     start = (stats.lines, stats.frames, stats.ticks, stats.control, stats.undated)
 
     def counted() -> None:
@@ -101,8 +102,10 @@ def replay_lines(
                 control += frame[:1] == "{"  # acks and PINGPONG: not data
                 continue
             try:
-                day = day_of(stamp) if stamp else default_day
-                encrypted, _tr_id, records, payload = split_frame(frame)
+                if stamp[:10] != dated or not stamp.endswith("+09:00"):  # a line of another day
+                    day = day_of(stamp) if stamp else default_day
+                    dated = stamp[:10] if stamp.endswith("+09:00") else ""
+                encrypted, _tr_id, records, payload = envelope(frame)
                 if encrypted:
                     raise FrameError(
                         "encrypted", "encrypted frame (recordings hold decrypted frames)"

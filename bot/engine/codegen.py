@@ -39,6 +39,9 @@ class Series:
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     windows: tuple[str, ...] = ()  # the names that hold lists
+    #: ``after`` changes nothing while the value stays between its rules' levels: a guard that
+    #: skips the rules may skip it too (bot.engine.codegen ``guarded``).
+    settles: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ def sign(column: int, low: str, end: str) -> Series:
             f"elif {v} < 0{small}:",
             f"    {name} = -1",
         ),
+        settles=True,
     )
 
 

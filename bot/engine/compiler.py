@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from functools import lru_cache
 
 from bot.alerts import Alert
-from bot.engine.codegen import GLOBALS, Part, State, guarded
+from bot.engine.codegen import GLOBALS, Part, Series, State, guarded
 from bot.engine.rule_types import AnyRule
 from bot.ticks import Tick
 
@@ -75,6 +75,7 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
         *(f"v{i} = tick[{i}]" for i in fields),
     ]
     groups = _groups(rules) if share else {}
+    settled = _settled(parts, groups)
     if share:  # every series brought up to date before any rule reads it, moved on after all
         body += [line for one in series.values() for line in one.before]
     order: list[int] = []  # the rules in the order the step runs them
@@ -82,6 +83,7 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
         group = groups.get(n)
         if group is not None:  # the group's rules, at the place of its first
             lines = [line for m in group for line in [_comment(rules[m]), *parts[m].lines]]
+            lines += [line for one in settled.get(n, ()) for line in one.after]
             levels = [x for m in group for x in rules[m].levels() or ()]
             body += guarded(rule.column, levels, lines)
             order += group
@@ -92,7 +94,8 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
             body += [line for one in part.series for line in one.after] if not share else []
             order.append(n)
     if share:
-        body += [line for one in series.values() for line in one.after]
+        inside = {one.key for ones in settled.values() for one in ones}
+        body += [line for one in series.values() if one.key not in inside for line in one.after]
     if order != sorted(order):  # a tick's alerts in the rules' order all the same
         body += ["if len(alerts) > 1:", "    alerts.sort(key=rank)"]
     guards = [f"{bound}_{rules[n].column}_g" for n in groups for bound in ("lo", "hi")]
@@ -124,6 +127,20 @@ def _groups(rules: Sequence[AnyRule]) -> dict[int, list[int]]:
         if rule.levels() is not None:
             by_column.setdefault(rule.column, []).append(n)
     return {group[0]: group for group in by_column.values() if len(group) > 1}
+
+
+def _settled(parts: Sequence[Part], groups: Mapping[int, list[int]]) -> dict[int, list[Series]]:
+    """By group: the series that only the group's rules read and that settle (their ``after``
+    may be skipped with the rules)."""
+    readers: dict[str, set[int]] = {}
+    for n, part in enumerate(parts):
+        for one in part.series:
+            readers.setdefault(one.key, set()).add(n)
+    settled: dict[int, list[Series]] = {}
+    for first, group in groups.items():
+        kept = {one.key: one for m in group for one in parts[m].series if one.settles}
+        settled[first] = [one for key, one in kept.items() if readers[key] <= set(group)]
+    return settled
 
 
 def _comment(rule: AnyRule) -> str:

@@ -265,8 +265,8 @@ class Engine:
         alerts = NO_ALERTS
         tickers = self._tickers
         for tick in ticks:
-            state = tickers.get(tick.ticker)
-            if state is None or state.day != tick.day:
+            state = tickers.get(tick[0])  # the ticker (an index is quicker than the name)
+            if state is None or (state.day is not tick[1] and state.day != tick[1]):
                 state = self._bind(tick.ticker, tick.day, state)
             fired = state.step(tick)
             if fired:
