@@ -190,3 +190,18 @@ def test_rules_of_a_part_share_a_series_only_while_their_states_agree() -> None:
     assert engine.on_tick(next_day) == []
     crossing = Tick("005930", date(2026, 11, 24), "090001", 32401, 0, 0, 0, 0, 12, 0, 0, 0, 0)
     assert [a.rule for a in engine.on_tick(crossing)] == ["r10", "r8"]  # both, in rule order
+
+
+def test_rules_skipped_between_their_levels_still_see_time_pass_in_a_run() -> None:
+    # A crossing and a level held for 3 s on one column run only when the value reaches or
+    # passes one of their levels, or while the run waits out its `for`: the run fires at 3 s
+    # though the value stays between the same levels all along.
+    held = RULE.validate_python(
+        {"id": "held", "type": "threshold", "field": "NTBY_CNQN", "above": 5, "for": "3s"}
+    )
+    engine = Engine(RuleSet((rule(10), held)))
+    values = [(0, 6), (1, 7), (2, 7), (3, 8), (4, 9), (5, 12)]
+    fired = [
+        (a.rule, a.tick.seconds) for s, v in values for a in engine.on_tick(tick("005930", s, v))
+    ]
+    assert fired == [("held", 32403), ("r10", 32405)]

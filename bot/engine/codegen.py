@@ -134,16 +134,22 @@ def bounds(levels: Sequence[float], value: float) -> tuple[float, float]:
 GLOBALS["bounds"] = bounds
 
 
-def guarded(column: int, levels: Iterable[float], body: list[str]) -> list[str]:
+def guarded(
+    column: int, levels: Iterable[float], body: list[str], waiting: Sequence[str] = ()
+) -> list[str]:
     """``body`` run only on a tick whose value of ``column`` has left the interval around the
-    previous tick's value that holds none of ``levels``: the code of rules that can do nothing
-    unless the value reaches or passes one of their levels (a crossing, its rearm level, a sign
-    flip's ``min_abs``). Most ticks of a desk move no figure past any of its levels."""
-    lo, hi, v = f"lo_{column}_g", f"hi_{column}_g", f"v{column}"
+    previous tick's value that holds none of ``levels``, or while one of ``waiting`` was true
+    after the last run: the code of rules that can do nothing unless the value reaches or
+    passes one of their levels (a crossing, its rearm level, a sign flip's ``min_abs``, a
+    level held) or time passes in a run that waits out its ``for``. Most ticks of a desk move
+    no figure past any of its levels."""
+    lo, hi, v, wait = f"lo_{column}_g", f"hi_{column}_g", f"v{column}", f"wait_{column}_g"
     table = "".join(f"{const(x)}, " for x in sorted(set(levels)))
+    test = f"not {lo} < {v} < {hi}" + (f" or {wait}" if waiting else "")
     return [
-        f"if not {lo} < {v} < {hi}:",
+        f"if {test}:",
         *indent(body),
+        *([f"    {wait} = {' or '.join(waiting)}"] if waiting else []),
         f"    {lo}, {hi} = bounds(({table}), {v})",
     ]
 

@@ -85,7 +85,8 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
             lines = [line for m in group for line in [_comment(rules[m]), *parts[m].lines]]
             lines += [line for one in settled.get(n, ()) for line in one.after]
             levels = [x for m in group for x in rules[m].levels() or ()]
-            body += guarded(rule.column, levels, lines)
+            waiting = [w for m in group if (w := rules[m].waiting(m)) is not None]
+            body += guarded(rule.column, levels, lines, waiting)
             order += group
         elif not any(n in group for group in groups.values()):
             body.append(_comment(rule))
@@ -98,7 +99,7 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
         body += [line for one in series.values() if one.key not in inside for line in one.after]
     if order != sorted(order):  # a tick's alerts in the rules' order all the same
         body += ["if len(alerts) > 1:", "    alerts.sort(key=rank)"]
-    guards = [f"{bound}_{rules[n].column}_g" for n in groups for bound in ("lo", "hi")]
+    guards = [f"{bound}_{rules[n].column}_g" for n in groups for bound in ("lo", "hi", "wait")]
     state += guards
     lines = [
         "def build(fires, states, rank):",

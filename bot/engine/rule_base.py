@@ -372,7 +372,12 @@ class RuleBase(BaseModel):
     def levels(self) -> tuple[float, ...] | None:
         """The levels of ``field`` without which the rule does nothing on a tick: its code may
         be skipped while the value stays between the same two of them (bot.engine.codegen
-        ``guarded``). None: the rule must see every tick (a run's ``for``, hours, a window)."""
+        ``guarded``). None: the rule must see every tick (hours, a window)."""
+        return None
+
+    def waiting(self, n: int) -> str | None:
+        """An expression of rule ``n``'s state, true while it must see the next tick whatever
+        its value (a run waiting out its ``for``); None: never."""
         return None
 
     def what(self) -> str:

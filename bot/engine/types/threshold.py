@@ -109,10 +109,15 @@ class ThresholdRule(RuleBase):
 
     def levels(self) -> tuple[float, ...] | None:
         """A crossing, its rearm level and its resolved event all wait for the value to reach
-        or pass the threshold or the rearm level; a level held (``above``) runs with time."""
-        if not self.crossing:
+        or pass the threshold or the rearm level; so does a level held (``above``), but while
+        its run waits out ``for`` (``waiting``) and when its hours come and go with time."""
+        if not self.crossing and self.hours is not None:
             return None
         return (self.threshold, *((self.rearm,) if self.rearm is not None else ()))
+
+    def waiting(self, n: int) -> str | None:
+        """A run that has started and not fired yet must see every tick: it fires with time."""
+        return f"(start{n} is not None and not spent{n})" if self.for_ else None
 
     def part(self, n: int, share: bool = False) -> Part:
         return self._crossing(n, share) if self.crossing else self._level(n)
