@@ -42,6 +42,25 @@ class Series:
     #: ``after`` changes nothing while the value stays between its rules' levels: a guard that
     #: skips the rules may skip it too (bot.engine.codegen ``guarded``).
     settles: bool = False
+    #: A test ``before`` runs under, with ``opens`` run first when it passes: series of equal
+    #: gates run under one (a column's windows of several lengths move on the same ticks).
+    gate: str = ""
+    opens: tuple[str, ...] = ()
+
+
+def befores(series: Iterable[Series]) -> list[str]:
+    """The ``before`` lines of these series, those of equal gates under one test."""
+    lines: list[str] = []
+    gated: dict[str, list[Series]] = {}
+    for one in series:
+        if one.gate:
+            gated.setdefault(one.gate, []).append(one)
+        else:
+            lines += one.before
+    for gate, ones in gated.items():
+        lines += [f"if {gate}:", *indent(ones[0].opens)]
+        lines += indent(line for one in ones for line in one.before)
+    return lines
 
 
 @dataclass(frozen=True)
@@ -74,21 +93,22 @@ def window(column: int, seconds: int, end: str) -> Series:
     deques: an empty deque takes 760 bytes, and a desk's rules hold hundreds of thousands of
     windows; the front is dropped about once a second, a short list's memmove."""
     tag = f"{column}_{seconds}_{end}"
-    times, values, last, base = (f"{name}_{tag}" for name in ("times", "values", "last", "base"))
+    times, values, base = (f"{name}_{tag}" for name in ("times", "values", "base"))
+    last = f"last_{column}_{end}"  # the same for every window of the column: they keep one
     return Series(
         f"window {column} {seconds}",
         (times, values, last, base),
         before=(
-            f"if t > {last}:",
-            f"    {last} = t",
-            f"    {times}.append(t)",
-            f"    {values}.append(v{column})",
-            f"    while {times}[0] < t - {seconds}:",
-            f"        del {times}[0]",
-            f"        del {values}[0]",
-            f"    {base} = {values}[0]",
+            f"{times}.append(t)",
+            f"{values}.append(v{column})",
+            f"while {times}[0] < t - {seconds}:",
+            f"    del {times}[0]",
+            f"    del {values}[0]",
+            f"{base} = {values}[0]",
         ),
         windows=(times, values),
+        gate=f"t > {last}",
+        opens=(f"{last} = t",),
     )
 
 

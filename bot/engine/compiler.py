@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from functools import lru_cache
 
 from bot.alerts import Alert
-from bot.engine.codegen import GLOBALS, Part, Series, State, guarded
+from bot.engine.codegen import GLOBALS, Part, Series, State, befores, guarded
 from bot.engine.rule_types import AnyRule
 from bot.ticks import Tick
 
@@ -77,7 +77,7 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
     groups = _groups(rules) if share else {}
     settled = _settled(parts, groups)
     if share:  # every series brought up to date before any rule reads it, moved on after all
-        body += [line for one in series.values() for line in one.before]
+        body += befores(series.values())
     order: list[int] = []  # the rules in the order the step runs them
     for n, (rule, part) in enumerate(zip(rules, parts, strict=True)):
         group = groups.get(n)
@@ -90,7 +90,7 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
             order += group
         elif not any(n in group for group in groups.values()):
             body.append(_comment(rule))
-            body += [line for one in part.series for line in one.before] if not share else []
+            body += befores(part.series) if not share else []
             body += part.lines
             body += [line for one in part.series for line in one.after] if not share else []
             order.append(n)
