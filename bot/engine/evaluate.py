@@ -243,6 +243,10 @@ class Engine:
         self._programs = Programs(ruleset, shared=shared, part_size=part_size)
         self._tickers: dict[str, _Ticker] = {}
         self._stale: dict[str, _Ticker] = {}  # bound under earlier rules, not ticked since
+        # The hot path: the step of each ticker bound under the running rules for ``_day``,
+        # the trading date of the last tick (a tick of another date takes the slow path).
+        self._steps: dict[str, Step] = {}
+        self._day: date | None = None
 
     @property
     def ruleset(self) -> RuleSet:
@@ -263,15 +267,28 @@ class Engine:
     def on_ticks(self, ticks: Iterable[Tick]) -> list[Alert]:
         """The alerts of several ticks in order (a frame's records): one call for all of them."""
         alerts = NO_ALERTS
-        tickers = self._tickers
+        steps, day = self._steps, self._day
         for tick in ticks:
-            state = tickers.get(tick[0])  # the ticker (an index is quicker than the name)
-            if state is None or (state.day is not tick[1] and state.day != tick[1]):
-                state = self._bind(tick.ticker, tick.day, state)
-            fired = state.step(tick)
+            step = steps.get(tick[0])  # the ticker and the date: indices are quicker than names
+            if step is None or tick[1] is not day:
+                step = self._step(tick.ticker, tick.day)
+                steps, day = self._steps, self._day
+            fired = step(tick)
             if fired:
                 alerts = [*alerts, *fired]
         return alerts
+
+    def _step(self, ticker: str, day: date) -> Step:
+        """The slow path: a ticker's first tick, first of a new date or first since the rules
+        were swapped, or a tick whose date is not the last tick's."""
+        if day != self._day:
+            self._steps = {}  # each ticker's step comes back on its next tick
+        self._day = day  # also an equal date object of a new frame: the next ones are quick
+        state = self._tickers.get(ticker)
+        if state is None or state.day != day:
+            state = self._bind(ticker, day, state)
+        self._steps[ticker] = state.step
+        return state.step
 
     def _bind(self, ticker: str, day: date, current: _Ticker | None) -> _Ticker:
         """A ticker's first tick, first of a new date, or first since the rules were swapped."""
@@ -301,7 +318,7 @@ class Engine:
         tick (until then it has no tick to evaluate, and its state is what it was).
         """
         self._stale.update(self._tickers)
-        self._tickers = {}
+        self._tickers, self._steps = {}, {}
         self._programs = programs
 
     def replace_rules(self, ruleset: RuleSet) -> None:
@@ -342,7 +359,7 @@ class Engine:
                         firing = Firing(rule, found.last, found.seq, counters, self._names)
                         kept[key] = (state, firing)
             tickers[ticker] = _Ticker.bind(ticker, saved.day, programs, self._names, kept)
-        self._tickers, self._stale = tickers, {}
+        self._tickers, self._stale, self._steps = tickers, {}, {}
 
 
 __all__ = ["Engine", "Firing", "definition_key", "rules_key"]
