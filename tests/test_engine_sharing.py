@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spec_oracle import fire
@@ -205,3 +206,28 @@ def test_rules_skipped_between_their_levels_still_see_time_pass_in_a_run() -> No
         (a.rule, a.tick.seconds) for s, v in values for a in engine.on_tick(tick("005930", s, v))
     ]
     assert fired == [("held", 32403), ("r10", 32405)]
+
+
+def test_a_step_that_raises_tells_its_caller_and_goes_on_with_the_next_tick() -> None:
+    # A bug in making an alert (here: the stock's label) reaches the caller of that tick; the
+    # stock's step lives on and evaluates the next ticks (what the failed tick had not reached
+    # yet, it did not change).
+    calls = []
+
+    def label(code: str) -> str:
+        calls.append(code)
+        if len(calls) == 1:
+            raise LookupError("no such label")
+        return f"삼성전자({code})"
+
+    engine = Engine(RuleSet((rule(10), rule(20))), names=label)
+    engine.on_tick(tick("005930", 0, 5))
+    with pytest.raises(LookupError):
+        engine.on_tick(tick("005930", 1, 12))  # r10 fires: its label raises
+    assert engine.on_tick(tick("005930", 2, 9)) == []
+    fired = engine.on_tick(tick("005930", 3, 25))
+    assert [(a.rule, a.message.split()[0]) for a in fired] == [
+        ("r10", "삼성전자(005930)"),
+        ("r20", "삼성전자(005930)"),
+    ]
+    assert engine.snapshot().tickers["005930"].day == DAY

@@ -2,10 +2,10 @@
 
 A list of rules (a part of a stock's rules, bot.engine.programs) becomes the source of one
 ``build(fires, states)`` function, the rules' thresholds written in as constants; each stock binds
-its own rolling state to it by calling it, which makes the ``step(tick)`` closure that holds that
-state. One call per tick then evaluates every rule of the part, which is several times faster than
-one call per rule; replays of a day's recording depend on it. ``source()`` shows the code of a rule
-list, for debugging.
+its own rolling state to it by calling it, which starts the generator that holds that state in
+its frame (``step`` is its ``send``). One call per tick then evaluates every rule of the part,
+which is several times faster than one call per rule; replays of a day's recording depend on it.
+``source()`` shows the code of a rule list, for debugging.
 
 Each rule's state is a tuple of plain values (lists for windows) that ``export()`` hands back, so
 a reload can carry an unchanged rule's state into a newly compiled function; ``freeze()`` hands
@@ -23,7 +23,7 @@ reading of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from functools import lru_cache
 
 from bot.alerts import Alert
@@ -63,7 +63,6 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
     kept once (``build`` must then be given states that agree on them: ``Compiled.agree``)."""
     parts = [rule.part(n, share) for n, rule in enumerate(rules)]
     series = {one.key: one for part in parts for one in part.series}  # once each, in order
-    state = list(dict.fromkeys(name for part in parts for name in part.names))
     lists = {name for part in parts for name in (*part.windows, *(
         w for one in part.series for w in one.windows))}  # fmt: skip
     tuples = [_tuple(part, lists) for part in parts]
@@ -100,21 +99,32 @@ def source(rules: Sequence[AnyRule], share: bool = True) -> str:
     if order != sorted(order):  # a tick's alerts in the rules' order all the same
         body += ["if len(alerts) > 1:", "    alerts.sort(key=rank)"]
     guards = [f"{bound}_{rules[n].column}_g" for n in groups for bound in ("lo", "hi", "wait")]
-    state += guards
+    # A generator keeps the state in its frame's fast locals: quicker to read and write than a
+    # closure's cells, and nothing to copy in at each call. ``export``/``freeze`` are thrown in.
     lines = [
-        "def build(fires, states, rank):",
+        "def run(fires, states, rank):",
         *(f"    {t} = states[{n}]" for n, t in enumerate(tuples)),
         *(f"    {guard} = 0" for guard in guards),  # 0 < v < 0: the first tick runs them all
         *(f"    fire{n} = fires[{n}]" for n in range(len(rules))),
-        "    def step(tick):",
-        *([f"        nonlocal {', '.join(state)}"] if state else []),
-        *(f"        {line}" for line in body),
-        "        return alerts",
-        "    def export():",
-        f"        return [{', '.join(tuples)}]",
-        "    def freeze():",
-        f"        return ({''.join(f'{t}, ' for t in copies)})",
-        "    return step, export, freeze",
+        "    alerts = None",
+        "    while True:",
+        "        while True:",
+        "            try:",
+        "                tick = yield alerts",
+        "                break",
+        "            except AskState:",
+        f"                alerts = [{', '.join(tuples)}]",
+        "            except AskCopy:",
+        f"                alerts = ({''.join(f'{t}, ' for t in copies)})",
+        "        try:",
+        *(f"            {line}" for line in body),
+        "        except Exception as exc:  # a bug: raised to the caller, the state lives on",
+        "            alerts = Failed(exc)",
+        "def build(fires, states, rank):",
+        "    machine = run(fires, states, rank)",
+        "    next(machine)",
+        "    throw = machine.throw",
+        "    return machine.send, lambda: throw(AskState), lambda: throw(AskCopy)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -157,9 +167,31 @@ Build = Callable[..., tuple[Step, Export, Freeze]]
 """``build(fires, states)``: a rule list's step, export and freeze functions."""
 
 
+class AskState(Exception):
+    """Thrown into a step's generator (not an error): it answers with each rule's state."""
+
+
+class AskCopy(Exception):
+    """Thrown into a step's generator: it answers with a copy of each rule's state."""
+
+
+class Failed:
+    """What a step returns when its code raised (a bug): iterating it, as its caller does with
+    the alerts of a tick, raises the error there, and the step goes on with the next tick."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __iter__(self) -> Iterator[Alert]:
+        raise self.error
+
+
 @lru_cache(maxsize=256)  # a reload compiles anew; old sources age out
 def _compiled(text: str) -> Build:
-    namespace: dict[str, object] = {**GLOBALS, "NO_ALERTS": NO_ALERTS}
+    namespace: dict[str, object] = {**GLOBALS, "NO_ALERTS": NO_ALERTS, "Failed": Failed}
+    namespace.update(AskState=AskState, AskCopy=AskCopy)
     exec(compile(text, "<rules>", "exec"), namespace)  # our own generated source, numbers only
     return namespace["build"]  # type: ignore[return-value]
 
