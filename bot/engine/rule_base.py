@@ -27,6 +27,7 @@ from pydantic import (
 from bot.amounts import UNIT_WORDS, NotAnAmount, format_field, parse_korean, unit_of
 from bot.codes import StockCode
 from bot.durations import format_duration, parse_duration
+from bot.engine import codegen
 from bot.engine.codegen import Part, State, within
 from bot.engine.templates import COMMON, RESOLVED_EXTRAS, field_label
 from bot.market.sessions import DEFAULT_SESSIONS, SESSION_NAMES, MinuteRange
@@ -409,6 +410,17 @@ class RuleBase(BaseModel):
         if self.hours is None:
             return None
         return within([part.range for part in self.hours])
+
+    def run_part(self, n: int, holds: str, extra: str) -> tuple[list[str], tuple[str, ...]]:
+        """A state rule's run (``holds`` within its hours, ``for``, resolve): its lines and its
+        own state variables (``start``, ``spent``, ``open`` with resolve)."""
+        v = f"v{self.column}"
+        then = [f"open{n} = a"] if self.resolve else []
+        resolve = codegen.resolved(n, v, extra) if self.resolve else None
+        for_: int = getattr(self, "for_", 0)
+        fire = codegen.fire(n, v, extra, then)
+        lines = codegen.run(n, codegen.both(holds, self.hours_test), for_, fire, resolve)
+        return lines, (f"start{n}", f"spent{n}", *((f"open{n}",) if self.resolve else ()))
 
     def summary(self) -> str:
         """One line for `rules check` and /rules."""

@@ -79,11 +79,5 @@ class ChangeRule(RuleBase):
         moved = f"{v} - {base}"
         holds = f"{moved} >= {needed}" if self.rise is not None else f"{base} - {v} >= {needed}"
         extra = f"'threshold': {needed}, 'baseline': {base}, 'change': {moved}"
-        then = [f"open{n} = a"] if self.resolve else []
-        resolve = codegen.resolved(n, v, extra) if self.resolve else None
-        lines = codegen.run(
-            n, codegen.both(holds, self.hours_test), self.for_,
-            codegen.fire(n, v, extra, then), resolve,
-        )  # fmt: skip
-        own = (f"start{n}", f"spent{n}", *((f"open{n}",) if self.resolve else ()))
+        lines, own = self.run_part(n, holds, extra)
         return Part((*window.names, *own), lines, series=(window,))

@@ -137,11 +137,6 @@ class ExprRule(RuleBase):
                 return f"(v{i} - {named[f'window {i} {one.window}'][3]})"
             return named[f"{one.kind.removeprefix('day_')} {i}"][0]
 
-        v = f"v{self.column}"
-        then = [f"open{n} = a"] if self.resolve else []
-        resolve = codegen.resolved(n, v, "") if self.resolve else None
-        holds = codegen.both(self.expression.python(leaf), self.hours_test)
-        lines = codegen.run(n, holds, self.for_, codegen.fire(n, v, "", then), resolve)
-        own = (f"start{n}", f"spent{n}", *((f"open{n}",) if self.resolve else ()))
+        lines, own = self.run_part(n, self.expression.python(leaf), "")
         return Part((*(name for one in series for name in one.names), *own), lines,
                     series=tuple(series))  # fmt: skip

@@ -157,11 +157,5 @@ class ThresholdRule(RuleBase):
         holds = f"{v} {op} {x}"
         if self.rearm is not None:
             holds = f"({v} {op} {const(self.rearm)} if start{n} is not None else {holds})"
-        extra = f"'threshold': {x}"
-        then = [f"open{n} = a"] if self.resolve else []
-        resolve = codegen.resolved(n, v, extra) if self.resolve else None
-        lines = codegen.run(
-            n, codegen.both(holds, self.hours_test), self.for_,
-            codegen.fire(n, v, extra, then), resolve,
-        )  # fmt: skip
-        return Part((f"start{n}", f"spent{n}", *((f"open{n}",) if self.resolve else ())), lines)
+        lines, own = self.run_part(n, holds, f"'threshold': {x}")
+        return Part(own, lines)
