@@ -195,7 +195,9 @@ def app_settings(tmp_path: Path, api: FakeBotApi, *, live: bool) -> Settings:
         f"storage: {{url: 'sqlite:///{tmp_path / 'bot.db'}'}}\n"
         f"rules: {{path: '{rules}'}}\n"
         f"telegram: {{token: '{api.token}', base_url: '{api.base_url}', "
-        f"admin_chat_ids: [{ADMIN}]}}\n" + (f"kis:\n{accounts}" if live else ""),
+        f"admin_chat_ids: [{ADMIN}]}}\n"
+        "digest: {enabled: false}\n"  # after 15:45 KST its message would come first
+        + (f"kis:\n{accounts}" if live else ""),
         encoding="utf-8",
     )
     return load_settings(config, env={})
