@@ -5,13 +5,17 @@ GIL (text layout, PNG encoding). In a thread of the bot's own process, that GIL 
 loop waiting: on a loaded 2-core machine the loop stalled 200+ ms per chart (benchmarks/
 bench_chart.py). A worker process has a GIL of its own: the loop only pickles the figures (a few
 KB) and receives the PNG. The process is started at the first chart (``spawn``: never a fork of
-a threaded process) and keeps matplotlib loaded for the next ones; ``close()`` ends it.
+a threaded process) and keeps matplotlib loaded for the next ones; ``close()`` ends it, and
+the worker ends itself when the bot's process is gone (killed with SIGKILL, or by the OOM killer):
+an orphan would otherwise sleep forever with its 100 MB.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool as BrokenExecutor
@@ -75,6 +79,21 @@ def _day_of(recording: Path) -> str:
     return recording.name.partition(".")[0]
 
 
+def _exit_with_parent() -> None:
+    """The worker's initializer: a thread that ends the process when its parent has gone. The
+    pool's own queue never tells it (the worker holds both ends of its pipe); the parent's
+    sentinel, a pipe only the parent writes to, reads EOF then."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        watch = threading.Thread(target=_wait_for, args=(parent,), name="parent", daemon=True)
+        watch.start()
+
+
+def _wait_for(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()
+    os._exit(0)  # no cleanup to run: the worker holds nothing but matplotlib
+
+
 class ChartWorker:
     """Renders charts one at a time in a worker (``processes=False``: a thread)."""
 
@@ -87,7 +106,9 @@ class ChartWorker:
         if self._executor is None:
             if self._processes:
                 context = multiprocessing.get_context("spawn")
-                self._executor = ProcessPoolExecutor(1, mp_context=context)
+                self._executor = ProcessPoolExecutor(
+                    1, mp_context=context, initializer=_exit_with_parent
+                )
             else:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="chart")
         return self._executor
