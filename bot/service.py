@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from bot.clock import utc_now
-from bot.codes import as_stock_code, stock_code
+from bot.codes import stock_code
 from bot.durations import (
     MAX_SECONDS,
     DurationTooLong,
@@ -256,7 +256,7 @@ class BotService:
         directory = self.directory()
         resolved = {word: directory.resolve(word) for word in asked}
         invalid = {
-            word: self._problem(r)
+            word: no_stock(r)
             for word, r in resolved.items()
             if r.code is None or r.found is Found.UNLISTED
         }
@@ -325,22 +325,6 @@ class BotService:
         directory = self.directory()
         return FindResult(words[:_SHOWN], directory.search(words, limit), directory.loaded)
 
-    def _problem(self, resolution: Resolution) -> CommandError:
-        """Why a word of /watch is no stock to watch."""
-        word = shown(resolution.text)
-        if resolution.found is Found.UNLISTED:
-            return CommandError("market.unlisted", code=resolution.code)
-        if resolution.found is Found.AMBIGUOUS:
-            candidates = ", ".join(label(c) for c in resolution.candidates)
-            return CommandError("market.ambiguous", word=word, candidates=candidates)
-        if resolution.found is Found.UNKNOWN:
-            return CommandError("market.unknown", word=word)
-        try:
-            parse_code(resolution.text)
-        except CommandError as exc:
-            return exc
-        return CommandError("market.not_a_code", word=word)
-
     async def unwatch(self, chat_id: int, codes: Sequence[str]) -> list[str]:
         """Stop watching codes in this chat; return the codes removed (normalized). A code the
         chat did not watch, or not a code at all, is simply not in the answer."""
@@ -374,7 +358,7 @@ class BotService:
         await self._chat(chat_id)
         if not 1 <= n <= MAX_ALERTS:
             raise CommandError("error.count_range", most=MAX_ALERTS)
-        code = parse_code(ticker) if ticker is not None else None
+        code = stock_of(self.directory(), ticker) if ticker is not None else None
         return await self.store.recent_alerts(ticker=code, limit=n, chat_id=chat_id)
 
     async def rules(self, chat_id: int) -> tuple[list[str], str | None]:
@@ -468,7 +452,7 @@ class BotService:
         if target is None:
             return await self.store.unmute(chat_id, None, now=now)
         ended = await self.store.unmute(chat_id, target.strip(), now=now)
-        with_code = as_stock_code(target)
+        with_code = self.code_of(target)  # a code written otherwise, or the stock's name
         if with_code is not None and with_code != target.strip():
             ended += await self.store.unmute(chat_id, with_code, now=now)
         return ended
@@ -518,14 +502,43 @@ class BotService:
             raise PermissionError(f"chat {chat_id} is not allowed")
 
     def _target(self, target: str) -> tuple[str, str]:
-        """``("rule", id)`` or ``("ticker", code)``; CommandError for anything else."""
+        """``("rule", id)`` or ``("ticker", code)`` (a code or a name, as /watch takes them);
+        CommandError for anything else."""
         word = target.strip()
         if word in set(self.rules_view.ids):
             return "rule", word
-        code = as_stock_code(word)
-        if code is not None:
-            return "ticker", code
+        resolution = self.directory().resolve(word)
+        if resolution.code is not None:
+            return "ticker", resolution.code
+        if resolution.found is Found.AMBIGUOUS:
+            raise no_stock(resolution)
         raise CommandError("error.not_target", word=shown(target))
+
+
+def stock_of(directory: Directory, word: str) -> str:
+    """The code a word names: a code, or a listed name as /watch takes it. A code no master file
+    lists still counts (its past alerts, a mute of it); CommandError saying why otherwise."""
+    resolution = directory.resolve(word)
+    if resolution.code is None:
+        raise no_stock(resolution)
+    return resolution.code
+
+
+def no_stock(resolution: Resolution) -> CommandError:
+    """Why a word is no stock (to watch: an unlisted code is one too)."""
+    word = shown(resolution.text)
+    if resolution.found is Found.UNLISTED:
+        return CommandError("market.unlisted", code=resolution.code)
+    if resolution.found is Found.AMBIGUOUS:
+        candidates = ", ".join(label(c) for c in resolution.candidates)
+        return CommandError("market.ambiguous", word=word, candidates=candidates)
+    if resolution.found is Found.UNKNOWN:
+        return CommandError("market.unknown", word=word)
+    try:
+        parse_code(resolution.text)
+    except CommandError as exc:
+        return exc
+    return CommandError("market.not_a_code", word=word)
 
 
 _CALENDAR: list[MarketCalendar] = []

@@ -319,8 +319,8 @@ async def test_a_muted_rule_sends_nothing_to_that_chat(service: BotService, stor
         ("net-buy", "400d", "Mute for at most 30 days."),
         ("net-buy", "9999999999d", "'9999999999d' is not a duration"),
         ("net-buy", "99999999d", "Mute for at most 30 days."),
-        ("x" * 4080, "1h", "'" + "x" * 39 + "…' is neither a loaded rule nor a stock code"),
-        ("no-such-rule", "1h", "'no-such-rule' is neither a loaded rule nor a stock code"),
+        ("x" * 4080, "1h", "'" + "x" * 39 + "…' is neither a loaded rule nor a stock"),
+        ("no-such-rule", "1h", "'no-such-rule' is neither a loaded rule nor a stock"),
     ],
 )
 async def test_mute_explains_bad_arguments(

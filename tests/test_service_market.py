@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from kis_helpers import Ticks, feed_on, registered
 
+from bot.alerts import Alert
 from bot.kis.feed import Feed
 from bot.kis.simulator import Simulator
 from bot.kis.status import SubState
@@ -21,6 +22,7 @@ from bot.messages import KOREAN, Catalogue
 from bot.service import BotService, CommandError
 from bot.store import Store
 from bot.store.facade import AsyncStore
+from bot.ticks import Tick
 
 CHAT = 11
 SAMSUNG = Listing("005930", "삼성전자", "KOSPI", market_cap=4_000_000)
@@ -124,6 +126,28 @@ async def test_unwatch_by_name_means_the_stock_this_chat_watches(store: Store, f
     assert await service.unwatch(CHAT, ["삼성"]) == ["207940"]  # the one 삼성 watched here
     assert await service.unwatch(CHAT, ["SK하이닉스"]) == ["000660"]
     assert service.code_of("sk하이닉스") == "000660"
+
+
+async def test_alerts_mute_and_unmute_take_a_name_as_watch_does(store: Store, feed: Feed) -> None:
+    service = make(store, feed)
+    await service.watch(CHAT, ["005930", "000660"])
+    tick = Tick("005930", NIGHT.date(), "090000", 32400, 1, 2, 3, 4, 2, 2, 5, 6, 1)
+    store.add_alerts([Alert("net-buy", "005930", tick, 1, "삼성 알림", seq=1)], NIGHT)
+    store.add_alerts(
+        [Alert("net-buy", "000660", tick._replace(ticker="000660"), 1, "x", seq=2)], NIGHT
+    )
+    assert [a.message for a in await service.alerts(CHAT, "삼성전자", 10)] == ["삼성 알림"]
+    assert await service.alerts(CHAT, "999999", 10) == []  # an unlisted code: its past alerts
+    with pytest.raises(CommandError) as ambiguous:
+        await service.alerts(CHAT, "삼성", 10)
+    assert "삼성전자(005930)" in said(ambiguous.value)  # says which ones it could be
+    mute = await service.mute(CHAT, "sk하이닉스", "1h")
+    assert (mute.kind, mute.target) == ("ticker", "000660")
+    with pytest.raises(CommandError) as again:
+        await service.mute(CHAT, "삼성", "1h")
+    assert again.value.key == "market.ambiguous"
+    assert await service.unmute(CHAT, "SK하이닉스") == 1
+    assert await service.mutes(CHAT) == []
 
 
 async def test_find_and_list_show_the_listing(store: Store, feed: Feed) -> None:

@@ -137,7 +137,7 @@ async def test_chart_without_data_says_so_in_words(tg: TelegramBot, api: FakeBot
     reply = await reply_to(api, "/chart 005930 2027-01-01")
     assert "아직 오지 않은 날" in reply.text
     reply = await reply_to(api, "/chart 삼성")
-    assert "종목코드" in parse_html(reply.text)
+    assert "'삼성'에 맞는 종목이 없습니다. /find 로 찾아보세요." in parse_html(reply.text)
 
 
 async def test_now_shows_the_latest_figures_and_their_change(

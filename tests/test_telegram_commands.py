@@ -227,15 +227,19 @@ def test_kis_texts_and_big_counts_are_shown_as_sent() -> None:
     [
         ("/watch", "종목을 하나 이상 주세요", "/watch 종목 [종목…]"),
         ("/unwatch", "종목을 하나 이상 주세요", "/unwatch 종목 [종목…]"),
-        ("/alerts 005930 3 7", "종목코드 하나와 개수 하나까지만", "/alerts [종목] [개수]"),
-        ("/alerts abc", "'abc'은(는) 종목코드도 개수도 아닙니다", "/alerts [종목] [개수]"),
+        ("/alerts a b c d e 7", "종목 하나와 개수 하나까지만", "/alerts [종목] [개수]"),
+        (
+            "/alerts abc",
+            "'abc'은(는) 005930 같은 6자리 종목코드가 아닙니다",
+            "/alerts [종목] [개수]",
+        ),
         ("/alerts 0", "개수는 1부터 50까지", "/alerts [종목] [개수]"),
         ("/alerts 51", "개수는 1부터 50까지", "/alerts [종목] [개수]"),
         ("/mute 005930", "무엇을 얼마 동안 끌지", "/mute 규칙|종목 기간"),
         ("/mute 005930 30", "단위를 붙이세요: 30m(분)", "/mute 규칙|종목 기간"),
         ("/mute 005930 1h1h", "단위는 한 번씩", "/mute 규칙|종목 기간"),
-        ("/mute nothing 30m", "규칙도 종목코드도 아닙니다", "/mute 규칙|종목 기간"),
-        ("/unmute a b", "하나만 주세요", "/unmute [규칙|종목]"),
+        ("/mute nothing 30m", "규칙도 종목도 아닙니다", "/mute 규칙|종목 기간"),
+        ("/unmute a b c d e", "하나만 주세요", "/unmute [규칙|종목]"),
         ("/list everything", "인자를 받지 않습니다", "/list"),
         ("/status now", "인자를 받지 않습니다", "/status"),
     ],
@@ -277,6 +281,18 @@ def test_alerts_arguments_in_any_order(code: str | None, n: int | None, swap: bo
     if swap:
         args.reverse()
     assert alerts_arguments(args) == (code, 10 if n is None else n)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["삼성전자"], ("삼성전자", 10)),
+        (["KODEX", "200", "5"], ("KODEX 200", 5)),  # a name with spaces, the count last
+        (["٣"], ("٣", 10)),  # an Arabic-Indic digit is no count
+    ],
+)
+def test_alerts_arguments_take_names(args: list[str], expected: tuple[str, int]) -> None:
+    assert alerts_arguments(args) == expected
 
 
 @pytest.mark.parametrize("text", ["/start", "/help", "/status", "/rules", "hello"])

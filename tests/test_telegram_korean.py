@@ -94,7 +94,7 @@ async def test_locale_en_speaks_english(api: FakeBotApi) -> None:
         described = {c["command"]: c["description"] for c in menu.params["commands"]}
         assert described["watch"] == "watch stocks: their alerts come to this chat"
         help_text = await ask(api, "/help")
-        assert "/watch CODE [CODE…] — watch stocks" in help_text
+        assert "/watch STOCK [STOCK…] — watch stocks" in help_text
         assert "Unknown command" in await ask(api, "/frobnicate")
     finally:
         await bot.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,12 +20,11 @@ from bot.charts.levels import NoData, thresholds
 from bot.charts.series import MAX_ALERTS, DayFigures, Marker, Series, day_recording, marker_of
 from bot.charts.worker import ChartWorker
 from bot.clock import utc_now
-from bot.codes import as_stock_code
 from bot.engine.rule_types import RuleSet
-from bot.market.names import Listing, Names
+from bot.market.names import Names
 from bot.market.sessions import DEFAULT_SESSIONS, MinuteRange
 from bot.messages import KOREAN, Catalogue, Locale
-from bot.service import CommandError, shown
+from bot.service import CommandError, shown, stock_of
 from bot.store.outbox import StoredAlert
 from bot.ticks import today_kst
 
@@ -125,23 +124,7 @@ class ChartService:
 
     def resolve(self, text: str) -> str:
         """The stock code ``text`` names: a code, or a listed name. CommandError otherwise."""
-        word = text.strip()
-        code = as_stock_code(word)
-        if code is not None:
-            return code
-        directory = self.names.directory
-        resolve = getattr(directory, "resolve", None)  # bot.market's, once it has one
-        if callable(resolve):
-            found = resolve(word)
-            if isinstance(found, str):
-                return found
-            if found is not None and isinstance(getattr(found, "code", None), str):
-                return str(found.code)
-        listings: Iterable[Listing] = directory.__iter__()  # (names.py types it loosely)
-        for listing in listings:
-            if listing.name == word:
-                return str(listing.code)
-        raise CommandError("charts.bad_stock", word=shown(text))
+        return stock_of(self.names.directory, text)
 
     def label(self, code: str) -> str:
         return self.names.label(code)

@@ -29,7 +29,6 @@ MESSAGES: dict[str, str] = {
     "charts.no_recording": (
         "{stock}: {day}의 기록 파일이 없습니다 (기록은 record_keep_days 동안 보관됩니다)."
     ),
-    "charts.bad_stock": "{word}: 종목코드(예: 005930)나 종목명으로 알려 주세요.",
     "charts.bad_date": "{word}: 날짜는 2026-11-23, 20261123 또는 -1(하루 전)처럼 써 주세요.",
     "charts.future_date": "{day}은(는) 아직 오지 않은 날입니다.",
     "charts.bad_count": "개수는 1에서 {most} 사이로 주세요.",
@@ -110,10 +109,9 @@ MESSAGES: dict[str, str] = {
     "apology": "죄송합니다, 처리하지 못했습니다. 관리자에게 알렸습니다.",
     # -- korean: argument errors (plain text)
     "error.no_arguments": "이 명령은 인자를 받지 않습니다.",
-    "error.mute_arguments": "무엇을 얼마 동안 끌지 주세요. 예: /mute 005930 30m",
+    "error.mute_arguments": "무엇을 얼마 동안 끌지 주세요. 예: /mute 삼성전자 30m",
     "error.unmute_arguments": "규칙이나 종목은 하나만 주세요.",
-    "error.alerts_word": "{word}은(는) 종목코드도 개수도 아닙니다.",
-    "error.alerts_arguments": "종목코드 하나와 개수 하나까지만 주세요.",
+    "error.alerts_arguments": "종목 하나와 개수 하나까지만 주세요.",
     "error.not_code": "{word}은(는) 005930 같은 6자리 종목코드가 아닙니다.",
     "error.no_codes": "종목을 하나 이상 주세요. 예: 005930",
     "error.too_many_codes": "한 번에 {most}개 종목까지입니다.",
@@ -123,7 +121,7 @@ MESSAGES: dict[str, str] = {
     "error.duration_order": "{word}: 단위는 한 번씩, 일·시간·분·초 순서로 쓰세요 (1h30m).",
     "error.duration_zero": "기간은 0보다 길어야 합니다.",
     "error.duration_max": "음소거는 최대 {days}일입니다.",
-    "error.not_target": "{word}은(는) 불러온 규칙도 종목코드도 아닙니다. /rules 를 보세요.",
+    "error.not_target": "{word}은(는) 불러온 규칙도 종목도 아닙니다. /rules 를 보세요.",
     # -- korean: subscriptions, /watch, /unwatch, /list
     "sub.live": "🟢 실시간 구독 중",
     "sub.pending": "⏳ 구독 요청 중",

@@ -61,6 +61,7 @@ class Command:
 REGISTRY: list[Command] = []
 _HELP = Command("help", "cmd.help.args", "cmd.help.summary")  # the unknown command's usage
 DEFAULT_ALERTS = 10
+MAX_NAME_WORDS = 4  # words of a stock's name in /alerts, /mute, /unmute (KODEX 200 …)
 
 
 class Access:
@@ -311,9 +312,10 @@ async def cmd_reload(update: Update, context: Context) -> None:
 async def cmd_mute(update: Update, context: Context) -> None:
     """Mute a rule or a code for this chat."""
     args = words(context)
-    if len(args) != 2:
+    if not 2 <= len(args) <= MAX_NAME_WORDS + 1:
         raise CommandError("error.mute_arguments")
-    mute = await service_of(context).mute(chat_id_of(update), args[0], args[1])
+    target = " ".join(args[:-1])  # a rule id, a code or a name (names may have spaces)
+    mute = await service_of(context).mute(chat_id_of(update), target, args[-1])
     await answer(update, context, replies.muted(voice_of(context), mute))
 
 
@@ -321,9 +323,9 @@ async def cmd_mute(update: Update, context: Context) -> None:
 async def cmd_unmute(update: Update, context: Context) -> None:
     """End a mute (all of this chat's mutes without an argument)."""
     args = words(context)
-    if len(args) > 1:
+    if len(args) > MAX_NAME_WORDS:
         raise CommandError("error.unmute_arguments")
-    target = args[0] if args else None
+    target = " ".join(args) if args else None
     ended = await service_of(context).unmute(chat_id_of(update), target)
     await answer(update, context, replies.unmuted(voice_of(context), target, ended))
 
@@ -452,22 +454,24 @@ def no_arguments(context: Context) -> None:
 
 
 def alerts_arguments(args: Sequence[str]) -> tuple[str | None, int]:
-    """``[CODE] [N]`` in either order: a 6-character word is a code, a shorter number is N.
+    """``[STOCK] [N]``, N first or last: a number of up to 5 digits is N, the other words are
+    the stock, a code or a name (names may have spaces: ``KODEX 200 5``).
 
-    Only the shape is checked here; the service checks the code and the range of N.
+    Only the shape is checked here; the service checks the stock and the range of N.
     """
-    code: str | None = None
+    rest = list(args)
     n = DEFAULT_ALERTS
-    for arg in args[:3]:
-        if len(arg) == 6 and code is None:
-            code = arg
-        elif arg.isdigit() and len(arg) < 6:
-            n = int(arg)
-        else:
-            raise CommandError("error.alerts_word", word=shown(arg))
-    if len(args) > 2:
+    for end in (-1, 0):
+        if rest and _count(rest[end]):
+            n = int(rest.pop(end))
+            break
+    if len(rest) > MAX_NAME_WORDS:
         raise CommandError("error.alerts_arguments")
-    return code, n
+    return (" ".join(rest) if rest else None), n
+
+
+def _count(word: str) -> bool:
+    return word.isascii() and word.isdigit() and len(word) < 6
 
 
 # -- buttons under alert messages (bot/notify/buttons.py) ---------------------------------------
