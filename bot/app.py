@@ -62,6 +62,7 @@ from bot.config import (
     load_settings,
 )
 from bot.engine.evaluate import Engine
+from bot.engine.rule_types import RuleSet
 from bot.engine.snapshot import EngineSnapshot
 from bot.engine.spec import RulesError, load_rules, overlooked_files
 from bot.health import Feeding, Health, keep_health
@@ -245,17 +246,9 @@ class App:
 
     async def _start(self) -> None:
         settings = self.settings
-        self.rules = LoadedRules(
-            load_rules(
-                settings.rules.path,
-                sessions=settings.market.session_ranges,
-                chats=settings.chats,
-            )
-        )
+        self.rules = LoadedRules(await asyncio.to_thread(self._read_rules))  # files: off the loop
         # Where each rule goes (`to`) and which are silent, following reloads.
         self.routing = Routing(lambda: self.rules.ruleset.rules, settings.chats)
-        for file in overlooked_files(settings.rules.path):
-            log.warning("rules file not read (rule files end in .yaml) file=%s", file)
         for warning in config_warnings(settings):
             log.warning("config warning=%r", warning)
         self._step("rules")
@@ -334,7 +327,15 @@ class App:
         if rebuilding and path is not None:
             key = self.engine.rules_key
             rebuilt = await asyncio.to_thread(
-                rebuild, self.engine, store, path, day, end=end, now=utc_now(), rules_key=key
+                rebuild,
+                self.engine,
+                store,
+                path,
+                day,
+                end=end,
+                now=utc_now(),
+                rules_key=key,
+                writes=self.store.write_thread,
             )
             if rebuilt.recovered:
                 self.notices.say(
@@ -367,7 +368,8 @@ class App:
         self.service.reload = watcher.reload
         self._spawn(watcher.run(), "rules-watcher", stop=watcher.stop)
         retention = Retention(settings.storage.keep_days, state_dir, settings.record_keep_days)
-        self._spawn(run_housekeeping(store, retention), "housekeeping", cancel=True)
+        writes = self.store.write_thread
+        self._spawn(run_housekeeping(store, retention, writes=writes), "housekeeping", cancel=True)
         watch = watch_database(settings.storage.url, self._db_identity, self.notices)
         self._spawn(watch, "database-watch", cancel=True)
         if rebuilding and state_dir is not None:
@@ -628,6 +630,16 @@ class App:
         self._stack.callback(probe.dispose)
         self._db_identity = file_identity(url)
         return store
+
+    def _read_rules(self) -> RuleSet:
+        """The rule files at start (in a thread), and a warning for each file not read."""
+        settings = self.settings
+        ruleset = load_rules(
+            settings.rules.path, sessions=settings.market.session_ranges, chats=settings.chats
+        )
+        for file in overlooked_files(settings.rules.path):
+            log.warning("rules file not read (rule files end in .yaml) file=%s", file)
+        return ruleset
 
     async def _start_notifiers(self) -> None:
         settings = self.settings

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -85,11 +86,17 @@ class Retention:
     recording_days: int | None  # record_keep_days
 
 
-def tidy(store: Store, retention: Retention) -> None:
-    """One round: prune the store, tidy the recordings. Logs what it did."""
+def tidy(store: Store, retention: Retention, writes: Executor | None = None) -> None:
+    """One round: prune the store (on ``writes`` when given: the store's one write thread),
+    tidy the recordings (here: compressing a day's file takes seconds, no write waits on it).
+    Logs what it did."""
     today = today_kst()
     if retention.alert_days is not None:
-        alerts, deliveries = store.prune(today - timedelta(days=retention.alert_days))
+        cutoff = today - timedelta(days=retention.alert_days)
+        if writes is None:
+            alerts, deliveries = store.prune(cutoff)
+        else:
+            alerts, deliveries = writes.submit(store.prune, cutoff).result()
         if alerts or deliveries:
             log.info("pruned alerts=%d deliveries=%d", alerts, deliveries)
     if retention.recordings is not None:
@@ -103,11 +110,13 @@ def tidy(store: Store, retention: Retention) -> None:
             )
 
 
-async def run_housekeeping(store: Store, retention: Retention, every: float = EVERY) -> None:
+async def run_housekeeping(
+    store: Store, retention: Retention, every: float = EVERY, writes: Executor | None = None
+) -> None:
     """Tidy now and every ``every`` seconds until cancelled; a failed round is logged only."""
     while True:
         try:
-            await asyncio.to_thread(tidy, store, retention)
+            await asyncio.to_thread(tidy, store, retention, writes)
         except Exception:
             log.exception("housekeeping failed; trying again in %.0f s", every)
         await asyncio.sleep(every)

@@ -20,6 +20,7 @@ records meanwhile are held by the pipeline and follow once the rebuild caught up
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -65,14 +66,19 @@ def rebuild(
     end: int,
     now: datetime,
     rules_key: str = "",
+    writes: Executor | None = None,
 ) -> Rebuilt:
     """Replay ``path`` up to ``end`` (from its checkpoint when one fits) and store what is
-    missing. In a worker thread: the engine belongs to it meanwhile."""
+    missing, on ``writes`` when given (the store's one write thread: the bot's writes keep their
+    order). In a worker thread: the engine belongs to it meanwhile."""
     checkpoint = path.parent / CHECKPOINT_NAME
     resumed = resume(
         engine, recording=path, checkpoint=checkpoint, rules_key=rules_key, end=end, day=day
     )
-    delivered, recovered = store_missing(store, resumed.fired, now)
+    if writes is None:
+        delivered, recovered = store_missing(store, resumed.fired, now)
+    else:
+        delivered, recovered = writes.submit(store_missing, store, resumed.fired, now).result()
     if delivered or recovered:
         log.info("rebuild stored missing delivered=%d recovered=%d", delivered, recovered)
     return Rebuilt(resumed.ticks, delivered, recovered, resumed.start_offset)

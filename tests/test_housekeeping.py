@@ -6,7 +6,9 @@ import asyncio
 import gzip
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,30 @@ async def test_the_bot_tidies_at_start(tmp_path: Path, url: str) -> None:
     task.cancel()
     assert not stale.exists()
     assert store.recent_alerts() == []
+    store.close()
+
+
+async def test_the_prune_waits_its_turn_on_the_stores_write_thread(
+    tmp_path: Path, url: str
+) -> None:
+    """The bot's writes keep their order on one thread: the prune queues behind a write under
+    way (here, one held until released) instead of racing it from a thread of its own."""
+    store = Store(url, allowed_chat_ids=[1])
+    store.add_alerts([alert(today_kst() - timedelta(days=100))])
+    writes = ThreadPoolExecutor(1)
+    held = threading.Event()
+    writes.submit(held.wait, 10)
+    task = asyncio.create_task(run_housekeeping(store, Retention(90, None, None), writes=writes))
+    await asyncio.sleep(0.3)  # the round is under way, its prune queued behind the held write
+    waiting = len(store.recent_alerts())
+    held.set()
+    for _ in range(200):
+        if not store.recent_alerts():
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    writes.shutdown()
+    assert waiting == 1 and store.recent_alerts() == []
     store.close()
 
 
