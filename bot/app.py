@@ -305,7 +305,11 @@ class App:
         path = recording_path(state_dir, datetime.now(KST)) if state_dir is not None else None
         end = self.recorder.end_offset(path) if self.recorder and path else 0
         self.feed = Feed(
-            kis, self.pipeline.on_ticks, recorder=self.recorder, on_problem=self.notices.tell
+            kis,
+            self.pipeline.on_ticks,
+            recorder=self.recorder,
+            on_problem=self.notices.tell,
+            say=self.voice.say,
         )
         self.service = BotService(
             self.store,

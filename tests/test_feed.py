@@ -38,6 +38,7 @@ from bot.kis.feed import Feed
 from bot.kis.recording import Recorder, read_recording
 from bot.kis.simulator import Simulator
 from bot.kis.status import SubState
+from bot.messages import Catalogue, Locale
 from bot.ticks import KST, parse_frame
 
 A, B, C = "005930", "000660", "035720"
@@ -577,26 +578,33 @@ async def test_a_subscribe_answered_once_sent_again_goes_live(sim: Simulator) ->
     assert tr_keys(requests(sim, "1")) == [A, B, B]
 
 
+REFUSED_APPKEY = {
+    "ko": "KIS {label}: 승인키 발급이 거부되었습니다 "
+    "(HTTP 403: EGW00103 유효하지 않은 AppKey입니다.). "
+    "appkey/appsecret 설정을 확인해 주세요. 계속 재시도합니다.",
+    "en": "KIS {label}: the approval key was refused (HTTP 403: EGW00103 유효하지 않은 "
+    "AppKey입니다.). Check the appkey/appsecret settings. Retrying.",
+}
+
+
+@pytest.mark.parametrize("locale", ["ko", "en"])
 async def test_a_refused_appkey_is_told_once_and_retried_until_fixed(
-    sim: Simulator, caplog: pytest.LogCaptureFixture
+    sim: Simulator, caplog: pytest.LogCaptureFixture, locale: Locale
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot.kis")
     sim.accepted_appkeys = set()  # KIS: 403 EGW00103 for every appkey
     problems = Problems()
     settings = kis_settings(sim, accounts=2, max_subscriptions=1, reconnect_min=0.01)
-    feed = Feed(settings, Ticks(), timing=FAST, on_problem=problems)
+    feed = Feed(settings, Ticks(), timing=FAST, on_problem=problems, say=Catalogue(locale))
     feed.set_wanted([A, B])
     async with running(feed):
         await eventually(lambda: len(sim.rest_requests) >= 8)  # retried, with backoff
         assert feed.status(A).state is SubState.PENDING
         sim.accepted_appkeys = None  # fixed on KIS's side
         await live(feed, A, B)
-    # Once per account, with KIS's message, no secret in it.
+    # Once per account, with KIS's message, no secret in it, in the bot's language.
     assert sorted(problems.messages) == sorted(
-        f"KIS {label}: 승인키 발급이 거부되었습니다 "
-        "(HTTP 403: EGW00103 유효하지 않은 AppKey입니다.). "
-        "appkey/appsecret 설정을 확인해 주세요. 계속 재시도합니다."
-        for label in ("account1", "account2")
+        REFUSED_APPKEY[locale].format(label=label) for label in ("account1", "account2")
     )
     warnings = [r for r in caplog.records if "no approval key" in r.getMessage()]
     assert len(warnings) >= 8  # the log keeps every try
@@ -665,11 +673,14 @@ def test_a_failing_problem_hook_is_logged_not_raised(caplog: pytest.LogCaptureFi
         calls.append(message)
         raise RuntimeError("hook bug")
 
-    feed = Feed(kis_settings_offline(), Ticks(), on_problem=broken)
-    feed.problem("approval", "account1", "first\nline")
-    feed.problem("approval", "account1", "again")  # the same kind and account: not again
-    feed.problem("approval", "account2", "other account")
-    assert calls == ["first line", "other account"]
+    feed = Feed(kis_settings_offline(), Ticks(), on_problem=broken, say=Catalogue("en"))
+    feed.problem("approval", "account1", "kis.approval", status=403, said="first\nline")
+    feed.problem("approval", "account1", "kis.approval", status=403, said="again")  # not again
+    feed.problem("approval", "account2", "kis.approval", status=500, said="other")
+    assert [call.partition(". Check")[0] for call in calls] == [
+        "KIS account1: the approval key was refused (HTTP 403: first line)",  # one line
+        "KIS account2: the approval key was refused (HTTP 500: other)",
+    ]
     assert sum("on_problem failed" in r.getMessage() for r in caplog.records) == 2
 
 

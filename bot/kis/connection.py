@@ -59,8 +59,9 @@ class FrameSink(Protocol):
     def bad(self, kind: str, detail: str) -> None:
         """A message that was skipped."""
 
-    def problem(self, kind: str, account: str, message: str) -> None:
-        """Something an admin should hear of (``message``: one line, plain text, no secret)."""
+    def problem(self, kind: str, account: str, key: str, /, **values: object) -> None:
+        """Something an admin should hear of: the catalogue's ``kis.*`` message ``key`` (in the
+        bot's language) filled with ``values`` (plain text, no secret)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,21 +328,11 @@ class Connection:
             attempts,
         )
         if tr_type == control.SUBSCRIBE:
-            self.sink.problem(
-                "no_ack",
-                self.label,
-                f"KIS {self.label}: {ticker} 구독 요청 {attempts}번에 KIS가 답하지 않아 실패로 "
-                "표시했습니다 (/list). 다음 접속 때 다시 시도합니다.",
-            )
+            self.sink.problem("no_ack", self.label, "kis.no_ack", ticker=ticker, attempts=attempts)
 
     def _report_refused_approval(self, exc: ApprovalError) -> None:
         said = exc.kis_message or "no message"
-        self.sink.problem(
-            "approval",
-            self.label,
-            f"KIS {self.label}: 승인키 발급이 거부되었습니다 (HTTP {exc.status}: {said}). "
-            "appkey/appsecret 설정을 확인해 주세요. 계속 재시도합니다.",
-        )
+        self.sink.problem("approval", self.label, "kis.approval", status=exc.status, said=said)
 
     # -- what arrives ----------------------------------------------------------------------
 
@@ -406,12 +397,7 @@ class Connection:
                 delay,
             )
             said = f"{code} {reply.msg1[:_QUOTED] or 'ALREADY IN USE appkey'}"
-            self.sink.problem(
-                "in_use",
-                self.label,
-                f"KIS {self.label}: 이 appkey로 이미 다른 접속이 있습니다 ({said}). 같은 appkey를 "
-                f"쓰는 다른 프로그램을 확인해 주세요. {delay:g}초마다 다시 시도합니다.",
-            )
+            self.sink.problem("in_use", self.label, "kis.in_use", said=said, delay=f"{delay:g}")
             raise _SessionEnd(said, delay)
         if code in control.INVALID_APPROVAL:
             log.warning(

@@ -28,6 +28,7 @@ from bot.kis.connection import Connection, Timing
 from bot.kis.recording import Recorder
 from bot.kis.status import FeedStats, SubState, SubStatus
 from bot.kis.subscriptions import Subscriptions
+from bot.messages import KOREAN, Catalogue
 from bot.ticks import KST, RECORD_WIDTH, Frame, FrameError, Tick, parse_records
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,12 @@ class Feed:
         flush_interval: float = 1.0,
         summary_interval: float = 300.0,
         on_problem: OnProblem | None = None,
+        say: Catalogue = KOREAN,
     ) -> None:
         self.settings = settings
         self.on_ticks = on_ticks
         self.on_problem = on_problem
+        self.say = say  # the words of what on_problem hears (the bot's locale)
         self.recorder = recorder
         self.timing = timing or Timing()
         self.flush_interval = flush_interval
@@ -206,8 +209,9 @@ class Feed:
                 detail,
             )
 
-    def problem(self, kind: str, account: str, message: str) -> None:
-        """Pass ``message`` to on_problem, the first time only for this kind and account."""
+    def problem(self, kind: str, account: str, key: str, /, **values: object) -> None:
+        """Pass the message ``key`` in words to on_problem, the first time only for this kind
+        and account."""
         if (kind, account) in self._problems:
             return
         self._problems.add((kind, account))
@@ -215,6 +219,7 @@ class Feed:
         if self.on_problem is None:
             return
         try:
+            message = self.say(key, account=account, **values)
             self.on_problem(" ".join(message.split())[:_PROBLEM_CHARS])
         except Exception:  # the consumer's bug must not take the connection down
             log.exception("on_problem failed kind=%s account=%s", kind, account)

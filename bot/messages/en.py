@@ -172,6 +172,18 @@ MESSAGES: dict[str, str] = {
     "ago.minutes": "{n}m ago",
     "ago.hours": "{n}h ago",
     # -- korean: notices to the admin chats (plain text)
+    "kis.no_ack": (
+        "KIS {account}: KIS did not answer {attempts} subscribe requests for {ticker}; marked "
+        "failed (/list). It is tried again at the next connection."
+    ),
+    "kis.approval": (
+        "KIS {account}: the approval key was refused (HTTP {status}: {said}). Check the "
+        "appkey/appsecret settings. Retrying."
+    ),
+    "kis.in_use": (
+        "KIS {account}: this appkey already has another connection ({said}). Check for another "
+        "program using the same appkey. Retrying every {delay} s."
+    ),
     "notice.handler_failed": "⚠️ pgmbot error{where}: {error}",
     "notice.polling_refused": (
         "⚠️ Telegram refuses the bot token (401): commands go unanswered and alerts wait; "

@@ -179,6 +179,18 @@ MESSAGES: dict[str, str] = {
     "ago.minutes": "{n}분 전",
     "ago.hours": "{n}시간 전",
     # -- korean: notices to the admin chats (plain text)
+    "kis.no_ack": (
+        "KIS {account}: {ticker} 구독 요청 {attempts}번에 KIS가 답하지 않아 실패로 표시했습니다 "
+        "(/list). 다음 접속 때 다시 시도합니다."
+    ),
+    "kis.approval": (
+        "KIS {account}: 승인키 발급이 거부되었습니다 (HTTP {status}: {said}). "
+        "appkey/appsecret 설정을 확인해 주세요. 계속 재시도합니다."
+    ),
+    "kis.in_use": (
+        "KIS {account}: 이 appkey로 이미 다른 접속이 있습니다 ({said}). 같은 appkey를 쓰는 "
+        "다른 프로그램을 확인해 주세요. {delay}초마다 다시 시도합니다."
+    ),
     "notice.handler_failed": "⚠️ pgmbot 오류{where}: {error}",
     "notice.polling_refused": (
         "⚠️ 텔레그램이 봇 토큰을 거부합니다 (401): 명령을 받지 못하고, 알림은 저장된 채 "
