@@ -17,9 +17,7 @@ from bot.ticks import KST
 def moment(at: datetime, say: Catalogue) -> str:
     """``12/02(수) 08:00`` (KST), in the catalogue's words for dates (``time.*``)."""
     local = at.astimezone(KST)
-    weekday = say("time.weekdays").split(",")[local.weekday()]
-    day = say("time.date", month=local.month, day=local.day, weekday=weekday)
-    return f"{day} {local.strftime('%H:%M')}"
+    return f"{say.date(local.date())} {local:%H:%M}"
 
 
 def session_name(session: str, say: Catalogue) -> str:

@@ -9,6 +9,7 @@ values are already-escaped HTML where the message is HTML: escaping is the calle
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Literal
 
 from bot.messages import en, ko
@@ -32,6 +33,12 @@ class Catalogue:
 
     def __contains__(self, key: object) -> bool:
         return key in self._messages
+
+    def date(self, day: date, *, year: bool = False) -> str:
+        """``06/03(월)``, or ``2024/06/03(월)`` with ``year``: dates in this language's words."""
+        weekday = self._messages["time.weekdays"].split(",")[day.weekday()]
+        key = "time.date_year" if year else "time.date"
+        return self(key, year=day.year, month=day.month, day=day.day, weekday=weekday)
 
 
 KOREAN = Catalogue("ko")

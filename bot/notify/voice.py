@@ -58,9 +58,7 @@ class Voice:
 
     def day(self, day: date) -> str:
         """``06/03(월)``; with the year when it is not this year's."""
-        weekday = self.say("time.weekdays").split(",")[day.weekday()]
-        key = "time.date" if day.year == self.today().year else "time.date_year"
-        return self.say(key, year=day.year, month=day.month, day=day.day, weekday=weekday)
+        return self.say.date(day, year=day.year != self.today().year)
 
     def moment(
         self, when: datetime, *, dated: bool = False, zone: bool = False, seconds: bool = True
