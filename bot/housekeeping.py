@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.notices import AdminNotices
 from bot.store import Store
 from bot.store.db import file_identity, safe_url
+from bot.store.facade import on_writes
 from bot.ticks import today_kst
 
 log = logging.getLogger(__name__)
@@ -93,10 +94,7 @@ def tidy(store: Store, retention: Retention, writes: Executor | None = None) -> 
     today = today_kst()
     if retention.alert_days is not None:
         cutoff = today - timedelta(days=retention.alert_days)
-        if writes is None:
-            alerts, deliveries = store.prune(cutoff)
-        else:
-            alerts, deliveries = writes.submit(store.prune, cutoff).result()
+        alerts, deliveries = on_writes(writes, store.prune, cutoff)
         if alerts or deliveries:
             log.info("pruned alerts=%d deliveries=%d", alerts, deliveries)
     if retention.recordings is not None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from bot.alerts import Alert
 from bot.checkpoint import resume
 from bot.engine.evaluate import Engine
+from bot.store.facade import on_writes
 from bot.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,7 @@ def rebuild(
     resumed = resume(
         engine, recording=path, checkpoint=checkpoint, rules_key=rules_key, end=end, day=day
     )
-    if writes is None:
-        delivered, recovered = store_missing(store, resumed.fired, now)
-    else:
-        delivered, recovered = writes.submit(store_missing, store, resumed.fired, now).result()
+    delivered, recovered = on_writes(writes, store_missing, store, resumed.fired, now)
     if delivered or recovered:
         log.info("rebuild stored missing delivered=%d recovered=%d", delivered, recovered)
     return Rebuilt(resumed.ticks, delivered, recovered, resumed.start_offset)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import ParamSpec, TypeVar
 
@@ -22,6 +22,16 @@ from bot.store.repo import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def on_writes(
+    writes: Executor | None, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``call`` on the store's write thread, waited for: from a worker thread (housekeeping, the
+    restart's rebuild), never the loop. Called in place without one (tools, tests)."""
+    if writes is None:
+        return call(*args, **kwargs)
+    return writes.submit(call, *args, **kwargs).result()
 
 
 class AsyncStore:
