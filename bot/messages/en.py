@@ -105,7 +105,7 @@ MESSAGES: dict[str, str] = {
     # -- korean: argument errors (plain text)
     "error.no_arguments": "This command takes no arguments.",
     "error.mute_arguments": "Give what to mute and for how long, e.g. /mute 005930 30m.",
-    "error.unmute_arguments": "Give at most one rule or code.",
+    "error.unmute_arguments": "Give at most one rule or stock.",
     "error.alerts_arguments": "Give at most a stock and a count.",
     "error.not_code": "{word} is not a 6-character stock code such as 005930.",
     "error.no_codes": "Give one or more stock codes, e.g. 005930.",
